@@ -1,0 +1,255 @@
+"""Raw text frame -> a decoded frame, or ``MalformedFrameError`` with the reason.
+
+The fast path finds the topic with a regular expression and validates the whole frame in
+one pass (pydantic-core parses and validates the JSON in Rust). Only when that fails does
+the slow path parse the JSON to a tree and validate element by element, so that one bad
+element is named (and refused) without losing its valid siblings.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Final
+
+import pydantic_core
+from pydantic import TypeAdapter, ValidationError
+
+from oms.bybit.messages import (
+    ControlMsg,
+    ExecutionMsg,
+    FastExecutionMsg,
+    OrderMsg,
+    PositionMsg,
+    TopicFrame,
+    WalletMsg,
+    WireModel,
+)
+from oms.errors import MalformedFrameError
+
+_EXCERPT: Final = 120
+
+
+class Kind(Enum):
+    """What a data frame carries."""
+
+    #: ``order`` and ``order.<category>``
+    ORDER = "order"
+    #: ``execution`` and ``execution.<category>``
+    EXECUTION = "execution"
+    #: ``execution.fast`` and ``execution.fast.<category>``
+    FAST_EXECUTION = "execution.fast"
+    #: ``position`` and ``position.<category>``
+    POSITION = "position"
+    #: ``wallet``
+    WALLET = "wallet"
+
+
+_CATEGORIES: Final = ("spot", "linear", "inverse", "option")
+_MODELS: Final[dict[Kind, type[WireModel]]] = {
+    Kind.ORDER: OrderMsg,
+    Kind.EXECUTION: ExecutionMsg,
+    Kind.FAST_EXECUTION: FastExecutionMsg,
+    Kind.POSITION: PositionMsg,
+    Kind.WALLET: WalletMsg,
+}
+
+
+def _topic_table() -> dict[str, Kind]:
+    table = {"wallet": Kind.WALLET}
+    for kind, cats in (
+        (Kind.ORDER, _CATEGORIES),
+        (Kind.EXECUTION, _CATEGORIES),
+        (Kind.FAST_EXECUTION, _CATEGORIES),
+        (Kind.POSITION, ("linear", "inverse", "option")),  # no spot positions
+    ):
+        table[kind.value] = kind
+        for cat in cats:
+            table[f"{kind.value}.{cat}"] = kind
+    return table
+
+
+#: Exact topic names the ledger applies. Anything else is recognised and ignored.
+TOPICS: Final[dict[str, Kind]] = _topic_table()
+#: Private topics that exist but carry nothing the ledger tracks.
+OTHER_PRIVATE_TOPICS: Final = frozenset(
+    {
+        "greeks",
+        "dcp.future",
+        "dcp.spot",
+        "dcp.option",
+        "strategy",
+        "spread.order",
+        "spread.execution",
+        "rfq.open.rfqs",
+        "rfq.open.quotes",
+        "rfq.open.trades",
+    }
+)
+
+_FRAME_ADAPTERS: Final[dict[Kind, TypeAdapter[Any]]] = {
+    Kind.ORDER: TypeAdapter(TopicFrame[OrderMsg]),
+    Kind.EXECUTION: TypeAdapter(TopicFrame[ExecutionMsg]),
+    Kind.FAST_EXECUTION: TypeAdapter(TopicFrame[FastExecutionMsg]),
+    Kind.POSITION: TypeAdapter(TopicFrame[PositionMsg]),
+    Kind.WALLET: TypeAdapter(TopicFrame[WalletMsg]),
+}
+_ELEMENT_ADAPTERS: Final[dict[Kind, TypeAdapter[Any]]] = {
+    kind: TypeAdapter(model) for kind, model in _MODELS.items()
+}
+_TOPIC_RE: Final = re.compile(r'"topic"\s*:\s*"([^"\\]*)"')
+
+
+@dataclass(frozen=True, slots=True)
+class DataFrame:
+    """A frame of a tracked topic. ``errors`` names elements that were refused."""
+
+    kind: Kind
+    topic: str
+    frame_id: str
+    creation_time: int
+    elements: list[Any]
+    errors: list[MalformedFrameError] = field(default_factory=list)
+
+
+class ControlKind(Enum):
+    """Which control frame."""
+
+    #: reply to ``{"op":"auth"}``
+    AUTH = "auth"
+    #: reply to ``{"op":"subscribe"}``
+    SUBSCRIBE = "subscribe"
+    #: reply to ``{"op":"unsubscribe"}``
+    UNSUBSCRIBE = "unsubscribe"
+    #: ``{"op":"pong"}`` (private) or ``{"ret_msg":"pong","op":"ping"}`` (public shape)
+    PONG = "pong"
+    #: any other ``op``
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class ControlFrame:
+    """A control frame: not state, but the stream needs to see it."""
+
+    kind: ControlKind
+    message: ControlMsg
+
+    @property
+    def success(self) -> bool:
+        """False only when the venue said ``success: false``."""
+        return self.message.success is not False
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoredFrame:
+    """A well-formed frame of a topic the ledger does not track."""
+
+    topic: str
+    reason: str
+
+
+Decoded = DataFrame | ControlFrame | IgnoredFrame
+
+
+def excerpt(text: str | bytes) -> str:
+    """A short printable prefix of a frame, for reasons and logs."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "..."
+
+
+def decode(text: str | bytes) -> Decoded:
+    """Decode one raw frame. Raises ``MalformedFrameError`` when nothing in it is usable."""
+    match = _TOPIC_RE.search(text if isinstance(text, str) else text.decode("utf-8", "replace"))
+    if match is not None:
+        kind = TOPICS.get(match.group(1))
+        if kind is not None:
+            try:
+                frame = _FRAME_ADAPTERS[kind].validate_json(text)
+            except ValidationError:
+                pass  # the slow path says exactly what is wrong
+            else:
+                if frame.topic == match.group(1):
+                    return DataFrame(kind, frame.topic, frame.id, frame.creationTime, frame.data)
+    return _decode_slowly(text)
+
+
+def _decode_slowly(text: str | bytes) -> Decoded:
+    try:
+        tree = pydantic_core.from_json(text)
+    except ValueError as exc:
+        raise MalformedFrameError(f"not JSON ({exc}): {excerpt(text)!r}") from exc
+    if not isinstance(tree, dict):
+        raise MalformedFrameError(f"not a JSON object but {type(tree).__name__}")
+    topic = tree.get("topic")
+    if topic is None:
+        if "op" in tree or "ret_msg" in tree or tree.get("type") in ("AUTH_RESP", "COMMAND_RESP"):
+            return _control(tree)
+        raise MalformedFrameError("object with neither 'topic' nor 'op'")
+    if not isinstance(topic, str):
+        raise MalformedFrameError(f"'topic' is not a string: {topic!r}"[:200])
+    kind = TOPICS.get(topic)
+    if kind is None:
+        known = topic in OTHER_PRIVATE_TOPICS
+        return IgnoredFrame(topic, "untracked topic" if known else "unknown topic")
+    data = tree.get("data")
+    if not isinstance(data, list):
+        what = "missing" if "data" not in tree else f"{type(data).__name__}, not a list"
+        raise MalformedFrameError(f"'data' is {what}", topic=topic)
+    frame_id = tree.get("id", "")
+    creation = tree.get("creationTime", 0)
+    if not isinstance(frame_id, str) or not isinstance(creation, int) or isinstance(creation, bool):
+        raise MalformedFrameError(
+            "'id' must be a string and 'creationTime' an integer", topic=topic
+        )
+    elements, errors = _validate_elements(kind, topic, data)
+    return DataFrame(kind, topic, frame_id, creation, elements, errors)
+
+
+def _validate_elements(
+    kind: Kind, topic: str, data: list[Any]
+) -> tuple[list[Any], list[MalformedFrameError]]:
+    """Validate each element on its own, so one bad element does not sink the rest."""
+    adapter = _ELEMENT_ADAPTERS[kind]
+    elements: list[Any] = []
+    errors: list[MalformedFrameError] = []
+    for index, element in enumerate(data):
+        try:
+            elements.append(adapter.validate_python(element))
+        except ValidationError as exc:
+            errors.append(MalformedFrameError(describe(exc), topic=topic, index=index))
+    return elements, errors
+
+
+def _control(tree: dict[str, Any]) -> ControlFrame:
+    try:
+        message = ControlMsg.model_validate(tree)
+    except ValidationError as exc:
+        raise MalformedFrameError(f"control frame: {describe(exc)}") from exc
+    if message.op == "pong" or message.ret_msg == "pong":
+        kind = ControlKind.PONG
+    elif message.op == "auth" or message.type == "AUTH_RESP":
+        kind = ControlKind.AUTH
+    elif message.op == "subscribe" or message.type == "COMMAND_RESP":
+        kind = ControlKind.SUBSCRIBE
+    elif message.op == "unsubscribe":
+        kind = ControlKind.UNSUBSCRIBE
+    else:
+        kind = ControlKind.OTHER
+    return ControlFrame(kind, message)
+
+
+def describe(exc: ValidationError) -> str:
+    """A one-line reason from a pydantic error: ``field: message (got value)``."""
+    parts = []
+    for err in exc.errors(include_url=False)[:3]:
+        loc = ".".join(str(p) for p in err["loc"]) or "element"
+        got = repr(err.get("input"))
+        if len(got) > 40:
+            got = got[:40] + "..."
+        parts.append(f"{loc}: {err['msg']} (got {got})")
+    more = exc.error_count() - len(parts)
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "; ".join(parts)

@@ -1,0 +1,148 @@
+"""``Ledger``: raw Bybit v5 private-stream frames in, exact account state and events out.
+
+This is the object users hold. It decodes each frame, translates its elements into core
+updates and applies them to the core ledger it extends. A bad frame never raises: it is
+refused with a ``MalformedFrame`` event that says why, and the next frame is applied as
+usual. Every frame is counted under exactly one outcome (see ``Outcome``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from oms.bybit.decode import (
+    ControlFrame,
+    DataFrame,
+    IgnoredFrame,
+    Kind,
+    decode,
+    excerpt,
+)
+from oms.bybit.translate import fast_fill_from, fill_from, order_from, position_from
+from oms.core import events as ev
+from oms.core.ledger import DEFAULT_SETTLE_FRAMES, Batch, CoreLedger, Outcome, Update
+from oms.errors import MalformedFrameError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from oms.bybit.messages import WalletMsg
+
+_TRANSLATORS: Final[dict[Kind, Callable[[Any], Update]]] = {
+    Kind.ORDER: order_from,
+    Kind.EXECUTION: fill_from,
+    Kind.FAST_EXECUTION: fast_fill_from,
+    Kind.POSITION: position_from,
+}
+
+#: Keys of ``Ledger.stats``, in display order.
+STAT_KEYS: Final = ("frames", *(o.value for o in Outcome))
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds: the receipt time of a frame."""
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(slots=True)
+class FrameResult:
+    """What one frame did: its outcome, its events, and what it changed."""
+
+    outcome: Outcome
+    events: list[ev.Event]
+    topic: str | None = None
+    batch: Batch = field(default_factory=Batch)
+    control: ControlFrame | None = None
+
+
+class Ledger(CoreLedger):
+    """The account state of one Bybit account, built from raw private-stream frames."""
+
+    def __init__(self, *, settle_frames: int = DEFAULT_SETTLE_FRAMES) -> None:
+        super().__init__(settle_frames=settle_frames)
+        self._stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
+        self._wallet: dict[str, WalletMsg] = {}
+        self._wallet_time = 0
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Frames seen, and how many ended in each outcome (a copy)."""
+        return dict(self._stats)
+
+    def wallet(self) -> dict[str, WalletMsg]:
+        """The newest ``wallet`` report per accountType."""
+        return dict(self._wallet)
+
+    def apply_frame(self, text: str | bytes, *, received_at: int | None = None) -> list[ev.Event]:
+        """Apply one raw frame as received; return the events it caused. Never raises
+        for bad input."""
+        return self.ingest(text, received_at=received_at).events
+
+    def ingest(self, text: str | bytes, *, received_at: int | None = None) -> FrameResult:
+        """Apply one raw frame and return everything it did."""
+        at = now_ms() if received_at is None else received_at
+        self._stats["frames"] += 1
+        try:
+            decoded = decode(text)
+        except MalformedFrameError as exc:
+            return self._count(self._malformed(text, at, [exc]))
+        if isinstance(decoded, ControlFrame):
+            result = FrameResult(Outcome.CONTROL, [], control=decoded)
+        elif isinstance(decoded, IgnoredFrame):
+            result = FrameResult(Outcome.IGNORED, [], topic=decoded.topic)
+        else:
+            result = self._apply_data(decoded, text, at)
+        return self._count(result)
+
+    def _count(self, result: FrameResult) -> FrameResult:
+        self._stats[result.outcome.value] += 1
+        return result
+
+    def _malformed(
+        self, text: str | bytes, at: int, errors: list[MalformedFrameError], venue_time: int = 0
+    ) -> FrameResult:
+        events: list[ev.Event] = [
+            ev.MalformedFrame(
+                venue_time=venue_time,
+                received_at=at,
+                reason=err.reason,
+                topic=err.topic,
+                index=err.index,
+                excerpt=excerpt(text),
+            )
+            for err in errors
+        ]
+        return FrameResult(Outcome.MALFORMED, events, topic=errors[0].topic if errors else None)
+
+    def _apply_data(self, frame: DataFrame, text: str | bytes, at: int) -> FrameResult:
+        if frame.kind is Kind.WALLET:
+            if frame.errors:
+                return self._malformed(text, at, frame.errors, frame.creation_time)
+            return self._apply_wallet(frame)
+        translate = _TRANSLATORS[frame.kind]
+        updates: list[Update] = []
+        errors = list(frame.errors)
+        for index, element in enumerate(frame.elements):
+            try:
+                updates.append(translate(element))
+            except ValueError as exc:
+                errors.append(MalformedFrameError(str(exc), topic=frame.topic, index=index))
+        batch = self.apply(updates, received_at=at)
+        if errors:
+            # The valid elements were applied; the frame is still flagged for attention.
+            result = self._malformed(text, at, errors, frame.creation_time)
+            result.events[:0] = batch.events
+            result.batch = batch
+            result.topic = frame.topic
+            return result
+        return FrameResult(batch.outcome, batch.events, frame.topic, batch)
+
+    def _apply_wallet(self, frame: DataFrame) -> FrameResult:
+        if frame.creation_time < self._wallet_time:
+            return FrameResult(Outcome.STALE, [], topic=frame.topic)
+        self._wallet_time = frame.creation_time
+        for account in frame.elements:
+            self._wallet[account.accountType] = account
+        return FrameResult(Outcome.APPLIED, [], topic=frame.topic)

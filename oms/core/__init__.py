@@ -1,0 +1,1 @@
+"""The sans-IO core: order lifecycle, fills and positions. Standard library only."""

@@ -1,0 +1,176 @@
+"""Events the core emits: frozen, keyword-only, past tense.
+
+Every event carries ``venue_time`` (ms, the exchange's own timestamp for what happened:
+updatedTime, execTime, or the frame's creationTime) and ``received_at`` (ms, when this
+process received the frame that caused it). ``venue_time`` is 0 where the venue gave none.
+Anomalies subclass ``Anomaly`` so a subscriber can listen for all of them at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from oms.core.orders import Side
+    from oms.core.states import OrderStatus
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base of every core event."""
+
+    venue_time: int
+    received_at: int
+
+
+# --- orders -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderStatusChanged(Event):
+    """An order was seen for the first time (``previous`` is None) or changed status."""
+
+    order_id: str
+    order_link_id: str
+    symbol: str
+    previous: OrderStatus | None
+    status: OrderStatus
+    cum_exec_qty: Decimal
+    leaves_qty: Decimal | None
+    #: True when the order carries no orderLinkId: TP/SL, liquidation, UI or bot orders.
+    external: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderAmended(Event):
+    """An order's qty, price or trigger price changed (status may be unchanged)."""
+
+    order_id: str
+    symbol: str
+    status: OrderStatus
+    old_qty: Decimal
+    qty: Decimal
+    old_price: Decimal | None
+    price: Decimal | None
+    old_trigger_price: Decimal | None
+    trigger_price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelRejected(Event):
+    """A cancel raced the final fill and lost (the second ``Filled`` with
+    ``EC_OrigClOrdIDDoesNotExist``). The order's state is unchanged."""
+
+    order_id: str
+    symbol: str
+    status: OrderStatus
+
+
+# --- fills and positions ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FillBooked(Event):
+    """A new execId was booked. ``position_idx`` is None until its order is known."""
+
+    exec_id: str
+    order_id: str
+    symbol: str
+    side: Side
+    exec_type: str
+    exec_qty: Decimal
+    exec_price: Decimal
+    exec_fee: Decimal | None
+    changes_position: bool
+    position_idx: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionChanged(Event):
+    """The venue reported a leg whose signed size differs from the previous report."""
+
+    category: str
+    symbol: str
+    position_idx: int
+    previous_net_qty: Decimal
+    net_qty: Decimal
+    size: Decimal
+    side: Side | None
+    seq: int
+
+
+# --- anomalies --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Anomaly(Event):
+    """Something that needs a human or a reconciliation. ``reason`` says what."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MalformedFrame(Anomaly):
+    """A frame, or one element of it, was not valid; nothing of it was applied.
+
+    ``index`` is the element's position in ``data`` (None for the whole frame)."""
+
+    topic: str | None
+    index: int | None
+    excerpt: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IllegalTransition(Anomaly):
+    """An order report would break the lifecycle; the order was left unchanged."""
+
+    order_id: str
+    symbol: str
+    held: OrderStatus
+    reported: OrderStatus
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionMismatch(Anomaly):
+    """A leg's reported net disagrees with the fills the report covers, and kept
+    disagreeing after late frames had time to arrive."""
+
+    category: str
+    symbol: str
+    position_idx: int
+    reported_net_qty: Decimal
+    fills_net_qty: Decimal
+    seq: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionMismatchResolved(Event):
+    """A previously announced position mismatch no longer holds."""
+
+    category: str
+    symbol: str
+    position_idx: int
+    net_qty: Decimal
+    seq: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FillForUnknownOrder(Anomaly):
+    """A fill names an order no report has described, and none arrived in time."""
+
+    exec_id: str
+    order_id: str
+    symbol: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OverFilled(Anomaly):
+    """A terminal order has more booked fill quantity than its final cumExecQty."""
+
+    order_id: str
+    symbol: str
+    booked_qty: Decimal
+    cum_exec_qty: Decimal

@@ -1,0 +1,136 @@
+"""Fills (executions): one per execId, whichever topic or REST page brought it.
+
+``execution.fast`` delivers a trade first with fewer fields; ``execution`` (or a REST
+backfill) later delivers the same execId with fee, execType and closedSize. The second
+copy enriches the booked fill and is never counted twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+from typing import Final
+
+from oms.core.orders import Side
+
+
+class FillSource(Enum):
+    """Where a fill was learnt from; richer sources enrich poorer ones."""
+
+    #: The low-latency topic: Trade only, no fee, no closedSize, no execType.
+    FAST = "execution.fast"
+    #: The full execution topic.
+    STREAM = "execution"
+    #: A REST backfill (``/v5/execution/list``) after a gap.
+    REST = "rest"
+
+
+#: execTypes that never change a position: funding is a cash flow on a held position.
+POSITION_NEUTRAL_EXEC_TYPES: Final[frozenset[str]] = frozenset({"Funding"})
+
+#: execTypes that are not fills of an order this account placed (exchange-initiated).
+EXCHANGE_INITIATED_EXEC_TYPES: Final[frozenset[str]] = frozenset(
+    {
+        "Funding",
+        "AdlTrade",
+        "BustTrade",
+        "Delivery",
+        "Settle",
+        "MovePosition",
+        "CorporateAction",
+    }
+)
+
+
+def changes_position(exec_type: str) -> bool:
+    """Whether a fill of this execType moves the position.
+
+    Trades, ADL, bust/liquidation, delivery, settlement, block trades, position moves,
+    spread legs and corporate actions all change the quantity held; only funding does not.
+    Unknown types (e.g. ``UNKNOWN`` on classic accounts) are treated as trades: missing a
+    real position change is worse than flagging a mismatch.
+    """
+    return exec_type not in POSITION_NEUTRAL_EXEC_TYPES
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fill:
+    """One execution. Absent wire values are ``None``."""
+
+    exec_id: str
+    order_id: str
+    order_link_id: str
+    category: str
+    symbol: str
+    side: Side
+    exec_type: str
+    exec_qty: Decimal
+    exec_price: Decimal
+    exec_value: Decimal | None
+    exec_fee: Decimal | None
+    fee_rate: Decimal | None
+    is_maker: bool | None
+    closed_size: Decimal | None
+    leaves_qty: Decimal | None
+    exec_time: int
+    seq: int | None
+    source: FillSource
+
+    @property
+    def changes_position(self) -> bool:
+        """Whether this fill moves the position (everything but funding)."""
+        return changes_position(self.exec_type)
+
+    @property
+    def signed_qty(self) -> Decimal:
+        """Position delta of this fill: Buy adds, Sell subtracts (on either hedge leg)."""
+        return self.exec_qty if self.side is Side.BUY else -self.exec_qty
+
+
+_ZERO: Final = Decimal(0)
+
+
+def enriches(held: Fill, report: Fill) -> bool:
+    """Whether ``report`` (same execId) carries fields the held copy lacked."""
+    return held.source is FillSource.FAST and report.source is not FillSource.FAST
+
+
+class FillBook:
+    """Booked fills by execId, with the quantity booked per order."""
+
+    __slots__ = ("_booked_qty", "_by_exec_id")
+
+    def __init__(self) -> None:
+        self._by_exec_id: dict[str, Fill] = {}
+        self._booked_qty: dict[str, Decimal] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_exec_id)
+
+    def __contains__(self, exec_id: object) -> bool:
+        return exec_id in self._by_exec_id
+
+    def get(self, exec_id: str) -> Fill | None:
+        """The booked fill with this execId, if any."""
+        return self._by_exec_id.get(exec_id)
+
+    def all(self) -> list[Fill]:
+        """Every booked fill, in booking order."""
+        return list(self._by_exec_id.values())
+
+    def book(self, fill: Fill) -> None:
+        """Record a new fill (the caller checked it is not booked yet)."""
+        self._by_exec_id[fill.exec_id] = fill
+        if fill.order_id and fill.changes_position:
+            self._booked_qty[fill.order_id] = (
+                self._booked_qty.get(fill.order_id, _ZERO) + fill.exec_qty
+            )
+
+    def replace(self, fill: Fill) -> None:
+        """Swap in a richer copy of an already booked fill; quantities are unchanged."""
+        self._by_exec_id[fill.exec_id] = fill
+
+    def booked_qty(self, order_id: str) -> Decimal:
+        """Quantity booked against an order so far."""
+        return self._booked_qty.get(order_id, _ZERO)

@@ -1,0 +1,483 @@
+"""The core ledger: the only stateful object of the core, fed typed venue updates.
+
+``CoreLedger.apply(updates, received_at=...)`` takes the updates of one frame (orders,
+fills or position reports, already translated from the wire) and returns a ``Batch``:
+the verdict on each, the events they caused, and which orders, fills and legs changed
+(so a store can write exactly those rows). It performs no I/O and reads no clock.
+
+Cross-topic checks (fills vs positions, fills vs orders) wait ``settle_frames`` applied
+frames before they call a disagreement an anomaly, because Bybit gives no ordering
+between topics: a position report routinely arrives before the fill it covers.
+``settle()`` forces every pending check now (end of a replay, after a resync).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
+from typing import TYPE_CHECKING, Final
+
+from oms.core import events as ev
+from oms.core.fills import EXCHANGE_INITIATED_EXEC_TYPES, Fill, FillBook, enriches
+from oms.core.orders import Order, Verdict, decide
+from oms.core.positions import Leg, LegKey, PositionReport, judge_report
+from oms.core.states import TERMINAL
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+Update = Order | Fill | PositionReport
+
+_ZERO: Final = Decimal(0)
+#: Frames a cross-topic disagreement may last before it is reported (see module doc).
+DEFAULT_SETTLE_FRAMES: Final = 50
+
+
+class Outcome(Enum):
+    """What one frame did, as counted in stats and written to the journal."""
+
+    #: At least one element changed state.
+    APPLIED = "applied"
+    #: Everything in it was already known.
+    DUPLICATE = "duplicate"
+    #: Everything in it was older than what is held.
+    STALE = "stale"
+    #: An element broke the order lifecycle (and was not applied).
+    ILLEGAL = "illegal"
+    #: The frame, or an element of it, was not valid data.
+    MALFORMED = "malformed"
+    #: A control frame: auth, subscribe/unsubscribe ack, pong.
+    CONTROL = "control"
+    #: A well-formed frame of a topic the ledger does not track.
+    IGNORED = "ignored"
+
+
+_VERDICT_OUTCOME: Final = {
+    Verdict.APPLIED: Outcome.APPLIED,
+    Verdict.DUPLICATE: Outcome.DUPLICATE,
+    Verdict.STALE: Outcome.STALE,
+    Verdict.ILLEGAL: Outcome.ILLEGAL,
+}
+# An illegal element is the most important thing to say about a frame; then whether it
+# changed anything; "stale" beats "duplicate" because it hints at reordering.
+_OUTCOME_PRIORITY: Final = (Outcome.ILLEGAL, Outcome.APPLIED, Outcome.STALE, Outcome.DUPLICATE)
+
+
+def combine(verdicts: Iterable[Verdict]) -> Outcome:
+    """The outcome of a frame from the verdicts on its elements."""
+    seen = {_VERDICT_OUTCOME[v] for v in verdicts}
+    for outcome in _OUTCOME_PRIORITY:
+        if outcome in seen:
+            return outcome
+    return Outcome.DUPLICATE
+
+
+@dataclass(slots=True)
+class Batch:
+    """The result of applying one frame's updates."""
+
+    verdicts: list[Verdict] = field(default_factory=list)
+    events: list[ev.Event] = field(default_factory=list)
+    orders: set[str] = field(default_factory=set)
+    fills: set[str] = field(default_factory=set)
+    legs: set[LegKey] = field(default_factory=set)
+
+    @property
+    def outcome(self) -> Outcome:
+        """The frame's combined outcome."""
+        return combine(self.verdicts)
+
+
+class CoreLedger:
+    """Orders, fills and positions of one account, built from venue updates."""
+
+    def __init__(self, *, settle_frames: int = DEFAULT_SETTLE_FRAMES) -> None:
+        self.settle_frames = settle_frames
+        self._orders: dict[str, Order] = {}
+        self._open: set[str] = set()
+        self._fills = FillBook()
+        self._legs: dict[LegKey, Leg] = {}
+        self._oneway: set[tuple[str, str]] = set()
+        #: fills booked before their order was known, by orderId: (execId, leg booked?)
+        self._awaiting_order: dict[str, list[tuple[str, bool]]] = {}
+        self._overfilled: set[str] = set()
+        self._tick = 0
+        #: disagreements not yet reported -> the tick they were first seen at
+        self._pending_legs: dict[LegKey, int] = {}
+        self._pending_fills: dict[str, int] = {}
+
+    # --- queries ------------------------------------------------------------------------
+
+    def order(self, order_id: str) -> Order | None:
+        """The held state of an order, or None if never seen."""
+        return self._orders.get(order_id)
+
+    def orders(self) -> list[Order]:
+        """Every order seen, in first-seen order."""
+        return list(self._orders.values())
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Orders still working or waiting for a trigger, optionally for one symbol."""
+        found = (self._orders[i] for i in self._open)
+        picked = [o for o in found if symbol is None or o.symbol == symbol]
+        picked.sort(key=lambda o: (o.created_time, o.order_id))
+        return picked
+
+    def fill(self, exec_id: str) -> Fill | None:
+        """A booked fill by execId."""
+        return self._fills.get(exec_id)
+
+    def fills(self, order_id: str | None = None) -> list[Fill]:
+        """Booked fills, all or of one order, in booking order."""
+        every = self._fills.all()
+        return every if order_id is None else [f for f in every if f.order_id == order_id]
+
+    def booked_qty(self, order_id: str) -> Decimal:
+        """Fill quantity booked against an order."""
+        return self._fills.booked_qty(order_id)
+
+    def fill_gaps(self) -> list[tuple[Order, Decimal]]:
+        """Orders whose booked fills differ from their cumExecQty: (order, booked qty).
+
+        While the stream runs this is normal (fills and orders race); after a resync it
+        names what is really missing."""
+        gaps = []
+        for order in self._orders.values():
+            booked = self._fills.booked_qty(order.order_id)
+            if booked != order.cum_exec_qty:
+                gaps.append((order, booked))
+        return gaps
+
+    def position_report(self, key: LegKey) -> PositionReport | None:
+        """The newest report of one leg."""
+        leg = self._legs.get(key)
+        return None if leg is None else leg.report
+
+    def position_reports(self) -> list[PositionReport]:
+        """The newest report of every reported leg, sorted by key."""
+        return [leg.report for _, leg in sorted(self._legs.items()) if leg.report is not None]
+
+    def position(self, symbol: str, category: str | None = None) -> Decimal:
+        """Signed net position of a symbol as reported: long leg minus short leg."""
+        return sum(
+            (
+                leg.report.net_qty
+                for key, leg in self._legs.items()
+                if key.symbol == symbol
+                and (category is None or key.category == category)
+                and leg.report is not None
+            ),
+            _ZERO,
+        )
+
+    def derived_position(self, symbol: str, category: str | None = None) -> Decimal:
+        """Signed net position of a symbol as derived from booked fills."""
+        return sum(
+            (
+                leg.derived_net
+                for key, leg in self._legs.items()
+                if key.symbol == symbol and (category is None or key.category == category)
+            ),
+            _ZERO,
+        )
+
+    def legs(self) -> dict[LegKey, Leg]:
+        """Every leg known from reports or fills (read-only use)."""
+        return dict(self._legs)
+
+    # --- applying -----------------------------------------------------------------------
+
+    def apply(self, updates: Sequence[Update], *, received_at: int) -> Batch:
+        """Apply one frame's updates in order and return what they did."""
+        self._tick += 1
+        batch = Batch()
+        for update in updates:
+            if isinstance(update, Order):
+                self._apply_order(update, received_at, batch)
+            elif isinstance(update, Fill):
+                self._apply_fill(update, received_at, batch)
+            else:
+                self._apply_position(update, received_at, batch)
+        if self._pending_legs or self._pending_fills:
+            self._confirm_pending(received_at, batch, force=False)
+        return batch
+
+    def settle(self, *, received_at: int) -> list[ev.Event]:
+        """Report every pending cross-topic disagreement now, without waiting."""
+        batch = Batch()
+        self._confirm_pending(received_at, batch, force=True)
+        return batch.events
+
+    # --- orders -------------------------------------------------------------------------
+
+    def _apply_order(self, report: Order, received_at: int, batch: Batch) -> None:
+        held = self._orders.get(report.order_id)
+        decision = decide(held, report)
+        batch.verdicts.append(decision.verdict)
+        t = report.updated_time
+        if decision.cancel_rejected:
+            batch.events.append(
+                ev.CancelRejected(
+                    venue_time=t,
+                    received_at=received_at,
+                    order_id=report.order_id,
+                    symbol=report.symbol,
+                    status=report.status,
+                )
+            )
+        if decision.verdict is Verdict.ILLEGAL:
+            batch.events.append(
+                ev.IllegalTransition(
+                    venue_time=t,
+                    received_at=received_at,
+                    reason=decision.reason,
+                    order_id=report.order_id,
+                    symbol=report.symbol,
+                    held=held.status if held is not None else report.status,
+                    reported=report.status,
+                )
+            )
+            return
+        if decision.verdict is not Verdict.APPLIED:
+            return
+        self._orders[report.order_id] = report
+        batch.orders.add(report.order_id)
+        if report.status in TERMINAL:
+            self._open.discard(report.order_id)
+        else:
+            self._open.add(report.order_id)
+        if report.position_idx == 0:
+            self._oneway.add((report.category, report.symbol))
+        if decision.status_changed:
+            batch.events.append(
+                ev.OrderStatusChanged(
+                    venue_time=t,
+                    received_at=received_at,
+                    order_id=report.order_id,
+                    order_link_id=report.order_link_id,
+                    symbol=report.symbol,
+                    previous=held.status if held is not None else None,
+                    status=report.status,
+                    cum_exec_qty=report.cum_exec_qty,
+                    leaves_qty=report.leaves_qty,
+                    external=report.is_external,
+                )
+            )
+        if decision.amended and held is not None:
+            batch.events.append(
+                ev.OrderAmended(
+                    venue_time=t,
+                    received_at=received_at,
+                    order_id=report.order_id,
+                    symbol=report.symbol,
+                    status=report.status,
+                    old_qty=held.qty,
+                    qty=report.qty,
+                    old_price=held.price,
+                    price=report.price,
+                    old_trigger_price=held.trigger_price,
+                    trigger_price=report.trigger_price,
+                )
+            )
+        if report.order_id in self._awaiting_order:
+            self._attribute_waiting(report, received_at, batch)
+        self._check_overfill(report, received_at, batch)
+
+    def _check_overfill(self, order: Order, received_at: int, batch: Batch) -> None:
+        if order.status not in TERMINAL or order.order_id in self._overfilled:
+            return
+        booked = self._fills.booked_qty(order.order_id)
+        if booked > order.cum_exec_qty:
+            self._overfilled.add(order.order_id)
+            batch.events.append(
+                ev.OverFilled(
+                    venue_time=order.updated_time,
+                    received_at=received_at,
+                    reason="booked fills exceed the final cumExecQty",
+                    order_id=order.order_id,
+                    symbol=order.symbol,
+                    booked_qty=booked,
+                    cum_exec_qty=order.cum_exec_qty,
+                )
+            )
+
+    # --- fills --------------------------------------------------------------------------
+
+    def _apply_fill(self, fill: Fill, received_at: int, batch: Batch) -> None:
+        held = self._fills.get(fill.exec_id)
+        if held is not None:
+            if enriches(held, fill):
+                self._fills.replace(fill)
+                batch.fills.add(fill.exec_id)
+                batch.verdicts.append(Verdict.APPLIED)
+            else:
+                batch.verdicts.append(Verdict.DUPLICATE)
+            return
+        batch.verdicts.append(Verdict.APPLIED)
+        self._fills.book(fill)
+        batch.fills.add(fill.exec_id)
+        order = self._orders.get(fill.order_id)
+        moves = fill.changes_position and fill.category != "spot"
+        key = self._fill_leg(fill, order) if moves else None
+        batch.events.append(
+            ev.FillBooked(
+                venue_time=fill.exec_time,
+                received_at=received_at,
+                exec_id=fill.exec_id,
+                order_id=fill.order_id,
+                symbol=fill.symbol,
+                side=fill.side,
+                exec_type=fill.exec_type,
+                exec_qty=fill.exec_qty,
+                exec_price=fill.exec_price,
+                exec_fee=fill.exec_fee,
+                changes_position=fill.changes_position,
+                position_idx=key.position_idx if key is not None else None,
+            )
+        )
+        if order is None:
+            expects_order = fill.exec_type not in _ORDERLESS_EXEC_TYPES
+            if expects_order or (moves and key is None):
+                waiting = self._awaiting_order.setdefault(fill.order_id, [])
+                waiting.append((fill.exec_id, key is not None or not moves))
+            if expects_order:
+                self._pending_fills[fill.exec_id] = self._tick
+        if key is not None:
+            self._book_to_leg(fill, key, received_at, batch)
+        if order is not None:
+            self._check_overfill(order, received_at, batch)
+
+    def _fill_leg(self, fill: Fill, order: Order | None) -> LegKey | None:
+        """The leg a fill moves: its order's; idx 0 on a known one-way symbol; else unknown.
+
+        Executions carry no positionIdx, so in hedge mode only the order can tell whether
+        a Buy opens the long leg or closes the short one."""
+        if order is not None:
+            return self._leg_key(order)
+        if (fill.category, fill.symbol) in self._oneway:
+            return LegKey(fill.category, fill.symbol, 0)
+        return None
+
+    def _attribute_waiting(self, order: Order, received_at: int, batch: Batch) -> None:
+        """Fills that arrived before their order: clear their alarm, book their leg."""
+        for exec_id, attributed in self._awaiting_order.pop(order.order_id, ()):
+            self._pending_fills.pop(exec_id, None)
+            fill = self._fills.get(exec_id)
+            if fill is not None and not attributed:
+                self._book_to_leg(fill, self._leg_key(order), received_at, batch)
+
+    def _book_to_leg(self, fill: Fill, key: LegKey, received_at: int, batch: Batch) -> None:
+        leg = self._leg(key)
+        leg.add_fill(fill.seq, fill.signed_qty)
+        batch.legs.add(key)
+        self._recheck_leg(leg, received_at, batch)
+
+    @staticmethod
+    def _leg_key(order: Order) -> LegKey:
+        return LegKey(order.category, order.symbol, order.position_idx)
+
+    def _leg(self, key: LegKey) -> Leg:
+        leg = self._legs.get(key)
+        if leg is None:
+            leg = self._legs[key] = Leg(key)
+        return leg
+
+    # --- positions ----------------------------------------------------------------------
+
+    def _apply_position(self, report: PositionReport, received_at: int, batch: Batch) -> None:
+        key = report.key
+        leg = self._leg(key)
+        held = leg.report
+        verdict = judge_report(held, report)
+        batch.verdicts.append(verdict)
+        if verdict is not Verdict.APPLIED:
+            return
+        leg.set_report(report)
+        batch.legs.add(key)
+        if key.position_idx == 0:
+            self._oneway.add((key.category, key.symbol))
+        previous = held.net_qty if held is not None else _ZERO
+        if held is None or previous != report.net_qty:
+            batch.events.append(
+                ev.PositionChanged(
+                    venue_time=report.updated_time,
+                    received_at=received_at,
+                    category=key.category,
+                    symbol=key.symbol,
+                    position_idx=key.position_idx,
+                    previous_net_qty=previous,
+                    net_qty=report.net_qty,
+                    size=report.size,
+                    side=report.side,
+                    seq=report.seq,
+                )
+            )
+        self._recheck_leg(leg, received_at, batch)
+
+    def _recheck_leg(self, leg: Leg, received_at: int, batch: Batch) -> None:
+        """Start the settle clock on a new disagreement, or announce a resolution."""
+        if leg.disagreement() is None:
+            self._pending_legs.pop(leg.key, None)
+            if leg.mismatch_open and leg.report is not None:
+                leg.mismatch_open = False
+                batch.events.append(
+                    ev.PositionMismatchResolved(
+                        venue_time=leg.report.updated_time,
+                        received_at=received_at,
+                        category=leg.key.category,
+                        symbol=leg.key.symbol,
+                        position_idx=leg.key.position_idx,
+                        net_qty=leg.report.net_qty,
+                        seq=leg.report.seq,
+                    )
+                )
+        elif not leg.mismatch_open and leg.key not in self._pending_legs:
+            self._pending_legs[leg.key] = self._tick
+
+    def _confirm_pending(self, received_at: int, batch: Batch, *, force: bool) -> None:
+        due = self._tick - self.settle_frames
+        for key, since in list(self._pending_legs.items()):
+            if not force and since > due:
+                continue
+            del self._pending_legs[key]
+            leg = self._legs[key]
+            gap = leg.disagreement()
+            if gap is None or leg.report is None:
+                continue
+            leg.mismatch_open = True
+            batch.events.append(
+                ev.PositionMismatch(
+                    venue_time=leg.report.updated_time,
+                    received_at=received_at,
+                    reason="reported position differs from the fills it covers",
+                    category=key.category,
+                    symbol=key.symbol,
+                    position_idx=key.position_idx,
+                    reported_net_qty=gap[0],
+                    fills_net_qty=gap[1],
+                    seq=leg.report.seq,
+                )
+            )
+        for exec_id, since in list(self._pending_fills.items()):
+            if force or since <= due:
+                del self._pending_fills[exec_id]
+                fill = self._fills.get(exec_id)
+                if fill is None:
+                    continue
+                batch.events.append(
+                    ev.FillForUnknownOrder(
+                        venue_time=fill.exec_time,
+                        received_at=received_at,
+                        reason="no report of this order arrived",
+                        exec_id=exec_id,
+                        order_id=fill.order_id,
+                        symbol=fill.symbol,
+                    )
+                )
+
+
+#: execTypes whose fills are not expected to have an order report.
+_ORDERLESS_EXEC_TYPES: Final = frozenset({"Funding"}) | (
+    EXCHANGE_INITIATED_EXEC_TYPES - {"AdlTrade", "BustTrade"}
+)

@@ -1,0 +1,121 @@
+"""Signed positions per (category, symbol, positionIdx), reported and derived.
+
+The ``position`` topic reports each leg with a ``seq`` (the cross sequence of the last
+trade on the symbol). Reports are ordered by seq, then updatedTime; equal seqs are normal
+(a report fires on every order create, amend or cancel). Independently, booked fills are
+summed per leg. A report at seq S covers exactly the fills with seq <= S, so the two can
+be compared once the fills up to S are in.
+
+Sign convention: Buy is +, Sell is -. One-way (idx 0): net = +size for Buy, -size for
+Sell, 0 when flat (side ""). Hedge: idx 1 is the long leg (net >= 0), idx 2 the short leg
+(net <= 0); the symbol's net is their sum, i.e. long minus short.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Final, NamedTuple
+
+from oms.core.orders import Side, Verdict
+
+_ZERO: Final = Decimal(0)
+
+
+class LegKey(NamedTuple):
+    """Identifies one position leg."""
+
+    category: str
+    symbol: str
+    position_idx: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionReport:
+    """One leg as the venue reported it. Absent wire values are ``None``."""
+
+    category: str
+    symbol: str
+    position_idx: int
+    side: Side | None
+    size: Decimal
+    entry_price: Decimal | None
+    mark_price: Decimal | None
+    unrealised_pnl: Decimal | None
+    cum_realised_pnl: Decimal | None
+    seq: int
+    updated_time: int
+
+    @property
+    def key(self) -> LegKey:
+        """The leg this report describes."""
+        return LegKey(self.category, self.symbol, self.position_idx)
+
+    @property
+    def net_qty(self) -> Decimal:
+        """Signed size: +size long, -size short, 0 flat."""
+        if self.side is Side.BUY:
+            return self.size
+        if self.side is Side.SELL:
+            return -self.size
+        return _ZERO
+
+
+def judge_report(held: PositionReport | None, report: PositionReport) -> Verdict:
+    """Order position reports of one leg by (seq, updatedTime)."""
+    if held is None:
+        return Verdict.APPLIED
+    if report.seq != held.seq:
+        return Verdict.APPLIED if report.seq > held.seq else Verdict.STALE
+    if report.updated_time != held.updated_time:
+        return Verdict.APPLIED if report.updated_time > held.updated_time else Verdict.STALE
+    # Equal (seq, updatedTime): a repeat. Other content under an equal key cannot be
+    # ordered; keeping the held report makes the result independent of arrival order.
+    return Verdict.DUPLICATE
+
+
+class Leg:
+    """What we know of one leg: the newest report and the fills booked to it."""
+
+    __slots__ = ("baseline", "fills_net", "key", "mismatch_open", "report", "tail")
+
+    def __init__(self, key: LegKey) -> None:
+        self.key = key
+        self.report: PositionReport | None = None
+        #: Net held before the first fill we booked (0 for a fresh account; set by resync).
+        self.baseline: Decimal = _ZERO
+        #: Sum of signed qty of every position-changing fill booked to this leg.
+        self.fills_net: Decimal = _ZERO
+        #: (seq, signed qty) of fills newer than the held report: not covered by it yet.
+        self.tail: list[tuple[int, Decimal]] = []
+        #: Whether a mismatch has been announced and not yet resolved.
+        self.mismatch_open = False
+
+    @property
+    def derived_net(self) -> Decimal:
+        """Net position as derived from the baseline plus every booked fill."""
+        return self.baseline + self.fills_net
+
+    def add_fill(self, seq: int | None, signed_qty: Decimal) -> None:
+        """Book a fill's signed quantity to this leg."""
+        self.fills_net += signed_qty
+        if seq is not None and (self.report is None or seq > self.report.seq):
+            self.tail.append((seq, signed_qty))
+
+    def set_report(self, report: PositionReport) -> None:
+        """Hold a newer report and drop the fills it now covers from the tail."""
+        self.report = report
+        if self.tail:
+            self.tail = [(s, q) for s, q in self.tail if s > report.seq]
+
+    def covered_net(self) -> Decimal:
+        """Baseline plus the fills the held report covers (seq <= its seq)."""
+        return self.derived_net - sum((q for _, q in self.tail), _ZERO)
+
+    def disagreement(self) -> tuple[Decimal, Decimal] | None:
+        """(reported, derived) when the held report and the fills it covers differ."""
+        if self.report is None:
+            return None
+        reported = self.report.net_qty
+        derived = self.covered_net()
+        return None if reported == derived else (reported, derived)

@@ -1,0 +1,34 @@
+"""The few errors oms raises, named for what went wrong.
+
+``LocalError`` means the caller misused the library; ``RemoteError`` means the venue (or the
+wire) sent something we cannot accept. The ledger never raises these out of
+``apply_frame``: bad input becomes an outcome and an event instead.
+"""
+
+from __future__ import annotations
+
+
+class OmsError(Exception):
+    """Base of every error oms raises on purpose."""
+
+
+class LocalError(OmsError):
+    """The caller asked for something that cannot be done."""
+
+
+class RemoteError(OmsError):
+    """The venue or the wire sent something that cannot be accepted."""
+
+
+class MalformedFrameError(RemoteError):
+    """A frame (or one element of it) is not valid Bybit v5 private-stream data."""
+
+    def __init__(self, reason: str, *, topic: str | None = None, index: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.topic = topic
+        self.index = index
+
+
+class IllegalTransitionError(RemoteError):
+    """An order update would break the order lifecycle (for example leave a terminal state)."""

@@ -1,0 +1,88 @@
+"""Plain rows of the account state: the shape of ``oms replay --json`` and of the tables.
+
+Decimals become strings (exact), absent values ``None``, statuses and sides Bybit's
+spelling, times integer milliseconds.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from oms.bybit.ledger import Ledger
+    from oms.core.fills import Fill
+    from oms.core.orders import Order
+    from oms.core.positions import PositionReport
+
+Row = dict[str, Any]
+
+
+def dec(value: Decimal | None) -> str | None:
+    """Exact text of a decimal, or None."""
+    return None if value is None else str(value)
+
+
+def order_row(o: Order) -> Row:
+    """One order, as in ``orders`` of the replay JSON."""
+    return {
+        "order_id": o.order_id,
+        "order_link_id": o.order_link_id,
+        "category": o.category,
+        "symbol": o.symbol,
+        "side": o.side.value,
+        "position_idx": o.position_idx,
+        "status": o.status.value,
+        "order_type": o.order_type,
+        "stop_order_type": o.stop_order_type,
+        "qty": dec(o.qty),
+        "price": dec(o.price),
+        "cum_exec_qty": dec(o.cum_exec_qty),
+        "cum_exec_value": dec(o.cum_exec_value),
+        "cum_exec_fee": dec(o.cum_exec_fee),
+        "leaves_qty": dec(o.leaves_qty),
+        "avg_price": dec(o.avg_price),
+        "created_time": o.created_time,
+        "updated_time": o.updated_time,
+    }
+
+
+def fill_row(f: Fill) -> Row:
+    """One execution, as in ``executions`` of the replay JSON."""
+    return {
+        "exec_id": f.exec_id,
+        "order_id": f.order_id,
+        "symbol": f.symbol,
+        "side": f.side.value,
+        "exec_type": f.exec_type,
+        "exec_qty": dec(f.exec_qty),
+        "exec_price": dec(f.exec_price),
+        "exec_fee": dec(f.exec_fee),
+        "exec_time": f.exec_time,
+        "seq": f.seq,
+    }
+
+
+def position_row(p: PositionReport) -> Row:
+    """One reported leg, as in ``positions`` of the replay JSON."""
+    return {
+        "category": p.category,
+        "symbol": p.symbol,
+        "position_idx": p.position_idx,
+        "side": p.side.value if p.side is not None else "",
+        "size": dec(p.size),
+        "net_qty": dec(p.net_qty),
+    }
+
+
+def state_document(ledger: Ledger) -> Row:
+    """The whole state of a ledger: orders, executions, positions and frame stats."""
+    orders = sorted(ledger.orders(), key=lambda o: (o.created_time, o.order_id))
+    fills = sorted(ledger.fills(), key=lambda f: (f.exec_time, f.exec_id))
+    return {
+        "orders": [order_row(o) for o in orders],
+        "executions": [fill_row(f) for f in fills],
+        "positions": [position_row(p) for p in ledger.position_reports()],
+        "stats": ledger.stats,
+    }
