@@ -23,6 +23,19 @@ _POSITION_SIDES: Final = {"Buy": Side.BUY, "Sell": Side.SELL, "": None, "None": 
 _ZERO: Final = Decimal(0)
 
 
+def _dec(text: str) -> Decimal | None:
+    """Exact Decimal of validated decimal text; ``""`` is absent."""
+    return Decimal(text) if text else None
+
+
+def _req(text: str) -> Decimal:
+    return Decimal(text)
+
+
+def _ms(value: int | str) -> int:
+    return value if isinstance(value, int) else 0
+
+
 def _side(value: str) -> Side:
     side = _SIDES.get(value)
     if side is None:
@@ -30,11 +43,18 @@ def _side(value: str) -> Side:
     return side
 
 
+def _avg_price(text: str, cum: Decimal) -> Decimal | None:
+    # Bybit sends avgPrice "" (and on some paths "0") before any fill: both mean "none".
+    avg = _dec(text)
+    return avg if avg and cum else None
+
+
 def order_from(m: OrderMsg) -> Order:
     """The core ``Order`` of one ``order`` element."""
     status = BY_WIRE_NAME.get(m.orderStatus)
     if status is None:
         raise ValueError(f"orderStatus: unknown value {m.orderStatus!r}")
+    cum = _req(m.cumExecQty)
     return Order(
         order_id=m.orderId,
         order_link_id=m.orderLinkId,
@@ -45,22 +65,21 @@ def order_from(m: OrderMsg) -> Order:
         status=status,
         order_type=m.orderType,
         stop_order_type=m.stopOrderType,
-        qty=m.qty,
-        price=m.price,
-        trigger_price=m.triggerPrice,
-        cum_exec_qty=m.cumExecQty,
-        cum_exec_value=m.cumExecValue,
-        cum_exec_fee=m.cumExecFee,
-        leaves_qty=m.leavesQty,
-        # Bybit sends avgPrice "0" as well as "" before any fill: both mean "none".
-        avg_price=m.avgPrice if m.cumExecQty and m.avgPrice else None,
+        qty=_req(m.qty),
+        price=_dec(m.price),
+        trigger_price=_dec(m.triggerPrice),
+        cum_exec_qty=cum,
+        cum_exec_value=_dec(m.cumExecValue),
+        cum_exec_fee=_dec(m.cumExecFee),
+        leaves_qty=_dec(m.leavesQty),
+        avg_price=_avg_price(m.avgPrice, cum),
         reduce_only=m.reduceOnly,
         time_in_force=m.timeInForce,
         create_type=m.createType,
         cancel_type=m.cancelType,
         reject_reason=m.rejectReason,
-        created_time=m.createdTime,
-        updated_time=m.updatedTime,
+        created_time=_ms(m.createdTime),
+        updated_time=_ms(m.updatedTime),
     )
 
 
@@ -74,15 +93,15 @@ def fill_from(m: ExecutionMsg, source: FillSource = FillSource.STREAM) -> Fill:
         symbol=m.symbol,
         side=_side(m.side),
         exec_type=m.execType,
-        exec_qty=m.execQty,
-        exec_price=m.execPrice,
-        exec_value=m.execValue,
-        exec_fee=m.execFee,
-        fee_rate=m.feeRate,
+        exec_qty=_req(m.execQty),
+        exec_price=_req(m.execPrice),
+        exec_value=_dec(m.execValue),
+        exec_fee=_dec(m.execFee),
+        fee_rate=_dec(m.feeRate),
         is_maker=m.isMaker,
-        closed_size=m.closedSize,
-        leaves_qty=m.leavesQty,
-        exec_time=m.execTime,
+        closed_size=_dec(m.closedSize),
+        leaves_qty=_dec(m.leavesQty),
+        exec_time=_ms(m.execTime),
         seq=m.seq,
         source=source,
     )
@@ -98,15 +117,15 @@ def fast_fill_from(m: FastExecutionMsg) -> Fill:
         symbol=m.symbol,
         side=_side(m.side),
         exec_type="Trade",
-        exec_qty=m.execQty,
-        exec_price=m.execPrice,
+        exec_qty=_req(m.execQty),
+        exec_price=_req(m.execPrice),
         exec_value=None,
         exec_fee=None,
         fee_rate=None,
         is_maker=m.isMaker,
         closed_size=None,
         leaves_qty=None,
-        exec_time=m.execTime,
+        exec_time=_ms(m.execTime),
         seq=m.seq,
         source=FillSource.FAST,
     )
@@ -117,20 +136,21 @@ def position_from(m: PositionMsg) -> PositionReport:
     if m.side not in _POSITION_SIDES:
         raise ValueError(f"side: unknown value {m.side!r}")
     side = _POSITION_SIDES[m.side]
-    if side is None and m.size != _ZERO:
-        raise ValueError(f"size: {m.size} with an empty side")
-    if m.size < _ZERO:
-        raise ValueError(f"size: negative {m.size}")
+    size = _req(m.size)
+    if side is None and size != _ZERO:
+        raise ValueError(f"size: {size} with an empty side")
+    if size < _ZERO:
+        raise ValueError(f"size: negative {size}")
     return PositionReport(
         category=m.category,
         symbol=m.symbol,
         position_idx=m.positionIdx,
         side=side,
-        size=m.size,
-        entry_price=m.entryPrice,
-        mark_price=m.markPrice,
-        unrealised_pnl=m.unrealisedPnl,
-        cum_realised_pnl=m.cumRealisedPnl,
+        size=size,
+        entry_price=_dec(m.entryPrice),
+        mark_price=_dec(m.markPrice),
+        unrealised_pnl=_dec(m.unrealisedPnl),
+        cum_realised_pnl=_dec(m.cumRealisedPnl),
         seq=m.seq,
-        updated_time=m.updatedTime,
+        updated_time=_ms(m.updatedTime),
     )
