@@ -32,3 +32,7 @@ class MalformedFrameError(RemoteError):
 
 class IllegalTransitionError(RemoteError):
     """An order update would break the order lifecycle (for example leave a terminal state)."""
+
+
+class StorageError(OmsError):
+    """The database could not be opened, migrated, read or written."""

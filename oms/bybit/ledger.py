@@ -71,6 +71,13 @@ class Ledger(CoreLedger):
         """Frames seen, and how many ended in each outcome (a copy)."""
         return dict(self._stats)
 
+    def restore_stats(self, counts: dict[str, int]) -> None:
+        """Continue counting from saved per-outcome counts (after a restart)."""
+        for key, value in counts.items():
+            if key in self._stats:
+                self._stats[key] = value
+        self._stats["frames"] = sum(v for k, v in self._stats.items() if k != "frames")
+
     def wallet(self) -> dict[str, WalletMsg]:
         """The newest ``wallet`` report per accountType."""
         return dict(self._wallet)

@@ -22,7 +22,7 @@ from oms.core import events as ev
 from oms.core.fills import EXCHANGE_INITIATED_EXEC_TYPES, Fill, FillBook, enriches
 from oms.core.orders import Order, Verdict, decide
 from oms.core.positions import Leg, LegKey, PositionReport, judge_report
-from oms.core.states import TERMINAL
+from oms.core.states import TERMINAL, OrderStatus
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -60,8 +60,9 @@ _VERDICT_OUTCOME: Final = {
     Verdict.ILLEGAL: Outcome.ILLEGAL,
 }
 # An illegal element is the most important thing to say about a frame; then whether it
-# changed anything; "stale" beats "duplicate" because it hints at reordering.
-_OUTCOME_PRIORITY: Final = (Outcome.ILLEGAL, Outcome.APPLIED, Outcome.STALE, Outcome.DUPLICATE)
+# changed anything. A frame delivered twice holds elements that are now older than what
+# they produced (Triggered after New), so "duplicate" beats "stale".
+_OUTCOME_PRIORITY: Final = (Outcome.ILLEGAL, Outcome.APPLIED, Outcome.DUPLICATE, Outcome.STALE)
 
 
 def combine(verdicts: Iterable[Verdict]) -> Outcome:
@@ -73,11 +74,21 @@ def combine(verdicts: Iterable[Verdict]) -> Outcome:
     return Outcome.DUPLICATE
 
 
+@dataclass(frozen=True, slots=True)
+class OrderUpdateRecord:
+    """One order report that was applied or refused as illegal (the order history)."""
+
+    previous: OrderStatus | None
+    report: Order
+    verdict: Verdict
+
+
 @dataclass(slots=True)
 class Batch:
     """The result of applying one frame's updates."""
 
     verdicts: list[Verdict] = field(default_factory=list)
+    order_updates: list[OrderUpdateRecord] = field(default_factory=list)
     events: list[ev.Event] = field(default_factory=list)
     orders: set[str] = field(default_factory=set)
     fills: set[str] = field(default_factory=set)
@@ -102,6 +113,8 @@ class CoreLedger:
         #: fills booked before their order was known, by orderId: (execId, leg booked?)
         self._awaiting_order: dict[str, list[tuple[str, bool]]] = {}
         self._overfilled: set[str] = set()
+        #: orders whose cancel-race echo has been reported (so a repeat is silent)
+        self._cancel_rejected: set[str] = set()
         self._tick = 0
         #: disagreements not yet reported -> the tick they were first seen at
         self._pending_legs: dict[LegKey, int] = {}
@@ -186,6 +199,48 @@ class CoreLedger:
         """Every leg known from reports or fills (read-only use)."""
         return dict(self._legs)
 
+    def symbol_net(self, category: str, symbol: str) -> Decimal:
+        """Reported signed net of one symbol over its legs (exact)."""
+        return self.position(symbol, category)
+
+    # --- restoring ----------------------------------------------------------------------
+
+    def restore(
+        self,
+        *,
+        orders: Iterable[Order],
+        fills: Iterable[Fill],
+        legs: Iterable[tuple[PositionReport | None, LegKey, Decimal]],
+    ) -> None:
+        """Load state saved by a store: orders, booked fills, and per leg its newest
+        report and its fills-derived net. Only for a fresh ledger."""
+        if self._orders or len(self._fills) or self._legs:
+            raise ValueError("restore() needs an empty ledger")
+        for order in orders:
+            self._hold_order(order)
+        for report, key, derived in legs:
+            leg = self._leg(key)
+            if report is not None:
+                leg.set_report(report)
+            leg.baseline = derived  # the fills below are already inside the saved net
+            if key.position_idx == 0:
+                self._oneway.add((key.category, key.symbol))
+        for fill in fills:
+            self._fills.book(fill)
+            self._restore_tail(fill)
+        for leg in self._legs.values():
+            if leg.disagreement() is not None:
+                self._pending_legs[leg.key] = self._tick  # re-checked after the window
+
+    def _restore_tail(self, fill: Fill) -> None:
+        """Re-create the "not yet covered by a report" tail of a restored leg."""
+        if not fill.changes_position or fill.category == "spot" or fill.seq is None:
+            return
+        key = self._fill_leg(fill, self._orders.get(fill.order_id))
+        leg = self._legs.get(key) if key is not None else None
+        if leg is not None and leg.report is not None and fill.seq > leg.report.seq:
+            leg.tail.append((fill.seq, fill.signed_qty))
+
     # --- applying -----------------------------------------------------------------------
 
     def apply(self, updates: Sequence[Update], *, received_at: int) -> Batch:
@@ -216,17 +271,12 @@ class CoreLedger:
         decision = decide(held, report)
         batch.verdicts.append(decision.verdict)
         t = report.updated_time
-        if decision.cancel_rejected:
-            batch.events.append(
-                ev.CancelRejected(
-                    venue_time=t,
-                    received_at=received_at,
-                    order_id=report.order_id,
-                    symbol=report.symbol,
-                    status=report.status,
-                )
-            )
+        if report.is_cancel_race_echo and decision.verdict is not Verdict.ILLEGAL:
+            self._note_cancel_race(report, received_at, batch)
         if decision.verdict is Verdict.ILLEGAL:
+            batch.order_updates.append(
+                OrderUpdateRecord(held.status if held else None, report, Verdict.ILLEGAL)
+            )
             batch.events.append(
                 ev.IllegalTransition(
                     venue_time=t,
@@ -241,14 +291,11 @@ class CoreLedger:
             return
         if decision.verdict is not Verdict.APPLIED:
             return
-        self._orders[report.order_id] = report
+        self._hold_order(report)
         batch.orders.add(report.order_id)
-        if report.status in TERMINAL:
-            self._open.discard(report.order_id)
-        else:
-            self._open.add(report.order_id)
-        if report.position_idx == 0:
-            self._oneway.add((report.category, report.symbol))
+        batch.order_updates.append(
+            OrderUpdateRecord(held.status if held else None, report, Verdict.APPLIED)
+        )
         if decision.status_changed:
             batch.events.append(
                 ev.OrderStatusChanged(
@@ -283,6 +330,31 @@ class CoreLedger:
         if report.order_id in self._awaiting_order:
             self._attribute_waiting(report, received_at, batch)
         self._check_overfill(report, received_at, batch)
+
+    def _hold_order(self, order: Order) -> None:
+        self._orders[order.order_id] = order
+        if order.status in TERMINAL:
+            self._open.discard(order.order_id)
+        else:
+            self._open.add(order.order_id)
+        if order.position_idx == 0:
+            self._oneway.add((order.category, order.symbol))
+
+    def _note_cancel_race(self, report: Order, received_at: int, batch: Batch) -> None:
+        """Report a cancel that lost the race to the final fill once per order, whether
+        the echo arrives before or after the genuine terminal report."""
+        if report.order_id in self._cancel_rejected:
+            return
+        self._cancel_rejected.add(report.order_id)
+        batch.events.append(
+            ev.CancelRejected(
+                venue_time=report.updated_time,
+                received_at=received_at,
+                order_id=report.order_id,
+                symbol=report.symbol,
+                status=report.status,
+            )
+        )
 
     def _check_overfill(self, order: Order, received_at: int, batch: Batch) -> None:
         if order.status not in TERMINAL or order.order_id in self._overfilled:
@@ -398,7 +470,7 @@ class CoreLedger:
         if key.position_idx == 0:
             self._oneway.add((key.category, key.symbol))
         previous = held.net_qty if held is not None else _ZERO
-        if held is None or previous != report.net_qty:
+        if previous != report.net_qty:
             batch.events.append(
                 ev.PositionChanged(
                     venue_time=report.updated_time,
