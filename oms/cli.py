@@ -1,67 +1,56 @@
-"""The ``oms`` command line: ``oms replay CAPTURE [--json]``."""
+"""The ``oms`` command line.
+
+oms replay CAPTURE [--json] [--db URL [--account NAME]]
+oms inspect --db URL orders|positions|fills|events [--symbol S] [--status S] [--open]
+oms events --db URL [--after N] [--follow]
+oms db upgrade|current --db URL
+"""
 
 from __future__ import annotations
 
 import argparse
 import gzip
-import io
 import json
 import logging
+import signal
 import sys
-from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+import threading
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from oms.bybit.ledger import Ledger, now_ms
-from oms.core.events import Anomaly
+from oms.capture import bytes_read, capture_identity, open_capture
+from oms.core.events import Anomaly, Event
+from oms.errors import OmsError
+from oms.render import inspect_table, print_state
 from oms.views import state_document
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Sequence
+    from typing import TextIO
+
+    from oms.service import AccountService
 
 log = logging.getLogger("oms.cli")
 
 #: Files larger than this get a progress bar (on a terminal).
 _PROGRESS_BYTES = 1 << 20
+_READ_ERRORS = (OSError, UnicodeDecodeError, EOFError, gzip.BadGzipFile)
 
 
-@contextmanager
-def open_capture(name: str) -> Iterator[tuple[TextIO, int]]:
-    """Open a capture (path, ``-`` for stdin, ``.gz`` accepted) and tell its size."""
-    if name == "-":
-        yield sys.stdin, 0
-        return
-    path = Path(name)
-    if not path.is_file():
-        raise FileNotFoundError(f"capture not found: {name}")
-    size = path.stat().st_size
-    if path.suffix == ".gz":
-        with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
-            yield handle, size
-    else:
-        with path.open("r", encoding="utf-8", newline="") as handle:
-            yield handle, size
+def _log_anomalies(events: list[Event]) -> int:
+    count = 0
+    for event in events:
+        if isinstance(event, Anomaly):
+            count += 1
+            log.warning("%s: %s", type(event).__name__, event.reason)
+    return count
 
 
-def _raw_position(handle: TextIO) -> int:
-    """Bytes consumed so far of the underlying file (compressed bytes for .gz)."""
-    raw: Any = getattr(handle, "buffer", None)
-    fileobj = getattr(raw, "fileobj", None)
-    target = fileobj if fileobj is not None else raw
-    try:
-        return int(target.tell()) if target is not None else 0
-    except (OSError, ValueError):
-        return 0
-
-
-def replay_lines(handle: TextIO, ledger: Ledger, *, size: int, show_progress: bool) -> int:
-    """Apply every non-empty line of a capture; return the number of anomalies."""
-    anomalies = 0
-    progress = Progress(
+def _progress(show: bool) -> Progress:
+    return Progress(
         TextColumn("replaying"),
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
@@ -69,90 +58,155 @@ def replay_lines(handle: TextIO, ledger: Ledger, *, size: int, show_progress: bo
         TimeRemainingColumn(),
         console=Console(stderr=True),
         transient=True,
-        disable=not show_progress,
+        disable=not show,
     )
-    with progress:
+
+
+def replay_lines(
+    handle: TextIO,
+    apply: Callable[[str], list[Event]],
+    *,
+    size: int,
+    show_progress: bool,
+    skip: int = 0,
+    before_line: Callable[[int], None] | None = None,
+) -> int:
+    """Apply every non-empty line after the first ``skip``; return the anomaly count.
+    ``before_line(n)`` is told the number of lines done once line n is applied."""
+    anomalies = 0
+    with _progress(show_progress) as progress:
         task = progress.add_task("replay", total=size or None, frames=0)
         for count, line in enumerate(handle, 1):
+            if count <= skip:
+                continue
+            if before_line is not None:
+                before_line(count)
             text = line.rstrip("\r\n")
-            if not text:
-                continue  # blank lines separate nothing and are not frames
-            for event in ledger.apply_frame(text):
-                if isinstance(event, Anomaly):
-                    anomalies += 1
-                    log.warning("%s: %s", type(event).__name__, event.reason)
+            if text:  # blank lines separate nothing and are not frames
+                anomalies += _log_anomalies(apply(text))
             if count % 2048 == 0:
-                progress.update(task, completed=_raw_position(handle), frames=count)
-    for event in ledger.settle(received_at=now_ms()):
-        if isinstance(event, Anomaly):
-            anomalies += 1
-            log.warning("%s: %s", type(event).__name__, event.reason)
+                progress.update(task, completed=bytes_read(handle), frames=count)
     return anomalies
 
 
-def _table(title: str, rows: list[dict[str, Any]], columns: Sequence[str]) -> Table:
-    table = Table(title=title, title_justify="left", header_style="bold")
-    for column in columns:
-        numeric = column.endswith(("qty", "price", "fee", "size", "value"))
-        table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
-    for row in rows:
-        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
-    return table
+def _replay_in_memory(args: argparse.Namespace) -> int:
+    ledger = Ledger()
+    with open_capture(args.capture) as (handle, size):
+        show = sys.stderr.isatty() and size > _PROGRESS_BYTES
+        replay_lines(handle, ledger.apply_frame, size=size, show_progress=show)
+    _log_anomalies(ledger.settle(received_at=now_ms()))
+    _emit_state(state_document(ledger), as_json=args.json)
+    return 0
 
 
-def print_state(document: dict[str, Any], console: Console) -> None:
-    """Readable tables of a state document."""
-    console.print(
-        _table(
-            f"Orders ({len(document['orders'])})",
-            document["orders"],
-            (
-                "order_id",
-                "order_link_id",
-                "symbol",
-                "side",
-                "position_idx",
-                "status",
-                "order_type",
-                "qty",
-                "price",
-                "cum_exec_qty",
-                "leaves_qty",
-                "avg_price",
-            ),
-        )
-    )
-    console.print(
-        _table(
-            f"Positions ({len(document['positions'])} legs)",
-            document["positions"],
-            ("category", "symbol", "position_idx", "side", "size", "net_qty"),
-        )
-    )
-    stats = Table(title="Frames", title_justify="left", header_style="bold")
-    for key in document["stats"]:
-        stats.add_column(key, justify="right")
-    stats.add_row(*(str(v) for v in document["stats"].values()))
-    console.print(stats)
-    console.print(f"{len(document['executions'])} executions booked")
+def _replay_into_db(args: argparse.Namespace) -> int:
+    from oms.service import AccountService  # noqa: PLC0415 - the store is only loaded when asked for
+
+    source = capture_identity(args.capture)
+    with AccountService(args.db, account=args.account) as service:
+        skip = _resume_point(service, source)
+        if skip:
+            log.info("resuming the replay of %s after line %d", args.capture, skip)
+
+        lines_done = [skip]
+
+        def progress(done: int) -> None:
+            lines_done[0] = done
+            if source is not None:
+                service.set_replay_progress(source, done, finished=False)
+
+        with open_capture(args.capture) as (handle, size):
+            show = sys.stderr.isatty() and size > _PROGRESS_BYTES
+            total = replay_lines(
+                handle,
+                lambda text: service.handle(text).events,
+                size=size,
+                show_progress=show,
+                skip=skip,
+                before_line=progress,
+            )
+        if source is not None:
+            service.set_replay_progress(source, lines_done[0], finished=True)
+        total += _log_anomalies(service.settle())
+        log.info("replay done: %d anomalies", total)
+        _emit_state(state_document(service.ledger), as_json=args.json)
+    return 0
+
+
+def _resume_point(service: AccountService, source: str | None) -> int:
+    """Lines to skip: those of an unfinished earlier replay of the same capture."""
+    if source is None:
+        return 0
+    progress = service.replay_progress(source)
+    if progress is None or progress[1]:
+        return 0  # never replayed, or replayed to the end: replay all (as duplicates)
+    return progress[0]
+
+
+def _emit_state(document: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
+    else:
+        print_state(document, Console())
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    ledger = Ledger()
     try:
-        with open_capture(args.capture) as (handle, size):
-            show = sys.stderr.isatty() and size > _PROGRESS_BYTES
-            replay_lines(handle, ledger, size=size, show_progress=show)
-    except (OSError, UnicodeDecodeError, EOFError, gzip.BadGzipFile) as exc:
+        return _replay_into_db(args) if args.db else _replay_in_memory(args)
+    except _READ_ERRORS as exc:
         log.error("cannot read %s: %s", args.capture, exc)  # noqa: TRY400 - a clear line, no trace
         return 2
-    document = state_document(ledger)
-    if args.json:
-        out = io.StringIO()
-        json.dump(document, out, separators=(",", ":"))
-        sys.stdout.write(out.getvalue() + "\n")
-    else:
-        print_state(document, Console())
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    Console().print(
+        inspect_table(
+            args.db,
+            args.what,
+            account=args.account,
+            symbol=args.symbol,
+            status=args.status,
+            open_only=args.open,
+            limit=args.limit,
+        )
+    )
+    return 0
+
+
+def _cmd_events(args: argparse.Namespace) -> int:
+    from oms.publish import read_events_from  # noqa: PLC0415
+    from oms.store.db import open_engine  # noqa: PLC0415
+
+    engine = open_engine(args.db)
+    stop = threading.Event()
+    if args.follow:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+    after = args.after
+    try:
+        while True:
+            batch = read_events_from(engine, after, args.limit, args.account)
+            for event in batch:
+                sys.stdout.write(event.to_json() + "\n")
+                after = event.id
+            sys.stdout.flush()
+            if not args.follow or (not batch and stop.wait(args.poll)) or stop.is_set():
+                return 0
+    finally:
+        engine.dispose()
+
+
+def _cmd_db(args: argparse.Namespace) -> int:
+    from oms.store import db  # noqa: PLC0415
+
+    engine = db.open_engine(args.db)
+    try:
+        if args.action == "upgrade":
+            db.upgrade(engine, args.revision)
+        current = db.current_revision(engine)
+        sys.stdout.write(f"{current or 'empty'} (head: {db.head_revision()})\n")
+    finally:
+        engine.dispose()
     return 0
 
 
@@ -161,12 +215,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="oms", description="Order and position management for Bybit v5 private streams."
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log every anomaly")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log anomalies and progress")
     sub = parser.add_subparsers(dest="command", required=True)
+
     replay = sub.add_parser("replay", help="apply a capture of raw frames and print the state")
     replay.add_argument("capture", help="one frame per line; '-' for stdin; .gz accepted")
     replay.add_argument("--json", action="store_true", help="print one JSON object")
+    replay.add_argument("--db", help="database URL (or SQLite file) to journal and store into")
+    replay.add_argument("--account", default="default", help="account name in the database")
     replay.set_defaults(handler=_cmd_replay)
+
+    inspect = sub.add_parser("inspect", help="show stored orders, positions, fills or events")
+    inspect.add_argument("what", choices=("orders", "positions", "fills", "events"))
+    inspect.add_argument("--db", required=True, help="database URL (or SQLite file)")
+    inspect.add_argument("--account", default=None, help="only this account")
+    inspect.add_argument("--symbol", help="only this symbol")
+    inspect.add_argument("--status", help="only orders with this status (Bybit spelling)")
+    inspect.add_argument("--open", action="store_true", help="only open orders")
+    inspect.add_argument("--limit", type=int, default=200, help="rows at most (newest)")
+    inspect.set_defaults(handler=_cmd_inspect)
+
+    events = sub.add_parser("events", help="print outbox events as JSON lines")
+    events.add_argument("--db", required=True, help="database URL (or SQLite file)")
+    events.add_argument("--after", type=int, default=0, help="print events with id > N")
+    events.add_argument("--follow", action="store_true", help="keep waiting for new events")
+    events.add_argument("--account", default=None, help="only this account")
+    events.add_argument("--limit", type=int, default=1000, help="events per read")
+    events.add_argument("--poll", type=float, default=0.5, help="seconds between reads")
+    events.set_defaults(handler=_cmd_events)
+
+    dbp = sub.add_parser("db", help="schema migrations")
+    dbp.add_argument("action", choices=("upgrade", "current"))
+    dbp.add_argument("--db", required=True, help="database URL (or SQLite file)")
+    dbp.add_argument("--revision", default="head", help="target revision for upgrade")
+    dbp.set_defaults(handler=_cmd_db)
     return parser
 
 
@@ -178,7 +260,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    code: int = args.handler(args)
+    try:
+        code: int = args.handler(args)
+    except OmsError as exc:
+        log.error("%s", exc)  # noqa: TRY400 - a clear line, no trace
+        return 1
+    except BrokenPipeError:
+        return 0
     return code
 
 

@@ -20,8 +20,8 @@ Row = dict[str, Any]
 
 
 def dec(value: Decimal | None) -> str | None:
-    """Exact text of a decimal, or None."""
-    return None if value is None else str(value)
+    """Exact plain-notation text of a decimal (``0.00000001``, never ``1E-8``), or None."""
+    return None if value is None else format(value, "f")
 
 
 def order_row(o: Order) -> Row:

@@ -111,6 +111,14 @@ class DataFrame:
     creation_time: int
     elements: list[Any]
     errors: list[MalformedFrameError] = field(default_factory=list)
+    #: position of each valid element in ``data`` (None: all of them, in order)
+    indices: list[int] | None = None
+
+    def numbered(self) -> list[tuple[int, Any]]:
+        """(index in ``data``, element) of every valid element."""
+        if self.indices is None:
+            return list(enumerate(self.elements))
+        return list(zip(self.indices, self.elements, strict=True))
 
 
 class ControlKind(Enum):
@@ -203,15 +211,16 @@ def _decode_slowly(text: str | bytes) -> Decoded:
         raise MalformedFrameError(
             "'id' must be a string and 'creationTime' an integer", topic=topic
         )
-    elements, errors = _validate_elements(kind, topic, data)
-    return DataFrame(kind, topic, frame_id, creation, elements, errors)
+    indices, elements, errors = _validate_elements(kind, topic, data)
+    return DataFrame(kind, topic, frame_id, creation, elements, errors, indices)
 
 
 def _validate_elements(
     kind: Kind, topic: str, data: list[Any]
-) -> tuple[list[Any], list[MalformedFrameError]]:
+) -> tuple[list[int], list[Any], list[MalformedFrameError]]:
     """Validate each element on its own, so one bad element does not sink the rest."""
     adapter = _ELEMENT_ADAPTERS[kind]
+    indices: list[int] = []
     elements: list[Any] = []
     errors: list[MalformedFrameError] = []
     for index, element in enumerate(data):
@@ -219,7 +228,9 @@ def _validate_elements(
             elements.append(adapter.validate_python(element))
         except ValidationError as exc:
             errors.append(MalformedFrameError(describe(exc), topic=topic, index=index))
-    return elements, errors
+        else:
+            indices.append(index)
+    return indices, elements, errors
 
 
 def _control(tree: dict[str, Any]) -> ControlFrame:
@@ -248,7 +259,8 @@ def describe(exc: ValidationError) -> str:
         got = repr(err.get("input"))
         if len(got) > 40:
             got = got[:40] + "..."
-        parts.append(f"{loc}: {err['msg']} (got {got})")
+        message = "not a decimal number" if err["type"] == "string_pattern_mismatch" else err["msg"]
+        parts.append(f"{loc}: {message} (got {got})")
     more = exc.error_count() - len(parts)
     if more > 0:
         parts.append(f"and {more} more")

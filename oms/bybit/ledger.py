@@ -41,6 +41,12 @@ _TRANSLATORS: Final[dict[Kind, Callable[[Any], Update]]] = {
 STAT_KEYS: Final = ("frames", *(o.value for o in Outcome))
 
 
+def category_of(topic: str) -> str:
+    """The category a categorised topic names (``order.spot`` -> spot); else linear."""
+    tail = topic.rsplit(".", 1)[-1]
+    return tail if tail in ("spot", "linear", "inverse", "option") else "linear"
+
+
 def now_ms() -> int:
     """Wall-clock milliseconds: the receipt time of a frame."""
     return time.time_ns() // 1_000_000
@@ -131,7 +137,9 @@ class Ledger(CoreLedger):
         translate = _TRANSLATORS[frame.kind]
         updates: list[Update] = []
         errors = list(frame.errors)
-        for index, element in enumerate(frame.elements):
+        for index, element in frame.numbered():
+            if not element.category:
+                element = element.model_copy(update={"category": category_of(frame.topic)})  # noqa: PLW2901
             try:
                 updates.append(translate(element))
             except ValueError as exc:

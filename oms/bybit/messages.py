@@ -104,9 +104,10 @@ class FastExecutionMsg(WireModel):
 
 
 class PositionMsg(WireModel):
-    """One element (one leg) of the ``position`` topic."""
+    """One element (one leg) of the ``position`` topic. Old docs examples omit
+    ``category``; the ledger then takes it from the topic (``linear`` by default)."""
 
-    category: str
+    category: str = ""
     symbol: str
     positionIdx: int = 0
     side: str
@@ -131,9 +132,9 @@ class WalletCoinMsg(WireModel):
 
 
 class WalletMsg(WireModel):
-    """One account of the ``wallet`` topic."""
+    """One account of the ``wallet`` topic (old docs examples omit accountType)."""
 
-    accountType: str
+    accountType: str = ""
     totalEquity: DecimalText = ""
     totalWalletBalance: DecimalText = ""
     totalAvailableBalance: DecimalText = ""

@@ -1,0 +1,132 @@
+"""Rich tables for people: the state of a replay, and stored rows for ``oms inspect``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+from rich.table import Table
+from sqlalchemy import select
+
+from oms.core.states import OPEN
+from oms.store.db import open_engine
+from oms.store.tables import EventRow, ExecutionRow, OrderRow, PositionRow
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from rich.console import Console
+
+ORDER_COLUMNS: Final = (
+    "order_id",
+    "order_link_id",
+    "symbol",
+    "side",
+    "position_idx",
+    "status",
+    "order_type",
+    "qty",
+    "price",
+    "cum_exec_qty",
+    "leaves_qty",
+    "avg_price",
+)
+POSITION_COLUMNS: Final = ("category", "symbol", "position_idx", "side", "size", "net_qty")
+_NUMERIC_SUFFIXES: Final = ("qty", "price", "fee", "size", "value", "pnl")
+
+
+def rows_table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Table:
+    """A table of rows, numbers right-aligned, absent values blank."""
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        numeric = column.endswith(_NUMERIC_SUFFIXES)
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
+    for row in rows:
+        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+    return table
+
+
+def print_state(document: dict[str, Any], console: Console) -> None:
+    """Readable tables of a state document (see ``oms.views.state_document``)."""
+    console.print(
+        rows_table(f"Orders ({len(document['orders'])})", document["orders"], ORDER_COLUMNS)
+    )
+    console.print(
+        rows_table(
+            f"Positions ({len(document['positions'])} legs)",
+            document["positions"],
+            POSITION_COLUMNS,
+        )
+    )
+    stats = Table(title="Frames", title_justify="left", header_style="bold")
+    for key in document["stats"]:
+        stats.add_column(key, justify="right")
+    stats.add_row(*(str(v) for v in document["stats"].values()))
+    console.print(stats)
+    console.print(f"{len(document['executions'])} executions booked")
+
+
+_INSPECT: Final[dict[str, tuple[Any, tuple[str, ...], Any]]] = {
+    "orders": (OrderRow, ("account", *ORDER_COLUMNS, "updated_time"), OrderRow.updated_time),
+    "positions": (
+        PositionRow,
+        ("account", *POSITION_COLUMNS, "entry_price", "fills_net_qty", "seq"),
+        PositionRow.symbol,
+    ),
+    "fills": (
+        ExecutionRow,
+        (
+            "account",
+            "exec_id",
+            "order_id",
+            "symbol",
+            "side",
+            "exec_type",
+            "exec_qty",
+            "exec_price",
+            "exec_fee",
+            "exec_time",
+            "seq",
+        ),
+        ExecutionRow.exec_time,
+    ),
+    "events": (
+        EventRow,
+        ("id", "account", "type", "order_id", "symbol", "created_at"),
+        EventRow.id,
+    ),
+}
+
+
+def inspect_table(
+    url: str,
+    what: str,
+    *,
+    account: str | None = None,
+    symbol: str | None = None,
+    status: str | None = None,
+    open_only: bool = False,
+    limit: int = 200,
+) -> Table:
+    """The newest ``limit`` stored rows of one kind, filtered, as a table."""
+    model, columns, order_by = _INSPECT[what]
+    table = model.__table__
+    query = select(table)
+    if account is not None:
+        query = query.where(table.c.account == account)
+    if symbol is not None and "symbol" in table.c:
+        query = query.where(table.c.symbol == symbol)
+    if what == "orders" and status is not None:
+        query = query.where(table.c.status == status)
+    if what == "orders" and open_only:
+        query = query.where(table.c.status.in_([s.value for s in OPEN]))
+    sort = order_by.desc() if what != "positions" else order_by
+    query = query.order_by(sort).limit(limit)
+    engine = open_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+    finally:
+        engine.dispose()
+    if what != "positions":
+        rows.reverse()  # oldest of the newest first, like a log
+    return rows_table(f"{what} ({len(rows)} shown)", rows, columns)

@@ -1,0 +1,269 @@
+"""Wiring: frame -> ledger -> one transaction (journal, state rows, events) -> publish.
+
+``AccountService`` owns the database transaction; nothing else commits. Frames are
+committed in small groups (``group_frames`` frames, or ``group_ms`` after the first
+uncommitted one, whichever comes first): each group is one transaction holding the
+journal rows, every state row the frames changed and every event they produced, so a
+crash at any instant leaves the database exactly as it was after some whole group.
+Subscribers hear of events only after their commit; one that raises is logged and
+isolated, and never rolls back state or stops ingestion.
+
+On open, the ledger is restored from the database, so a frame seen before a restart is
+a duplicate after it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final, Self
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from oms.bybit.ledger import Ledger, now_ms
+from oms.core.ledger import DEFAULT_SETTLE_FRAMES
+from oms.core.orders import Verdict
+from oms.errors import StorageError
+from oms.store.db import ensure_schema, open_engine, safe_url
+from oms.store.repository import Repository
+from oms.store.tables import DEFAULT_ACCOUNT
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+    from oms.bybit.ledger import FrameResult
+    from oms.core.events import Event
+    from oms.core.orders import Order
+    from oms.core.positions import LegKey
+    from oms.store.repository import Row
+
+log = logging.getLogger(__name__)
+
+Subscriber = Callable[["Event"], None]
+DEFAULT_GROUP_FRAMES: Final = 100
+DEFAULT_GROUP_MS: Final = 5.0
+
+
+@dataclass(slots=True)
+class _Staged:
+    """What the next commit must write: frames in arrival order, and what they touched."""
+
+    frames: list[tuple[Row, list[tuple[str | None, Order, str]], list[str], list[Event]]] = field(
+        default_factory=list
+    )
+    orders: set[str] = field(default_factory=set)
+    legs: set[LegKey] = field(default_factory=set)
+    replay: tuple[str, int, bool] | None = None
+    since: float = 0.0
+
+
+class AccountService:
+    """One account's durable ledger in one database."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        account: str = DEFAULT_ACCOUNT,
+        settle_frames: int = DEFAULT_SETTLE_FRAMES,
+        group_frames: int = DEFAULT_GROUP_FRAMES,
+        group_ms: float = DEFAULT_GROUP_MS,
+    ) -> None:
+        self.account = account
+        self.group_frames = group_frames
+        self.group_ms = group_ms
+        self.engine: Engine = open_engine(url)
+        ensure_schema(self.engine)
+        self.repo = Repository(self.engine.dialect, account)
+        self.ledger = Ledger(settle_frames=settle_frames)
+        self._subscribers: list[Subscriber] = []
+        self._staged = _Staged()
+        self._broken: str | None = None
+        try:
+            self._connection: Connection = self.engine.connect()
+            self._restore()
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot load {safe_url(url)}: {exc}") from exc
+
+    def _restore(self) -> None:
+        conn = self._connection
+        with conn.begin():
+            orders = self.repo.load_orders(conn)
+            fills = self.repo.load_fills(conn)
+            legs = self.repo.load_legs(conn)
+            counts = self.repo.frame_counts(conn)
+        self.ledger.restore(orders=orders, fills=fills, legs=legs)
+        self.ledger.restore_stats(counts)
+        if orders or fills:
+            log.info(
+                "restored account %s: %d orders, %d fills, %d legs",
+                self.account,
+                len(orders),
+                len(fills),
+                len(legs),
+            )
+
+    # --- subscribers --------------------------------------------------------------------
+
+    def subscribe(self, callback: Subscriber) -> None:
+        """Call ``callback(event)`` for every event, after the commit that holds it."""
+        self._subscribers.append(callback)
+
+    def _publish(self, events: list[Event]) -> None:
+        for event in events:
+            for callback in self._subscribers:
+                try:
+                    callback(event)
+                except Exception:
+                    log.exception("subscriber %r failed on %s; ignored", callback, event)
+
+    # --- ingestion ----------------------------------------------------------------------
+
+    def handle(self, text: str, *, received_at: int | None = None) -> FrameResult:
+        """Apply one raw frame and stage everything it changed for the next commit."""
+        if self._broken is not None:
+            raise StorageError(f"service stopped after a failed commit: {self._broken}")
+        at = now_ms() if received_at is None else received_at
+        result = self.ledger.ingest(text, received_at=at)
+        self._stage(text, result, at)
+        staged = self._staged
+        if len(staged.frames) >= self.group_frames or (
+            (time.monotonic() - staged.since) * 1000.0 >= self.group_ms
+        ):
+            self.flush()
+        return result
+
+    def _stage(self, text: str, result: FrameResult, at: int) -> None:
+        staged = self._staged
+        if not staged.frames:
+            staged.since = time.monotonic()
+        batch = result.batch
+        errors = [
+            getattr(e, "reason", "") for e in result.events if type(e).__name__ == "MalformedFrame"
+        ]
+        frame = {
+            "received_at": at,
+            "topic": result.topic,
+            "raw": text,
+            "outcome": result.outcome.value,
+            "error": "; ".join(errors) if errors else None,
+        }
+        updates = [
+            (
+                r.previous.value if r.previous is not None else None,
+                r.report,
+                "applied" if r.verdict is Verdict.APPLIED else "illegal",
+            )
+            for r in batch.order_updates
+        ]
+        staged.frames.append((frame, updates, sorted(batch.fills), result.events))
+        staged.orders |= batch.orders
+        staged.legs |= batch.legs
+
+    def replay_progress(self, source: str) -> tuple[int, bool] | None:
+        """(lines done, finished) of an earlier replay of ``source`` in this database."""
+        with self._connection.begin():
+            return self.repo.replay_progress(self._connection, source)
+
+    def set_replay_progress(self, source: str, lines_done: int, *, finished: bool) -> None:
+        """Record replay progress in the next commit (atomically with its frames)."""
+        self._staged.replay = (source, lines_done, finished)
+
+    def flush(self) -> None:
+        """Commit everything staged, then publish its events."""
+        staged = self._staged
+        if not staged.frames and staged.replay is None:
+            return
+        self._staged = _Staged()
+        try:
+            events = self._write(staged)
+        except SQLAlchemyError as exc:
+            # The in-memory ledger is now ahead of the database: refuse to go on, so the
+            # caller restarts from the database (and the stream resyncs what was lost).
+            self._broken = str(exc)
+            raise StorageError(f"commit failed: {exc}") from exc
+        self._publish(events)
+
+    def _write(self, staged: _Staged) -> list[Event]:
+        conn, repo, ledger = self._connection, self.repo, self.ledger
+        events: list[Event] = []
+        update_rows: list[Row] = []
+        event_rows: list[Row] = []
+        exec_frames: dict[str, int] = {}
+        with conn.begin():
+            for frame, updates, exec_ids, frame_events in staged.frames:
+                frame_id = repo.insert_frame(conn, **frame)
+                update_rows.extend(
+                    repo.order_update_row(previous, report, outcome, frame_id)
+                    for previous, report, outcome in updates
+                )
+                exec_frames.update(dict.fromkeys(exec_ids, frame_id))
+                event_rows.extend(repo.event_row(event) for event in frame_events)
+                events.extend(frame_events)
+            repo.write_orders(conn, [o for i in staged.orders if (o := ledger.order(i))])
+            repo.write_order_updates(conn, update_rows)
+            repo.write_executions(
+                conn, [(f, fid) for i, fid in exec_frames.items() if (f := ledger.fill(i))]
+            )
+            legs = ledger.legs()
+            repo.write_positions(
+                conn,
+                [
+                    (
+                        key,
+                        legs[key].report,
+                        legs[key].derived_net,
+                        ledger.symbol_net(key.category, key.symbol),
+                    )
+                    for key in self._with_siblings(staged.legs, legs)
+                ],
+            )
+            repo.write_events(conn, event_rows)
+            if staged.replay is not None:
+                source, done, finished = staged.replay
+                repo.write_replay(conn, source, done, finished=finished)
+        return events
+
+    @staticmethod
+    def _with_siblings(changed: set[LegKey], legs: Mapping[LegKey, object]) -> list[LegKey]:
+        """Changed legs plus the other legs of their symbols (they share symbol_net_qty)."""
+        symbols = {(k.category, k.symbol) for k in changed}
+        return sorted(k for k in legs if (k.category, k.symbol) in symbols)
+
+    def settle(self) -> list[Event]:
+        """Report pending cross-topic disagreements now, journal their events, commit."""
+        events = self.ledger.settle(received_at=now_ms())
+        if events:
+            self._staged.frames.append(
+                (
+                    {
+                        "received_at": now_ms(),
+                        "topic": None,
+                        "raw": "",
+                        "outcome": "control",
+                        "error": "settle",
+                    },
+                    [],
+                    [],
+                    events,
+                )
+            )
+        self.flush()
+        return events
+
+    def close(self) -> None:
+        """Commit what is staged and release the database."""
+        try:
+            if self._broken is None:
+                self.flush()
+        finally:
+            self._connection.close()
+            self.engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

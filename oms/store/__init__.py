@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy 2 tables, Alembic-owned schema, a hot-path writer and readers."""

@@ -1,0 +1,398 @@
+"""Reads and writes of one account's rows. Takes a Connection and never commits.
+
+The write path is hot: every statement is a SQLAlchemy Core construct (insert, or
+insert-or-update via the dialect's ON CONFLICT) compiled once for the dialect and run
+with ``executemany`` on rows the repository has already put in the driver's form
+(decimals as canonical text on SQLite, ``Decimal`` on PostgreSQL). That skips per-value
+type processing, which costs more than the database work itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from decimal import Decimal
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Final
+
+from sqlalchemy import Table, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from oms.core.fills import Fill, FillSource
+from oms.core.orders import Order, Side
+from oms.core.positions import LegKey, PositionReport
+from oms.core.states import BY_WIRE_NAME
+from oms.errors import StorageError
+from oms.store.tables import Base
+from oms.store.types import canonical
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+    from sqlalchemy.engine import Connection, CursorResult, Dialect
+    from sqlalchemy.sql.dml import Insert
+
+    from oms.core.events import Event
+
+Row = dict[str, Any]
+_SIDES: Final = {s.value: s for s in Side}
+_T: Final = Base.metadata.tables
+ORDERS, FRAMES, UPDATES = _T["orders"], _T["frames"], _T["order_updates"]
+EXECUTIONS, POSITIONS, EVENTS, REPLAYS = (
+    _T["executions"],
+    _T["positions"],
+    _T["events"],
+    _T["replays"],
+)
+
+
+def _upsert(dialect: Dialect, table: Table, keys: Sequence[str]) -> Insert:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE SET every other column."""
+    maker = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+    stmt = maker(table)
+    updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)
+
+
+class _Prepared:
+    """A statement compiled once; ``run`` executes it for many rows of named values."""
+
+    __slots__ = ("_names", "_sql")
+
+    def __init__(self, statement: Insert, dialect: Dialect) -> None:
+        table = statement.table
+        # every column but the autoincrementing id is given by the rows
+        keys = [c.name for c in table.columns if not (c.primary_key and c.autoincrement is True)]
+        compiled = statement.compile(dialect=dialect, column_keys=keys)
+        self._sql = compiled.string
+        self._names = compiled.positiontup if compiled.positional else None
+
+    def run(self, connection: Connection, rows: Sequence[Row]) -> CursorResult[Any] | None:
+        if not rows:
+            return None
+        names = self._names
+        params: Any = [tuple(r[n] for n in names) for r in rows] if names else list(rows)
+        if len(params) == 1:
+            return connection.exec_driver_sql(self._sql, params[0])
+        return connection.exec_driver_sql(self._sql, params)
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, Decimal):
+        return canonical(value)
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def event_payload(event: Event) -> Row:
+    """An event as a JSON object: decimals as exact strings, enums as their wire names."""
+    return {f.name: _json_value(getattr(event, f.name)) for f in dataclasses.fields(event)}
+
+
+class Repository:
+    """The rows of one account in one database dialect."""
+
+    def __init__(self, dialect: Dialect, account: str) -> None:
+        self.account = account
+        self._pg = dialect.name == "postgresql"
+        self._dec: Callable[[Decimal | None], Any] = (
+            (lambda d: d) if self._pg else (lambda d: None if d is None else canonical(d))
+        )
+        self._frame = _Prepared(insert(FRAMES).returning(FRAMES.c.id), dialect)
+        self._orders = _Prepared(_upsert(dialect, ORDERS, ("account", "order_id")), dialect)
+        self._updates = _Prepared(insert(UPDATES), dialect)
+        self._executions = _Prepared(_upsert(dialect, EXECUTIONS, ("account", "exec_id")), dialect)
+        self._positions = _Prepared(
+            _upsert(
+                dialect,
+                POSITIONS,
+                ("account", "category", "symbol", "position_idx"),
+            ),
+            dialect,
+        )
+        self._events = _Prepared(insert(EVENTS), dialect)
+        self._replay = _Prepared(_upsert(dialect, REPLAYS, ("account", "source")), dialect)
+
+    # --- writes -------------------------------------------------------------------------
+
+    def insert_frame(
+        self,
+        connection: Connection,
+        *,
+        received_at: int,
+        topic: str | None,
+        raw: str,
+        outcome: str,
+        error: str | None,
+    ) -> int:
+        """Journal one frame; return its id."""
+        row = {
+            "account": self.account,
+            "received_at": received_at,
+            "topic": topic,
+            "raw": raw,
+            "outcome": outcome,
+            "error": error,
+        }
+        result = self._frame.run(connection, [row])
+        if result is None:  # pragma: no cover - run() returns a result for one row
+            raise StorageError("journal insert returned nothing")
+        frame_id: int = result.scalar_one()
+        return frame_id
+
+    def write_orders(self, connection: Connection, orders: Iterable[Order]) -> None:
+        """Insert or update the current state of orders."""
+        self._orders.run(connection, [self.order_row(o) for o in orders])
+
+    def order_row(self, o: Order) -> Row:
+        """The ``orders`` row of an order."""
+        dec = self._dec
+        return {
+            "account": self.account,
+            "order_id": o.order_id,
+            "order_link_id": o.order_link_id,
+            "category": o.category,
+            "symbol": o.symbol,
+            "side": o.side.value,
+            "position_idx": o.position_idx,
+            "order_type": o.order_type,
+            "stop_order_type": o.stop_order_type,
+            "status": o.status.value,
+            "qty": dec(o.qty),
+            "price": dec(o.price),
+            "trigger_price": dec(o.trigger_price),
+            "cum_exec_qty": dec(o.cum_exec_qty),
+            "cum_exec_value": dec(o.cum_exec_value),
+            "cum_exec_fee": dec(o.cum_exec_fee),
+            "leaves_qty": dec(o.leaves_qty),
+            "avg_price": dec(o.avg_price),
+            "reduce_only": o.reduce_only,
+            "create_type": o.create_type,
+            "cancel_type": o.cancel_type,
+            "reject_reason": o.reject_reason,
+            "created_time": o.created_time,
+            "updated_time": o.updated_time,
+        }
+
+    def write_order_updates(self, connection: Connection, rows: Sequence[Row]) -> None:
+        """Append order history rows (already built with ``order_update_row``)."""
+        self._updates.run(connection, rows)
+
+    def order_update_row(
+        self, previous: str | None, report: Order, outcome: str, frame_id: int | None
+    ) -> Row:
+        """An ``order_updates`` row."""
+        return {
+            "account": self.account,
+            "order_id": report.order_id,
+            "previous_status": previous,
+            "status": report.status.value,
+            "cum_exec_qty": self._dec(report.cum_exec_qty),
+            "updated_time": report.updated_time,
+            "frame_id": frame_id,
+            "outcome": outcome,
+        }
+
+    def write_executions(
+        self, connection: Connection, fills: Iterable[tuple[Fill, int | None]]
+    ) -> None:
+        """Insert or enrich executions, each with the frame it came from."""
+        dec = self._dec
+        rows = [
+            {
+                "account": self.account,
+                "exec_id": f.exec_id,
+                "order_id": f.order_id,
+                "order_link_id": f.order_link_id,
+                "category": f.category,
+                "symbol": f.symbol,
+                "side": f.side.value,
+                "exec_type": f.exec_type,
+                "exec_qty": dec(f.exec_qty),
+                "exec_price": dec(f.exec_price),
+                "exec_value": dec(f.exec_value),
+                "exec_fee": dec(f.exec_fee),
+                "fee_rate": dec(f.fee_rate),
+                "is_maker": f.is_maker,
+                "closed_size": dec(f.closed_size),
+                "exec_time": f.exec_time,
+                "seq": f.seq,
+                "frame_id": frame_id,
+            }
+            for f, frame_id in fills
+        ]
+        self._executions.run(connection, rows)
+
+    def write_positions(
+        self,
+        connection: Connection,
+        legs: Iterable[tuple[LegKey, PositionReport | None, Decimal, Decimal]],
+    ) -> None:
+        """Insert or update legs: (key, newest report, fills-derived net, symbol net)."""
+        dec = self._dec
+        rows = []
+        for key, report, fills_net, symbol_net in legs:
+            rows.append(
+                {
+                    "account": self.account,
+                    "category": key.category,
+                    "symbol": key.symbol,
+                    "position_idx": key.position_idx,
+                    "side": None if report is None else (report.side.value if report.side else ""),
+                    "size": dec(report.size) if report else None,
+                    "net_qty": dec(report.net_qty) if report else None,
+                    "entry_price": dec(report.entry_price) if report else None,
+                    "mark_price": dec(report.mark_price) if report else None,
+                    "unrealised_pnl": dec(report.unrealised_pnl) if report else None,
+                    "cum_realised_pnl": dec(report.cum_realised_pnl) if report else None,
+                    "seq": report.seq if report else None,
+                    "updated_time": report.updated_time if report else None,
+                    "fills_net_qty": dec(fills_net),
+                    "symbol_net_qty": dec(symbol_net),
+                }
+            )
+        self._positions.run(connection, rows)
+
+    def event_row(self, event: Event) -> Row:
+        """An ``events`` (outbox) row."""
+        payload = event_payload(event)
+        return {
+            "account": self.account,
+            "type": type(event).__name__,
+            "order_id": payload.get("order_id"),
+            "symbol": payload.get("symbol"),
+            "payload": json.dumps(payload, separators=(",", ":")),
+            "created_at": event.received_at,
+        }
+
+    def write_events(self, connection: Connection, rows: Sequence[Row]) -> None:
+        """Append outbox rows (ids are assigned by the database, increasing)."""
+        self._events.run(connection, rows)
+
+    def write_replay(
+        self, connection: Connection, source: str, lines_done: int, *, finished: bool
+    ) -> None:
+        """Record how far a replay of ``source`` got."""
+        row = {
+            "account": self.account,
+            "source": source,
+            "lines_done": lines_done,
+            "finished": finished,
+        }
+        self._replay.run(connection, [row])
+
+    # --- reads --------------------------------------------------------------------------
+
+    def replay_progress(self, connection: Connection, source: str) -> tuple[int, bool] | None:
+        """(lines done, finished) of an earlier replay of ``source``."""
+        t = REPLAYS
+        row = connection.execute(
+            select(t.c.lines_done, t.c.finished).where(
+                t.c.account == self.account, t.c.source == source
+            )
+        ).first()
+        return None if row is None else (int(row[0]), bool(row[1]))
+
+    def load_orders(self, connection: Connection) -> list[Order]:
+        """Every order of the account, oldest first."""
+        t = ORDERS
+        rows = connection.execute(
+            select(t).where(t.c.account == self.account).order_by(t.c.created_time, t.c.order_id)
+        ).mappings()
+        return [
+            Order(
+                order_id=r["order_id"],
+                order_link_id=r["order_link_id"],
+                category=r["category"],
+                symbol=r["symbol"],
+                side=_SIDES[r["side"]],
+                position_idx=r["position_idx"],
+                status=BY_WIRE_NAME[r["status"]],
+                order_type=r["order_type"],
+                stop_order_type=r["stop_order_type"],
+                qty=r["qty"],
+                price=r["price"],
+                trigger_price=r["trigger_price"],
+                cum_exec_qty=r["cum_exec_qty"],
+                cum_exec_value=r["cum_exec_value"],
+                cum_exec_fee=r["cum_exec_fee"],
+                leaves_qty=r["leaves_qty"],
+                avg_price=r["avg_price"],
+                reduce_only=bool(r["reduce_only"]),
+                time_in_force="",
+                create_type=r["create_type"],
+                cancel_type=r["cancel_type"],
+                reject_reason=r["reject_reason"],
+                created_time=r["created_time"],
+                updated_time=r["updated_time"],
+            )
+            for r in rows
+        ]
+
+    def load_fills(self, connection: Connection) -> list[Fill]:
+        """Every execution of the account, in execution order."""
+        t = EXECUTIONS
+        rows = connection.execute(
+            select(t).where(t.c.account == self.account).order_by(t.c.exec_time, t.c.exec_id)
+        ).mappings()
+        return [
+            Fill(
+                exec_id=r["exec_id"],
+                order_id=r["order_id"],
+                order_link_id=r["order_link_id"],
+                category=r["category"],
+                symbol=r["symbol"],
+                side=_SIDES[r["side"]],
+                exec_type=r["exec_type"],
+                exec_qty=r["exec_qty"],
+                exec_price=r["exec_price"],
+                exec_value=r["exec_value"],
+                exec_fee=r["exec_fee"],
+                fee_rate=r["fee_rate"],
+                is_maker=r["is_maker"],
+                closed_size=r["closed_size"],
+                leaves_qty=None,
+                exec_time=r["exec_time"],
+                seq=r["seq"],
+                # a copy without a fee came from execution.fast and may still be enriched
+                source=FillSource.STREAM if r["exec_fee"] is not None else FillSource.FAST,
+            )
+            for r in rows
+        ]
+
+    def load_legs(
+        self, connection: Connection
+    ) -> list[tuple[PositionReport | None, LegKey, Decimal]]:
+        """Every leg: (newest report or None, key, fills-derived net)."""
+        t = POSITIONS
+        out: list[tuple[PositionReport | None, LegKey, Decimal]] = []
+        for r in connection.execute(select(t).where(t.c.account == self.account)).mappings():
+            key = LegKey(r["category"], r["symbol"], r["position_idx"])
+            report = None
+            if r["side"] is not None:
+                report = PositionReport(
+                    category=key.category,
+                    symbol=key.symbol,
+                    position_idx=key.position_idx,
+                    side=_SIDES.get(r["side"]),
+                    size=r["size"],
+                    entry_price=r["entry_price"],
+                    mark_price=r["mark_price"],
+                    unrealised_pnl=r["unrealised_pnl"],
+                    cum_realised_pnl=r["cum_realised_pnl"],
+                    seq=r["seq"],
+                    updated_time=r["updated_time"],
+                )
+            out.append((report, key, r["fills_net_qty"]))
+        return out
+
+    def frame_counts(self, connection: Connection) -> dict[str, int]:
+        """How many journaled frames ended in each outcome."""
+        t = FRAMES
+        rows = connection.execute(
+            select(t.c.outcome, func.count())
+            .where(t.c.account == self.account)
+            .group_by(t.c.outcome)
+        )
+        return {str(outcome): int(n) for outcome, n in rows}

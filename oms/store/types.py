@@ -1,0 +1,54 @@
+"""Exact decimal storage: canonical text on SQLite, NUMERIC on PostgreSQL.
+
+SQLite has no decimal type and would turn a NUMERIC column into a binary float, so the
+value is stored as its canonical plain-notation text (``format(d, "f")``) and read back
+with ``Decimal(text)``: no float on either side. PostgreSQL's unconstrained NUMERIC is
+exact and comes back as ``Decimal`` from psycopg.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Numeric, String
+from sqlalchemy.types import TypeDecorator
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Dialect
+    from sqlalchemy.types import TypeEngine
+
+
+def canonical(value: Decimal) -> str:
+    """Plain-notation text of a decimal (no exponent), exact."""
+    if not value.is_finite():
+        raise ValueError(f"cannot store a non-finite decimal: {value}")
+    return format(value, "f")
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """A ``Decimal`` column that never passes through a float."""
+
+    impl = String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(Numeric(asdecimal=True))
+        return dialect.type_descriptor(String())
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:  # noqa: ANN401
+        if value is None:
+            return None
+        if not isinstance(value, Decimal):
+            raise TypeError(f"ExactDecimal takes Decimal, not {type(value).__name__}")
+        return value if dialect.name == "postgresql" else canonical(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:  # noqa: ANN401, ARG002
+        if value is None:
+            return None
+        if isinstance(value, Decimal):
+            return value
+        if isinstance(value, str):
+            return Decimal(value)
+        raise TypeError(f"unexpected stored decimal {value!r}")
