@@ -20,8 +20,8 @@ demo: $(STAMP)
 test: lint typecheck pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check oms tests bench
-	$(BIN)/ruff format --check oms tests bench
+	$(BIN)/ruff check oms tests bench scripts alembic
+	$(BIN)/ruff format --check oms tests bench scripts alembic
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
