@@ -12,9 +12,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## demo: replay the bundled recorded session and print the final orders and positions
+DEMO_DB ?= oms.db
+
+## demo: replay the bundled recorded session (duplicates, reordering, corrupt frames and all)
+## into a fresh $(DEMO_DB), then print the stored orders and positions
 demo: $(STAMP)
-	$(BIN)/oms replay tests/data/sample-dirty.jsonl.gz
+	rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
+	$(BIN)/oms -v replay tests/data/sample-dirty.jsonl.gz --db $(DEMO_DB) --summary
+	$(BIN)/oms inspect --db $(DEMO_DB) positions
+	@echo "state written to $(DEMO_DB): try  sqlite3 $(DEMO_DB) 'select * from net_positions'"
 
 ## test: lint, type-check and run the whole test suite
 test: lint typecheck pytest

@@ -24,7 +24,7 @@ from oms.bybit.ledger import Ledger, now_ms
 from oms.capture import bytes_read, capture_identity, open_capture
 from oms.core.events import Anomaly, Event
 from oms.errors import OmsError
-from oms.render import inspect_table, print_state
+from oms.render import console, inspect_table, print_state
 from oms.views import state_document
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def _replay_in_memory(args: argparse.Namespace) -> int:
         show = sys.stderr.isatty() and size > _PROGRESS_BYTES
         replay_lines(handle, ledger.apply_frame, size=size, show_progress=show)
     _log_anomalies(ledger.settle(received_at=now_ms()))
-    _emit_state(state_document(ledger), as_json=args.json)
+    _emit_state(state_document(ledger), args)
     return 0
 
 
@@ -129,7 +129,7 @@ def _replay_into_db(args: argparse.Namespace) -> int:
             service.set_replay_progress(source, lines_done[0], finished=True)
         total += _log_anomalies(service.settle())
         log.info("replay done: %d anomalies", total)
-        _emit_state(state_document(service.ledger), as_json=args.json)
+        _emit_state(state_document(service.ledger), args)
     return 0
 
 
@@ -143,11 +143,11 @@ def _resume_point(service: AccountService, source: str | None) -> int:
     return progress[0]
 
 
-def _emit_state(document: dict[str, Any], *, as_json: bool) -> None:
-    if as_json:
+def _emit_state(document: dict[str, Any], args: argparse.Namespace) -> None:
+    if args.json:
         sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
     else:
-        print_state(document, Console())
+        print_state(document, console(), summary=args.summary)
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
@@ -159,7 +159,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    Console().print(
+    console().print(
         inspect_table(
             args.db,
             args.what,
@@ -221,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="apply a capture of raw frames and print the state")
     replay.add_argument("capture", help="one frame per line; '-' for stdin; .gz accepted")
     replay.add_argument("--json", action="store_true", help="print one JSON object")
+    replay.add_argument(
+        "--summary", action="store_true", help="tables of open orders only, not every order"
+    )
     replay.add_argument("--db", help="database URL (or SQLite file) to journal and store into")
     replay.add_argument("--account", default="default", help="account name in the database")
     replay.set_defaults(handler=_cmd_replay)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any, Final
 
+from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
@@ -13,8 +15,6 @@ from oms.store.tables import EventRow, ExecutionRow, OrderRow, PositionRow
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
-    from rich.console import Console
 
 ORDER_COLUMNS: Final = (
     "order_id",
@@ -32,6 +32,8 @@ ORDER_COLUMNS: Final = (
 )
 POSITION_COLUMNS: Final = ("category", "symbol", "position_idx", "side", "size", "net_qty")
 _NUMERIC_SUFFIXES: Final = ("qty", "price", "fee", "size", "value", "pnl")
+_PIPE_WIDTH: Final = 220
+_OPEN_NAMES: Final = frozenset(s.value for s in OPEN)
 
 
 def rows_table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Table:
@@ -45,12 +47,22 @@ def rows_table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[str
     return table
 
 
-def print_state(document: dict[str, Any], console: Console) -> None:
-    """Readable tables of a state document (see ``oms.views.state_document``)."""
-    console.print(
-        rows_table(f"Orders ({len(document['orders'])})", document["orders"], ORDER_COLUMNS)
-    )
-    console.print(
+def console() -> Console:
+    """A console for tables: the terminal's width, or wide when writing to a file/pipe."""
+    return Console() if sys.stdout.isatty() else Console(width=_PIPE_WIDTH)
+
+
+def print_state(document: dict[str, Any], out: Console, *, summary: bool = False) -> None:
+    """Readable tables of a state document (see ``oms.views.state_document``).
+    ``summary`` shows only open orders instead of every order."""
+    orders = document["orders"]
+    if summary:
+        orders = [o for o in orders if o["status"] in _OPEN_NAMES]
+        title = f"Open orders ({len(orders)} of {len(document['orders'])})"
+    else:
+        title = f"Orders ({len(orders)})"
+    out.print(rows_table(title, orders, ORDER_COLUMNS))
+    out.print(
         rows_table(
             f"Positions ({len(document['positions'])} legs)",
             document["positions"],
@@ -61,8 +73,8 @@ def print_state(document: dict[str, Any], console: Console) -> None:
     for key in document["stats"]:
         stats.add_column(key, justify="right")
     stats.add_row(*(str(v) for v in document["stats"].values()))
-    console.print(stats)
-    console.print(f"{len(document['executions'])} executions booked")
+    out.print(stats)
+    out.print(f"{len(document['executions'])} executions booked")
 
 
 _INSPECT: Final[dict[str, tuple[Any, tuple[str, ...], Any]]] = {
