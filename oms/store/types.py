@@ -1,7 +1,7 @@
 """Exact decimal storage: canonical text on SQLite, NUMERIC on PostgreSQL.
 
 SQLite has no decimal type and would turn a NUMERIC column into a binary float, so the
-value is stored as its canonical plain-notation text (``format(d, "f")``) and read back
+value is stored as its canonical plain-notation text (see ``canonical``) and read back
 with ``Decimal(text)``: no float on either side. PostgreSQL's unconstrained NUMERIC is
 exact and comes back as ``Decimal`` from psycopg.
 """
@@ -20,10 +20,15 @@ if TYPE_CHECKING:
 
 
 def canonical(value: Decimal) -> str:
-    """Plain-notation text of a decimal (no exponent), exact."""
+    """The one plain-notation text of a decimal's value: no exponent, no trailing zeros,
+    no negative zero (``2.810`` -> ``2.81``, ``1E+2`` -> ``100``). Exact: no rounding
+    context is involved, so equal values get equal text and SQL ``=`` on SQLite works."""
     if not value.is_finite():
         raise ValueError(f"cannot store a non-finite decimal: {value}")
-    return format(value, "f")
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
 class ExactDecimal(TypeDecorator[Decimal]):
