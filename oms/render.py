@@ -41,7 +41,8 @@ def rows_table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[str
     table = Table(title=title, title_justify="left", header_style="bold")
     for column in columns:
         numeric = column.endswith(_NUMERIC_SUFFIXES)
-        table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
+        # fold rather than cut: an id or a price shown as "10…" is worse than a taller row
+        table.add_column(column, justify="right" if numeric else "left", overflow="fold")
     for row in rows:
         table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
     return table

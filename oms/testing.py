@@ -112,7 +112,7 @@ _E8: Final = Decimal("0.00000001")
 _MAKER_FEE: Final = Decimal("0.0002")
 _TAKER_FEE: Final = Decimal("0.00055")
 _FUNDING_RATE: Final = Decimal("0.0001")
-_TOPICS: Final = ("order", "execution", "position")
+_TOPICS: Final = ("order", "execution.fast", "execution", "position")
 _TOPIC_ORDERS: Final = (
     ("order", "execution", "position"),
     ("execution", "order", "position"),
@@ -307,6 +307,23 @@ class FillTruth:
             exec_qty=_req(e["execQty"]),
             exec_price=_req(e["execPrice"]),
             exec_fee=_dec(e["execFee"]),
+            exec_time=int(e["execTime"]),
+            seq=e["seq"],
+            position_idx=position_idx,
+        )
+
+    @classmethod
+    def from_fast_wire(cls, e: Mapping[str, Any], position_idx: int | None = None) -> FillTruth:
+        """From one element of ``execution.fast`` (a trade; no fee)."""
+        return cls(
+            exec_id=e["execId"],
+            order_id=e["orderId"],
+            symbol=e["symbol"],
+            side=e["side"],
+            exec_type="Trade",
+            exec_qty=_req(e["execQty"]),
+            exec_price=_req(e["execPrice"]),
+            exec_fee=None,
             exec_time=int(e["execTime"]),
             seq=e["seq"],
             position_idx=position_idx,
@@ -525,11 +542,17 @@ class SimulatedExchange:
     frames they emitted. Invalid requests (filling more than is left, amending a closed
     order, ...) raise ``ValueError``: the exchange never emits an impossible lifecycle.
     ``topic_order`` is the order in which the topics of one action are sent (Bybit gives no
-    ordering between topics).
+    ordering between topics). With ``fast_executions`` every trade is also sent on
+    ``execution.fast`` (no fee; orderLinkId ``""`` for maker fills, as Bybit does), right
+    before ``execution`` unless ``topic_order`` places it.
     """
 
     def __init__(
-        self, symbols: Sequence[SymbolSpec] = DEFAULT_SYMBOLS, *, start_ms: int = T0
+        self,
+        symbols: Sequence[SymbolSpec] = DEFAULT_SYMBOLS,
+        *,
+        start_ms: int = T0,
+        fast_executions: bool = False,
     ) -> None:
         if not symbols:
             raise ValueError("at least one symbol")
@@ -538,6 +561,7 @@ class SimulatedExchange:
         self.frames: list[str] = []
         self.truth = ReferenceModel()
         self.topic_order: tuple[str, ...] = _TOPICS
+        self.fast_executions = fast_executions
         self._orders: dict[str, _Order] = {}
         self._marks = {s.symbol: s.price for s in symbols}
         self._next_seq = {s.symbol: 4_600_000_000 + 10_000_000 * i for i, s in enumerate(symbols)}
@@ -728,9 +752,11 @@ class SimulatedExchange:
         changed = [o, *self._close_orphans(o.spec.symbol, o.idx, t, skip=o.order_id)]
         for f in fills:
             self.truth.record_fill(f)
+        fast = [_fast_element(e) for e in executions] if self.fast_executions else []
         return self._send(
             orders=changed,
             executions=executions,
+            fast=fast,
             positions=[(o.spec.symbol, o.idx)],
         )
 
@@ -1120,6 +1146,7 @@ class SimulatedExchange:
         *,
         orders: Sequence[_Order] = (),
         executions: Sequence[dict[str, Any]] = (),
+        fast: Sequence[dict[str, Any]] = (),
         positions: Sequence[LegId] = (),
     ) -> list[str]:
         """Frame one action's updates (topics in ``topic_order``) and record the truth."""
@@ -1130,11 +1157,18 @@ class SimulatedExchange:
         for e in position_elements:
             self.truth.record_position(PositionTruth.from_wire(e))
         return self._emit(
-            {"order": order_elements, "execution": list(executions), "position": position_elements}
+            {
+                "order": order_elements,
+                "execution.fast": list(fast),
+                "execution": list(executions),
+                "position": position_elements,
+            }
         )
 
     def _emit(self, by_topic: Mapping[str, list[dict[str, Any]]]) -> list[str]:
         order = [t for t in self.topic_order if t in _TOPICS]
+        if "execution.fast" not in order:
+            order.insert(order.index("execution") if "execution" in order else 0, "execution.fast")
         order += [t for t in _TOPICS if t not in order]
         sent = []
         for offset, topic in enumerate(order):
@@ -1147,9 +1181,28 @@ class SimulatedExchange:
                 "creationTime": self.now + 1 + offset,
                 "data": elements,
             }
+            if topic == "execution.fast":
+                del envelope["id"]  # execution.fast frames carry no id
             sent.append(json.dumps(envelope, separators=(",", ":")))
         self.frames.extend(sent)
         return sent
+
+
+def _fast_element(e: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``execution.fast`` copy of a trade (maker fills lose their orderLinkId)."""
+    return {
+        "category": e["category"],
+        "symbol": e["symbol"],
+        "orderId": e["orderId"],
+        "isMaker": e["isMaker"],
+        "orderLinkId": "" if e["isMaker"] else e["orderLinkId"],
+        "execId": e["execId"],
+        "execPrice": e["execPrice"],
+        "execQty": e["execQty"],
+        "side": e["side"],
+        "execTime": e["execTime"],
+        "seq": e["seq"],
+    }
 
 
 # --- the session generator ----------------------------------------------------------------
@@ -1396,7 +1449,10 @@ def _play(c: _Chooser, ex: SimulatedExchange, actions: int) -> None:
         ex.advance(c.integer(0, 2000))
         if c.integer(0, 3) == 0:
             ex.move_mark(c.choice(ex.symbols), c.integer(-25, 25))
-        ex.topic_order = c.choice(_TOPIC_ORDERS)
+        topics = list(c.choice(_TOPIC_ORDERS))
+        if ex.fast_executions:
+            topics.insert(c.integer(0, len(topics)), "execution.fast")
+        ex.topic_order = tuple(topics)
         possible = [(name, act) for name, can, act in _ACTIONS if can(ex)]
         _, act = c.choice(possible)
         act(c, ex)
@@ -1409,23 +1465,31 @@ def session(
     symbols: Sequence[SymbolSpec] = DEFAULT_SYMBOLS,
     min_actions: int = 1,
     max_actions: int = 25,
+    fast_executions: bool | None = None,
 ) -> Session:
     """A valid session of ``min_actions`` to ``max_actions`` exchange actions.
 
     Each action is one thing happening on the account (an order placed, a match, an
     amend, a cancel, a trigger, a funding payment, a position report...) and emits one to
-    three frames. Shrinks towards few, plain limit orders.
+    four frames. Trades are also sent on ``execution.fast`` if ``fast_executions`` (None:
+    drawn). Shrinks towards few, plain limit orders.
     """
-    ex = SimulatedExchange(symbols)
+    if fast_executions is None:
+        fast_executions = draw(st.booleans())
+    ex = SimulatedExchange(symbols, fast_executions=fast_executions)
     _play(_DrawChooser(draw), ex, draw(st.integers(min_actions, max_actions)))
     return Session(frames=list(ex.frames), truth=ex.truth, symbols=tuple(symbols))
 
 
 def session_from_seed(
-    seed: int, *, actions: int = 25, symbols: Sequence[SymbolSpec] = DEFAULT_SYMBOLS
+    seed: int,
+    *,
+    actions: int = 25,
+    symbols: Sequence[SymbolSpec] = DEFAULT_SYMBOLS,
+    fast_executions: bool = False,
 ) -> Session:
     """The same kind of session as ``session()``, built deterministically from a seed."""
-    ex = SimulatedExchange(symbols)
+    ex = SimulatedExchange(symbols, fast_executions=fast_executions)
     _play(_RandomChooser(seed), ex, actions)
     return Session(frames=list(ex.frames), truth=ex.truth, symbols=tuple(symbols))
 
@@ -1541,6 +1605,12 @@ _FIELDS: Final[dict[str, dict[str, str]]] = {
         "closedSize": "decimal", "leavesQty": "decimal", "execTime": "millis",
         "seq": "optional int",
     },
+    "execution.fast": {
+        "category": "string", "symbol": "string", "execId": "string", "orderId": "string",
+        "orderLinkId": "string", "side": "enum", "execQty": "required decimal",
+        "execPrice": "required decimal", "isMaker": "optional bool", "execTime": "millis",
+        "seq": "optional int",
+    },
     "position": {
         "category": "string", "symbol": "string", "positionIdx": "int",
         "side": "position side", "size": "required decimal", "entryPrice": "decimal",
@@ -1555,7 +1625,9 @@ _REQUIRED: Final[dict[str, tuple[str, ...]]] = {
               "updatedTime"),
     "execution": ("category", "symbol", "execId", "side", "execType", "execQty", "execPrice",
                   "execTime"),
-    "position": ("category", "symbol", "side", "size"),
+    "execution.fast": ("category", "symbol", "execId", "side", "execQty", "execPrice",
+                       "execTime"),
+    "position": ("symbol", "side", "size"),
 }  # fmt: skip
 
 
@@ -1593,7 +1665,8 @@ def _dump(tree: object) -> str:
 
 
 def corrupted(frame: str) -> SearchStrategy[Corruption]:
-    """Malformed copies of one valid ``order``, ``execution`` or ``position`` frame:
+    """Malformed copies of one valid ``order``, ``execution``, ``execution.fast`` or
+    ``position`` frame:
     truncated text, a field of one element replaced by a value of the wrong JSON type
     (``"abc"`` for a number, null, a list, NaN, a float...), a required field removed, an
     element that is not an object, ``data`` missing or not a list, a bad envelope."""
@@ -1601,7 +1674,7 @@ def corrupted(frame: str) -> SearchStrategy[Corruption]:
     topic = tree["topic"]
     data = tree["data"]
     if topic not in _FIELDS or not data:
-        raise ValueError("corrupted() takes a non-empty order, execution or position frame")
+        raise ValueError("corrupted() takes a non-empty data frame of a tracked topic")
 
     def with_element(index: int, element: object) -> str:
         copy = json.loads(frame)
@@ -1708,6 +1781,7 @@ class _Known:
 
     orders: list[tuple[int, OrderTruth]] = field(default_factory=list)
     fills: list[FillTruth] = field(default_factory=list)
+    fast_fills: list[FillTruth] = field(default_factory=list)
     positions: list[PositionTruth] = field(default_factory=list)
 
 
@@ -1722,6 +1796,7 @@ class DeliveryModel:
       which the exchange sent them; a cancel-race echo never replaces the genuine terminal
       report it repeats;
     * fills are a set by execId; the quantity booked per order is the sum of its fills;
+      an ``execution`` copy replaces an ``execution.fast`` copy, never the reverse;
     * a leg's held report is the delivered one with the largest (seq, updatedTime);
     * a fill moves the leg of its order once any report of that order has been delivered,
       or leg 0 at once if, when it arrives, the symbol is known to be one-way (an order or
@@ -1733,6 +1808,8 @@ class DeliveryModel:
         self._sent_reports: dict[str, int] = {}
         self._delivered_orders: dict[str, list[tuple[int, OrderTruth]]] = {}
         self._fills: dict[str, FillTruth] = {}
+        #: execIds held only as their execution.fast copy (no fee yet)
+        self._fast: set[str] = set()
         #: execIds attributed to leg 0 on arrival (one-way symbol known then)
         self._oneway_on_arrival: set[str] = set()
         self._oneway: set[str] = set()
@@ -1753,6 +1830,8 @@ class DeliveryModel:
                 known.orders.append((version, OrderTruth.from_wire(e)))
             elif tree["topic"] == "execution":
                 known.fills.append(FillTruth.from_wire(e))
+            elif tree["topic"] == "execution.fast":
+                known.fast_fills.append(FillTruth.from_fast_wire(e))
             else:
                 known.positions.append(PositionTruth.from_wire(e))
         self._frames[frame] = known
@@ -1766,12 +1845,16 @@ class DeliveryModel:
             self._delivered_orders.setdefault(report.order_id, []).append((version, report))
             if report.position_idx == 0:
                 self._oneway.add(report.symbol)
+        for fill in known.fast_fills:
+            if fill.exec_id not in self._fills:
+                self._fast.add(fill.exec_id)
+                self._book(fill)
         for fill in known.fills:
-            if fill.exec_id in self._fills:
-                continue
-            self._fills[fill.exec_id] = fill
-            if fill.symbol in self._oneway:
-                self._oneway_on_arrival.add(fill.exec_id)
+            if fill.exec_id in self._fast:
+                self._fast.discard(fill.exec_id)  # the full copy enriches the fast one
+                self._fills[fill.exec_id] = fill
+            elif fill.exec_id not in self._fills:
+                self._book(fill)
         for position in known.positions:
             key = (position.symbol, position.position_idx)
             held = self._positions.get(key)
@@ -1782,6 +1865,11 @@ class DeliveryModel:
                 self._positions[key] = position
             if position.position_idx == 0:
                 self._oneway.add(position.symbol)
+
+    def _book(self, fill: FillTruth) -> None:
+        self._fills[fill.exec_id] = fill
+        if fill.symbol in self._oneway:
+            self._oneway_on_arrival.add(fill.exec_id)
 
     def order_map(self) -> Mapping[str, OrderTruth]:
         """Each delivered order's held report."""

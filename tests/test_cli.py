@@ -402,15 +402,22 @@ def test_garbage_lines_are_counted_and_the_replay_goes_on(tmp_path, command):
     assert doc["positions"] == clean["positions"]
 
 
-def test_binary_garbage_line_is_counted_as_malformed(tmp_path):
+@pytest.mark.parametrize("via", ["file", "stdin", "gz"])
+def test_binary_garbage_line_is_counted_as_malformed(tmp_path, via):
     good = REAL_FRAMES.read_bytes().splitlines()
-    capture = tmp_path / "binary.jsonl"
-    capture.write_bytes(b"\n".join([*good[:6], b"\xff\xfe\x00garbage\x80", *good[6:]]) + b"\n")
-    done = run("replay", str(capture), "--json")
+    data = b"\n".join([*good[:6], b"\xff\xfe\x00garbage\x80", *good[6:]]) + b"\n"
+    capture = tmp_path / ("binary.jsonl.gz" if via == "gz" else "binary.jsonl")
+    capture.write_bytes(gzip.compress(data) if via == "gz" else data)
+    if via == "stdin":
+        done = run("replay", "-", "--json", stdin=data)
+    else:
+        done = run("replay", str(capture), "--json")
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
+    check_shape(doc)
     assert doc["stats"]["malformed"] == 1
     assert doc["stats"]["frames"] == len(good) + 1
+    assert doc["orders"] == replay_json(REAL_FRAMES)["orders"]
 
 
 def test_verbose_logs_anomalies_on_stderr(tmp_path):

@@ -207,6 +207,8 @@ def _decode_slowly(text: str | bytes) -> Decoded:
         raise MalformedFrameError(f"'data' is {what}", topic=topic)
     frame_id = tree.get("id", "")
     creation = tree.get("creationTime", 0)
+    if isinstance(creation, str) and creation.isdigit():
+        creation = int(creation)  # as lenient as the fast path, which parses "123" too
     if not isinstance(frame_id, str) or not isinstance(creation, int) or isinstance(creation, bool):
         raise MalformedFrameError(
             "'id' must be a string and 'creationTime' an integer", topic=topic

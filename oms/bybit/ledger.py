@@ -144,6 +144,8 @@ class Ledger(CoreLedger):
                 updates.append(translate(element))
             except ValueError as exc:
                 errors.append(MalformedFrameError(str(exc), topic=frame.topic, index=index))
+        if not updates and not errors:
+            return FrameResult(Outcome.IGNORED, [], frame.topic)  # "data": [] carries nothing
         batch = self.apply(updates, received_at=at)
         if errors:
             # The valid elements were applied; the frame is still flagged for attention.

@@ -32,6 +32,14 @@ def _req(text: str) -> Decimal:
     return Decimal(text)
 
 
+def _quantity(name: str, text: str) -> Decimal:
+    """A quantity that must be present and not negative."""
+    value = Decimal(text)
+    if value < _ZERO:
+        raise ValueError(f"{name}: negative {value}")
+    return value
+
+
 def _ms(value: int | str) -> int:
     return value if isinstance(value, int) else 0
 
@@ -54,7 +62,7 @@ def order_from(m: OrderMsg) -> Order:
     status = BY_WIRE_NAME.get(m.orderStatus)
     if status is None:
         raise ValueError(f"orderStatus: unknown value {m.orderStatus!r}")
-    cum = _req(m.cumExecQty)
+    cum = _quantity("cumExecQty", m.cumExecQty)
     return Order(
         order_id=m.orderId,
         order_link_id=m.orderLinkId,
@@ -65,7 +73,7 @@ def order_from(m: OrderMsg) -> Order:
         status=status,
         order_type=m.orderType,
         stop_order_type=m.stopOrderType,
-        qty=_req(m.qty),
+        qty=_quantity("qty", m.qty),
         price=_dec(m.price),
         trigger_price=_dec(m.triggerPrice),
         cum_exec_qty=cum,
@@ -93,7 +101,7 @@ def fill_from(m: ExecutionMsg, source: FillSource = FillSource.STREAM) -> Fill:
         symbol=m.symbol,
         side=_side(m.side),
         exec_type=m.execType,
-        exec_qty=_req(m.execQty),
+        exec_qty=_quantity("execQty", m.execQty),
         exec_price=_req(m.execPrice),
         exec_value=_dec(m.execValue),
         exec_fee=_dec(m.execFee),
@@ -117,7 +125,7 @@ def fast_fill_from(m: FastExecutionMsg) -> Fill:
         symbol=m.symbol,
         side=_side(m.side),
         exec_type="Trade",
-        exec_qty=_req(m.execQty),
+        exec_qty=_quantity("execQty", m.execQty),
         exec_price=_req(m.execPrice),
         exec_value=None,
         exec_fee=None,
@@ -136,11 +144,9 @@ def position_from(m: PositionMsg) -> PositionReport:
     if m.side not in _POSITION_SIDES:
         raise ValueError(f"side: unknown value {m.side!r}")
     side = _POSITION_SIDES[m.side]
-    size = _req(m.size)
+    size = _quantity("size", m.size)
     if side is None and size != _ZERO:
         raise ValueError(f"size: {size} with an empty side")
-    if size < _ZERO:
-        raise ValueError(f"size: negative {size}")
     return PositionReport(
         category=m.category,
         symbol=m.symbol,
