@@ -193,8 +193,10 @@ class AccountService:
         event_rows: list[Row] = []
         exec_frames: dict[str, int] = {}
         with conn.begin():
-            for frame, updates, exec_ids, frame_events in staged.frames:
-                frame_id = repo.insert_frame(conn, **frame)
+            ids = repo.insert_frames(conn, [frame for frame, *_ in staged.frames])
+            for frame_id, (_, updates, exec_ids, frame_events) in zip(
+                ids, staged.frames, strict=True
+            ):
                 update_rows.extend(
                     repo.order_update_row(previous, report, outcome, frame_id)
                     for previous, report, outcome in updates
@@ -211,7 +213,7 @@ class AccountService:
             repo.write_positions(
                 conn,
                 [
-                    (
+                    repo.position_row(
                         key,
                         legs[key].report,
                         legs[key].derived_net,

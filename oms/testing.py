@@ -4,10 +4,10 @@ Test code that consumes the private stream (``oms.Ledger`` or your own) needs in
 look exactly like Bybit's and whose correct final state is known. This module gives both:
 
 * ``session()`` is a hypothesis strategy of ``Session``: a valid linear-perpetual account
-  session as the raw JSON text frames the stream sends (``order``, ``execution`` and
-  ``position`` topics), together with ``truth``, the exchange's own final state
-  (a ``ReferenceModel``). ``session_from_seed(seed)`` builds the same kind of session
-  deterministically, without hypothesis.
+  session as the raw JSON text frames the stream sends (``order``, ``execution``,
+  ``position`` and, if drawn, ``execution.fast`` topics), together with ``truth``, the
+  exchange's own final state (a ``ReferenceModel``). ``session_from_seed(seed)`` builds
+  the same kind of session deterministically, without hypothesis.
 * ``reordered()``, ``duplicated()``, ``dropped()`` and ``disorder()`` turn a list of frames
   into what a client may receive: late frames (each moved at most ``window`` places),
   repeats and losses.
@@ -77,6 +77,7 @@ __all__ = [
     "DeliveryModel",
     "Expected",
     "FillTruth",
+    "LegId",
     "OrderTruth",
     "PositionTruth",
     "ReferenceModel",
@@ -140,7 +141,7 @@ _ID_MULTIPLIER: Final = 0x9E3779B97F4A7C15F39CC0605CEDC835
 _T = TypeVar("_T")
 
 
-def fmt(value: Decimal) -> str:
+def _fmt(value: Decimal) -> str:
     """Bybit's text for a decimal: plain notation, no trailing zeros (``"0.1"``, ``"65000"``)."""
     text = format(value, "f")
     if "." in text:
@@ -490,6 +491,12 @@ class Session:
     truth: ReferenceModel
     symbols: tuple[SymbolSpec, ...] = DEFAULT_SYMBOLS
 
+    def __repr__(self) -> str:
+        return (
+            f"Session({len(self.frames)} frames, {len(self.truth.orders)} orders, "
+            f"{len(self.truth.fills)} fills, {len(self.truth.positions)} legs reported)"
+        )
+
 
 # --- the exchange -------------------------------------------------------------------------
 
@@ -725,17 +732,17 @@ class SimulatedExchange:
                 t,
                 seq,
                 {
-                    "closedSize": fmt(closed),
-                    "execFee": fmt(fee),
-                    "execPrice": fmt(px),
-                    "execQty": fmt(size),
-                    "execValue": fmt(value),
-                    "feeRate": fmt(rate),
-                    "leavesQty": fmt(o.qty - o.cum_qty),
+                    "closedSize": _fmt(closed),
+                    "execFee": _fmt(fee),
+                    "execPrice": _fmt(px),
+                    "execQty": _fmt(size),
+                    "execValue": _fmt(value),
+                    "feeRate": _fmt(rate),
+                    "leavesQty": _fmt(o.qty - o.cum_qty),
                     "orderId": o.order_id,
                     "orderLinkId": o.link_id,
-                    "orderPrice": fmt(o.price),
-                    "orderQty": fmt(o.qty),
+                    "orderPrice": _fmt(o.price),
+                    "orderQty": _fmt(o.qty),
                     "orderType": o.order_type,
                     "stopOrderType": o.stop_type or "UNKNOWN",
                     "side": o.side,
@@ -850,11 +857,11 @@ class SimulatedExchange:
             t,
             seq,
             {
-                "execFee": fmt(fee),
-                "execQty": fmt(size),
+                "execFee": _fmt(fee),
+                "execQty": _fmt(size),
                 "execType": "Funding",
-                "execValue": fmt(value),
-                "feeRate": fmt(_FUNDING_RATE),
+                "execValue": _fmt(value),
+                "feeRate": _fmt(_FUNDING_RATE),
                 "orderId": f"{t // 1000}-{self._counter}-382053-1-{position_idx}",
                 "side": "Buy" if leg.net > 0 else "Sell",
             },
@@ -1010,7 +1017,7 @@ class SimulatedExchange:
 
     def _element(self, o: _Order) -> dict[str, Any]:
         leaves = o.qty - o.cum_qty if o.is_open else _ZERO
-        avg = fmt(_q8(o.cum_value / o.cum_qty)) if o.cum_qty else ""
+        avg = _fmt(_q8(o.cum_value / o.cum_qty)) if o.cum_qty else ""
         return {
             "category": CATEGORY,
             "symbol": o.spec.symbol,
@@ -1023,11 +1030,11 @@ class SimulatedExchange:
             "cancelType": o.cancel_type,
             "rejectReason": o.reject_reason,
             "avgPrice": avg,
-            "leavesQty": fmt(leaves),
-            "leavesValue": fmt(_q8(leaves * o.price)),
-            "cumExecQty": fmt(o.cum_qty),
-            "cumExecValue": fmt(o.cum_value),
-            "cumExecFee": fmt(o.cum_fee),
+            "leavesQty": _fmt(leaves),
+            "leavesValue": _fmt(_q8(leaves * o.price)),
+            "cumExecQty": _fmt(o.cum_qty),
+            "cumExecValue": _fmt(o.cum_value),
+            "cumExecFee": _fmt(o.cum_fee),
             "closedPnl": "0",
             "feeCurrency": "",
             "timeInForce": o.tif,
@@ -1035,7 +1042,7 @@ class SimulatedExchange:
             "stopOrderType": o.stop_type,
             "orderIv": "",
             "marketUnit": "",
-            "triggerPrice": fmt(o.trigger),
+            "triggerPrice": _fmt(o.trigger),
             "takeProfit": "0",
             "stopLoss": "0",
             "tpslMode": "Partial" if o.stop_type.startswith("Partial") else "",
@@ -1045,7 +1052,7 @@ class SimulatedExchange:
             "slTriggerBy": "",
             "triggerDirection": o.trigger_direction,
             "triggerBy": "LastPrice" if o.trigger else "",
-            "lastPriceOnCreated": fmt(self._marks[o.spec.symbol]) if o.trigger else "",
+            "lastPriceOnCreated": _fmt(self._marks[o.spec.symbol]) if o.trigger else "",
             "reduceOnly": o.reduce_only,
             "closeOnTrigger": o.close_on_trigger,
             "placeType": "",
@@ -1056,13 +1063,13 @@ class SimulatedExchange:
             "createType": o.create_type,
             "createdTime": str(o.created),
             "updatedTime": str(o.updated),
-            "price": fmt(o.price),
-            "qty": fmt(o.qty),
+            "price": _fmt(o.price),
+            "qty": _fmt(o.qty),
         }
 
     def _execution(self, symbol: str, t: int, seq: int, fields: dict[str, Any]) -> dict[str, Any]:
         """One ``execution`` element: the shared wire fields, then ``fields``."""
-        mark = fmt(self._marks[symbol])
+        mark = _fmt(self._marks[symbol])
         element: dict[str, Any] = {
             "category": CATEGORY,
             "symbol": symbol,
@@ -1108,28 +1115,28 @@ class SimulatedExchange:
             "category": CATEGORY,
             "symbol": symbol,
             "side": side,
-            "size": fmt(size),
+            "size": _fmt(size),
             "positionIdx": idx,
             "tradeMode": 0,
-            "positionValue": fmt(value),
+            "positionValue": _fmt(value),
             "riskId": 1,
             "riskLimitValue": "2000000",
-            "entryPrice": fmt(leg.entry),
-            "markPrice": fmt(mark),
+            "entryPrice": _fmt(leg.entry),
+            "markPrice": _fmt(mark),
             "leverage": "10",
-            "positionBalance": fmt(_q8(value / 10)),
+            "positionBalance": _fmt(_q8(value / 10)),
             "autoAddMargin": 0,
-            "positionMM": fmt(_q8(value / 200)),
-            "positionIM": fmt(_q8(value / 10)),
+            "positionMM": _fmt(_q8(value / 200)),
+            "positionIM": _fmt(_q8(value / 10)),
             "liqPrice": "",
             "bustPrice": "",
             "tpslMode": "Full",
             "takeProfit": "0",
             "stopLoss": "0",
             "trailingStop": "0",
-            "unrealisedPnl": fmt(_q8((mark - leg.entry) * leg.net)),
-            "curRealisedPnl": fmt(leg.realised),
-            "cumRealisedPnl": fmt(leg.realised),
+            "unrealisedPnl": _fmt(_q8((mark - leg.entry) * leg.net)),
+            "curRealisedPnl": _fmt(leg.realised),
+            "cumRealisedPnl": _fmt(leg.realised),
             "sessionAvgPrice": "",
             "createdTime": str(leg.created),
             "updatedTime": str(self.now),
@@ -1273,6 +1280,8 @@ def _fill_some(c: _Chooser, ex: SimulatedExchange, order_id: str) -> None:
     step = ex.specs[ex.current(order_id).symbol].qty_step
     qty = can if c.integer(0, 1) == 0 else _units(c, step, can)
     ex.fill(order_id, qty, pieces=_pieces(c, step, qty))
+    if ex.current(order_id).status == "Filled" and c.integer(0, 3) == 0:
+        ex.echo_cancel_race(order_id)  # a cancel sent just before the last fill lost the race
 
 
 def _act_limit(c: _Chooser, ex: SimulatedExchange) -> None:
@@ -1856,15 +1865,15 @@ class DeliveryModel:
             elif fill.exec_id not in self._fills:
                 self._book(fill)
         for position in known.positions:
-            key = (position.symbol, position.position_idx)
-            held = self._positions.get(key)
-            if held is None or (position.seq, position.updated_time) > (
-                held.seq,
-                held.updated_time,
-            ):
-                self._positions[key] = position
-            if position.position_idx == 0:
-                self._oneway.add(position.symbol)
+            self._hold_position(position)
+
+    def _hold_position(self, report: PositionTruth) -> None:
+        key = (report.symbol, report.position_idx)
+        held = self._positions.get(key)
+        if held is None or (report.seq, report.updated_time) > (held.seq, held.updated_time):
+            self._positions[key] = report
+        if report.position_idx == 0:
+            self._oneway.add(report.symbol)
 
     def _book(self, fill: FillTruth) -> None:
         self._fills[fill.exec_id] = fill

@@ -22,14 +22,13 @@ from oms.core.fills import Fill, FillSource
 from oms.core.orders import Order, Side
 from oms.core.positions import LegKey, PositionReport
 from oms.core.states import BY_WIRE_NAME
-from oms.errors import StorageError
 from oms.store.tables import Base
 from oms.store.types import canonical
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
-    from sqlalchemy.engine import Connection, CursorResult, Dialect
+    from sqlalchemy.engine import Connection, Dialect
     from sqlalchemy.sql.dml import Insert
 
     from oms.core.events import Event
@@ -55,26 +54,38 @@ def _upsert(dialect: Dialect, table: Table, keys: Sequence[str]) -> Insert:
 
 
 class _Prepared:
-    """A statement compiled once; ``run`` executes it for many rows of named values."""
+    """A statement compiled once; ``run`` executes it for many rows on the driver cursor."""
 
     __slots__ = ("_names", "_sql")
 
-    def __init__(self, statement: Insert, dialect: Dialect) -> None:
+    def __init__(self, statement: Insert, dialect: Dialect, *, with_id: bool = False) -> None:
         table = statement.table
-        # every column but the autoincrementing id is given by the rows
-        keys = [c.name for c in table.columns if not (c.primary_key and c.autoincrement is True)]
+        # every column but the autoincrementing id is given by the rows (unless with_id)
+        keys = [
+            c.name
+            for c in table.columns
+            if with_id or not (c.primary_key and c.autoincrement is True)
+        ]
         compiled = statement.compile(dialect=dialect, column_keys=keys)
         self._sql = compiled.string
         self._names = compiled.positiontup if compiled.positional else None
 
-    def run(self, connection: Connection, rows: Sequence[Row]) -> CursorResult[Any] | None:
+    def run(self, connection: Connection, rows: Sequence[Row]) -> None:
+        """executemany on the DBAPI cursor of the connection's current transaction:
+        SQLAlchemy's per-statement result machinery costs more than the insert itself."""
         if not rows:
-            return None
+            return
         names = self._names
-        params: Any = [tuple(r[n] for n in names) for r in rows] if names else list(rows)
-        if len(params) == 1:
-            return connection.exec_driver_sql(self._sql, params[0])
-        return connection.exec_driver_sql(self._sql, params)
+        params: Any = [tuple(r[n] for n in names) for r in rows] if names else rows
+        cursor = _cursor(connection)
+        try:
+            cursor.executemany(self._sql, params)
+        finally:
+            cursor.close()
+
+
+def _cursor(connection: Connection) -> Any:  # noqa: ANN401 - a DBAPI cursor has no common type
+    return connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
 
 def _json_value(value: object) -> object:
@@ -85,9 +96,16 @@ def _json_value(value: object) -> object:
     return value
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def event_payload(event: Event) -> Row:
     """An event as a JSON object: decimals as exact strings, enums as their wire names."""
-    return {f.name: _json_value(getattr(event, f.name)) for f in dataclasses.fields(event)}
+    kind = type(event)
+    names = _FIELDS.get(kind)
+    if names is None:
+        names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(event))
+    return {name: _json_value(getattr(event, name)) for name in names}
 
 
 class Repository:
@@ -99,7 +117,8 @@ class Repository:
         self._dec: Callable[[Decimal | None], Any] = (
             (lambda d: d) if self._pg else (lambda d: None if d is None else canonical(d))
         )
-        self._frame = _Prepared(insert(FRAMES).returning(FRAMES.c.id), dialect)
+        self._frames = _Prepared(insert(FRAMES), dialect)
+        self._frames_with_id = _Prepared(insert(FRAMES), dialect, with_id=True)
         self._orders = _Prepared(_upsert(dialect, ORDERS, ("account", "order_id")), dialect)
         self._updates = _Prepared(insert(UPDATES), dialect)
         self._executions = _Prepared(_upsert(dialect, EXECUTIONS, ("account", "exec_id")), dialect)
@@ -116,30 +135,30 @@ class Repository:
 
     # --- writes -------------------------------------------------------------------------
 
-    def insert_frame(
-        self,
-        connection: Connection,
-        *,
-        received_at: int,
-        topic: str | None,
-        raw: str,
-        outcome: str,
-        error: str | None,
-    ) -> int:
-        """Journal one frame; return its id."""
-        row = {
-            "account": self.account,
-            "received_at": received_at,
-            "topic": topic,
-            "raw": raw,
-            "outcome": outcome,
-            "error": error,
-        }
-        result = self._frame.run(connection, [row])
-        if result is None:  # pragma: no cover - run() returns a result for one row
-            raise StorageError("journal insert returned nothing")
-        frame_id: int = result.scalar_one()
-        return frame_id
+    def insert_frames(self, connection: Connection, rows: Sequence[Row]) -> list[int]:
+        """Journal frames (rows of received_at, topic, raw, outcome, error); return their
+        ids in order. SQLite gives consecutive rowids under the write lock the insert
+        takes; PostgreSQL's ids come from the sequence first, so writers never collide."""
+        if not rows:
+            return []
+        cursor = _cursor(connection)
+        try:
+            if self._pg:
+                cursor.execute(
+                    "SELECT nextval(pg_get_serial_sequence('frames', 'id')) "
+                    "FROM generate_series(1, %(n)s)",
+                    {"n": len(rows)},
+                )
+                ids = [int(r[0]) for r in cursor.fetchall()]
+                full = [dict(r, id=i, account=self.account) for r, i in zip(rows, ids, strict=True)]
+                self._frames_with_id.run(connection, full)
+                return ids
+            self._frames.run(connection, [dict(r, account=self.account) for r in rows])
+            cursor.execute("SELECT last_insert_rowid()")
+            last = int(cursor.fetchone()[0])
+        finally:
+            cursor.close()
+        return list(range(last - len(rows) + 1, last + 1))
 
     def write_orders(self, connection: Connection, orders: Iterable[Order]) -> None:
         """Insert or update the current state of orders."""
@@ -198,61 +217,72 @@ class Repository:
         self, connection: Connection, fills: Iterable[tuple[Fill, int | None]]
     ) -> None:
         """Insert or enrich executions, each with the frame it came from."""
-        dec = self._dec
-        rows = [
-            {
-                "account": self.account,
-                "exec_id": f.exec_id,
-                "order_id": f.order_id,
-                "order_link_id": f.order_link_id,
-                "category": f.category,
-                "symbol": f.symbol,
-                "side": f.side.value,
-                "exec_type": f.exec_type,
-                "exec_qty": dec(f.exec_qty),
-                "exec_price": dec(f.exec_price),
-                "exec_value": dec(f.exec_value),
-                "exec_fee": dec(f.exec_fee),
-                "fee_rate": dec(f.fee_rate),
-                "is_maker": f.is_maker,
-                "closed_size": dec(f.closed_size),
-                "exec_time": f.exec_time,
-                "seq": f.seq,
-                "frame_id": frame_id,
-            }
-            for f, frame_id in fills
-        ]
-        self._executions.run(connection, rows)
+        self._executions.run(connection, [self.execution_row(f, fid) for f, fid in fills])
 
-    def write_positions(
-        self,
-        connection: Connection,
-        legs: Iterable[tuple[LegKey, PositionReport | None, Decimal, Decimal]],
-    ) -> None:
-        """Insert or update legs: (key, newest report, fills-derived net, symbol net)."""
+    def execution_row(self, f: Fill, frame_id: int | None) -> Row:
+        """The ``executions`` row of a fill."""
         dec = self._dec
-        rows = []
-        for key, report, fills_net, symbol_net in legs:
-            rows.append(
-                {
-                    "account": self.account,
-                    "category": key.category,
-                    "symbol": key.symbol,
-                    "position_idx": key.position_idx,
-                    "side": None if report is None else (report.side.value if report.side else ""),
-                    "size": dec(report.size) if report else None,
-                    "net_qty": dec(report.net_qty) if report else None,
-                    "entry_price": dec(report.entry_price) if report else None,
-                    "mark_price": dec(report.mark_price) if report else None,
-                    "unrealised_pnl": dec(report.unrealised_pnl) if report else None,
-                    "cum_realised_pnl": dec(report.cum_realised_pnl) if report else None,
-                    "seq": report.seq if report else None,
-                    "updated_time": report.updated_time if report else None,
-                    "fills_net_qty": dec(fills_net),
-                    "symbol_net_qty": dec(symbol_net),
-                }
-            )
+        return {
+            "account": self.account,
+            "exec_id": f.exec_id,
+            "order_id": f.order_id,
+            "order_link_id": f.order_link_id,
+            "category": f.category,
+            "symbol": f.symbol,
+            "side": f.side.value,
+            "exec_type": f.exec_type,
+            "exec_qty": dec(f.exec_qty),
+            "exec_price": dec(f.exec_price),
+            "exec_value": dec(f.exec_value),
+            "exec_fee": dec(f.exec_fee),
+            "fee_rate": dec(f.fee_rate),
+            "is_maker": f.is_maker,
+            "closed_size": dec(f.closed_size),
+            "exec_time": f.exec_time,
+            "seq": f.seq,
+            "frame_id": frame_id,
+        }
+
+    def write_positions(self, connection: Connection, rows: Sequence[Row]) -> None:
+        """Insert or update legs (rows built with ``position_row``)."""
         self._positions.run(connection, rows)
+
+    def position_row(
+        self, key: LegKey, report: PositionReport | None, fills_net: Decimal, symbol_net: Decimal
+    ) -> Row:
+        """The ``positions`` row of a leg: its newest report (or None), the net derived
+        from fills, and the exact net of its symbol over all legs."""
+        dec = self._dec
+        row: Row = {
+            "account": self.account,
+            "category": key.category,
+            "symbol": key.symbol,
+            "position_idx": key.position_idx,
+            "side": None,
+            "size": None,
+            "net_qty": None,
+            "entry_price": None,
+            "mark_price": None,
+            "unrealised_pnl": None,
+            "cum_realised_pnl": None,
+            "seq": None,
+            "updated_time": None,
+            "fills_net_qty": dec(fills_net),
+            "symbol_net_qty": dec(symbol_net),
+        }
+        if report is not None:
+            row.update(
+                side=report.side.value if report.side else "",
+                size=dec(report.size),
+                net_qty=dec(report.net_qty),
+                entry_price=dec(report.entry_price),
+                mark_price=dec(report.mark_price),
+                unrealised_pnl=dec(report.unrealised_pnl),
+                cum_realised_pnl=dec(report.cum_realised_pnl),
+                seq=report.seq,
+                updated_time=report.updated_time,
+            )
+        return row
 
     def event_row(self, event: Event) -> Row:
         """An ``events`` (outbox) row."""
