@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING, Final, Self
 from sqlalchemy.exc import SQLAlchemyError
 
 from oms.bybit.ledger import Ledger, now_ms
+from oms.core.events import MalformedFrame
 from oms.core.ledger import DEFAULT_SETTLE_FRAMES
 from oms.core.orders import Verdict
+from oms.core.reconcile import VenueSnapshot, reconcile
 from oms.errors import StorageError
 from oms.store.db import ensure_schema, open_engine, safe_url
 from oms.store.repository import Repository
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 
     from oms.bybit.ledger import FrameResult
     from oms.core.events import Event
+    from oms.core.ledger import Batch
     from oms.core.orders import Order
     from oms.core.positions import LegKey
     from oms.store.repository import Row
@@ -50,8 +53,8 @@ DEFAULT_GROUP_MS: Final = 5.0
 class _Staged:
     """What the next commit must write: frames in arrival order, and what they touched."""
 
-    frames: list[tuple[Row, list[tuple[str | None, Order, str]], list[str], list[Event]]] = field(
-        default_factory=list
+    frames: list[tuple[Row | None, list[tuple[str | None, Order, str]], list[str], list[Event]]] = (
+        field(default_factory=list)
     )
     orders: set[str] = field(default_factory=set)
     legs: set[LegKey] = field(default_factory=set)
@@ -136,13 +139,7 @@ class AccountService:
         return result
 
     def _stage(self, text: str, result: FrameResult, at: int) -> None:
-        staged = self._staged
-        if not staged.frames:
-            staged.since = time.monotonic()
-        batch = result.batch
-        errors = [
-            getattr(e, "reason", "") for e in result.events if type(e).__name__ == "MalformedFrame"
-        ]
+        errors = [e.reason for e in result.events if isinstance(e, MalformedFrame)]
         frame = {
             "received_at": at,
             "topic": result.topic,
@@ -150,6 +147,12 @@ class AccountService:
             "outcome": result.outcome.value,
             "error": "; ".join(errors) if errors else None,
         }
+        self._stage_batch(frame, result.batch, result.events)
+
+    def _stage_batch(self, frame: Row, batch: Batch, events: list[Event]) -> None:
+        staged = self._staged
+        if not staged.frames:
+            staged.since = time.monotonic()
         updates = [
             (
                 r.previous.value if r.previous is not None else None,
@@ -158,7 +161,7 @@ class AccountService:
             )
             for r in batch.order_updates
         ]
-        staged.frames.append((frame, updates, sorted(batch.fills), result.events))
+        staged.frames.append((frame, updates, sorted(batch.fills), events))
         staged.orders |= batch.orders
         staged.legs |= batch.legs
 
@@ -191,12 +194,12 @@ class AccountService:
         events: list[Event] = []
         update_rows: list[Row] = []
         event_rows: list[Row] = []
-        exec_frames: dict[str, int] = {}
+        exec_frames: dict[str, int | None] = {}
         with conn.begin():
-            ids = repo.insert_frames(conn, [frame for frame, *_ in staged.frames])
-            for frame_id, (_, updates, exec_ids, frame_events) in zip(
-                ids, staged.frames, strict=True
-            ):
+            journaled = [frame for frame, *_ in staged.frames if frame is not None]
+            ids = iter(repo.insert_frames(conn, journaled))
+            for frame, updates, exec_ids, frame_events in staged.frames:
+                frame_id = next(ids) if frame is not None else None
                 update_rows.extend(
                     repo.order_update_row(previous, report, outcome, frame_id)
                     for previous, report, outcome in updates
@@ -235,25 +238,35 @@ class AccountService:
         return sorted(k for k in legs if (k.category, k.symbol) in symbols)
 
     def settle(self) -> list[Event]:
-        """Report pending cross-topic disagreements now, journal their events, commit."""
+        """Report pending cross-topic disagreements now, put them in the outbox, commit."""
         events = self.ledger.settle(received_at=now_ms())
-        if events:
-            self._staged.frames.append(
-                (
-                    {
-                        "received_at": now_ms(),
-                        "topic": None,
-                        "raw": "",
-                        "outcome": "control",
-                        "error": "settle",
-                    },
-                    [],
-                    [],
-                    events,
-                )
-            )
+        self.record(events)
         self.flush()
         return events
+
+    def record(self, events: list[Event]) -> None:
+        """Put events that no frame caused (gap detected, resync started) in the outbox
+        with the next commit."""
+        if events:
+            if not self._staged.frames:
+                self._staged.since = time.monotonic()
+            self._staged.frames.append((None, [], [], list(events)))
+
+    def reconcile(self, snapshot: VenueSnapshot, *, raw: str = "") -> Batch:
+        """Apply a REST snapshot (see ``oms.core.reconcile``), journal it under topic
+        ``rest.snapshot`` with ``raw`` (the rows as received), and commit at once."""
+        at = now_ms()
+        batch = reconcile(self.ledger, snapshot, received_at=at)
+        frame = {
+            "received_at": at,
+            "topic": "rest.snapshot",
+            "raw": raw,
+            "outcome": batch.outcome.value,
+            "error": None,
+        }
+        self._stage_batch(frame, batch, batch.events)
+        self.flush()
+        return batch
 
     def close(self) -> None:
         """Commit what is staged and release the database."""

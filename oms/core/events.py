@@ -174,3 +174,52 @@ class OverFilled(Anomaly):
     symbol: str
     booked_qty: Decimal
     cum_exec_qty: Decimal
+
+
+# --- reconciliation ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamGapDetected(Event):
+    """The stream was (or may have been) interrupted: what it carried meanwhile is lost,
+    because the exchange never replays. A resync follows."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResyncStarted(Event):
+    """A REST snapshot of the account is being fetched to repair a gap."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResyncCompleted(Event):
+    """The snapshot was applied. Counts say what it corrected; ``mismatched_legs`` are
+    legs whose reported position still disagrees with the fills afterwards."""
+
+    orders_changed: int
+    orders_new: int
+    fills_added: int
+    positions_changed: int
+    mismatched_legs: int
+    fill_gaps: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderVanished(Anomaly):
+    """An order held as open is unknown to the venue (REST found it nowhere)."""
+
+    order_id: str
+    symbol: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FillsMissing(Anomaly):
+    """After a resync an order's booked fills still differ from its cumExecQty."""
+
+    order_id: str
+    symbol: str
+    booked_qty: Decimal
+    cum_exec_qty: Decimal

@@ -1,0 +1,98 @@
+"""Venue snapshot vs local state: corrective updates and reconciliation events.
+
+After a gap (start-up, reconnect) the shell fetches a REST snapshot: open orders,
+recently closed orders, any locally open order looked up by id, executions since the
+last booked one, and positions. ``reconcile`` applies it through the ledger's ordinary
+rules, so every correction is an ordinary state change (an order that changed or closed
+during the gap, one created and finished entirely within it, a missed fill, a corrected
+position) with its ordinary events, and then says what it corrected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from oms.core import events as ev
+from oms.core.orders import Verdict
+
+if TYPE_CHECKING:
+    from oms.core.fills import Fill
+    from oms.core.ledger import Batch, CoreLedger
+    from oms.core.orders import Order
+    from oms.core.positions import PositionReport
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VenueSnapshot:
+    """What the venue said over REST. ``vanished`` lists orders held as open that the
+    venue did not return even when asked by id."""
+
+    orders: tuple[Order, ...] = ()
+    fills: tuple[Fill, ...] = ()
+    positions: tuple[PositionReport, ...] = ()
+    vanished: tuple[str, ...] = ()
+    taken_at: int = 0
+
+
+def reconcile(ledger: CoreLedger, snapshot: VenueSnapshot, *, received_at: int) -> Batch:
+    """Apply a snapshot to the ledger and return everything it did, ending with
+    ``ResyncCompleted``."""
+    known = {o.order_id for o in ledger.orders()}
+    batch = ledger.apply(
+        [*snapshot.orders, *snapshot.fills, *snapshot.positions], received_at=received_at
+    )
+    orders_new = orders_changed = fills_added = positions_changed = 0
+    n_orders, n_fills = len(snapshot.orders), len(snapshot.fills)
+    for index, verdict in enumerate(batch.verdicts):
+        if verdict is not Verdict.APPLIED:
+            continue
+        if index < n_orders:
+            if snapshot.orders[index].order_id in known:
+                orders_changed += 1
+            else:
+                orders_new += 1
+        elif index < n_orders + n_fills:
+            fills_added += 1
+        else:
+            positions_changed += 1
+    for order_id in snapshot.vanished:
+        order = ledger.order(order_id)
+        if order is not None and order.is_open:
+            batch.events.append(
+                ev.OrderVanished(
+                    venue_time=snapshot.taken_at,
+                    received_at=received_at,
+                    reason="held as open but unknown to the venue",
+                    order_id=order_id,
+                    symbol=order.symbol,
+                )
+            )
+    batch.events.extend(ledger.settle(received_at=received_at))
+    gaps = [(o, booked) for o, booked in ledger.fill_gaps() if not o.is_open]
+    batch.events.extend(
+        ev.FillsMissing(
+            venue_time=o.updated_time,
+            received_at=received_at,
+            reason="booked fills differ from cumExecQty after a resync",
+            order_id=o.order_id,
+            symbol=o.symbol,
+            booked_qty=booked,
+            cum_exec_qty=o.cum_exec_qty,
+        )
+        for o, booked in gaps
+    )
+    mismatched = sum(1 for leg in ledger.legs().values() if leg.disagreement() is not None)
+    batch.events.append(
+        ev.ResyncCompleted(
+            venue_time=snapshot.taken_at,
+            received_at=received_at,
+            orders_changed=orders_changed,
+            orders_new=orders_new,
+            fills_added=fills_added,
+            positions_changed=positions_changed,
+            mismatched_legs=mismatched,
+            fill_gaps=len(gaps),
+        )
+    )
+    return batch
