@@ -1,0 +1,326 @@
+"""Live: the private stream into the durable service, with a REST resync after every gap.
+
+One worker thread owns the ``AccountService``: the stream's thread only puts what it
+receives on a queue. On every (re)subscription the stream reports ``Subscribed`` and the
+worker fetches a REST snapshot while live frames keep queueing behind it (the buffer the
+resync needs), applies the snapshot through the ledger's reconciliation, then drains the
+buffered frames, which the ledger's ordering rules make safe to apply late or twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from oms.bybit.ledger import now_ms
+from oms.core import events as ev
+from oms.core.reconcile import VenueSnapshot
+from oms.errors import MalformedFrameError, OmsError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from oms.core.fills import Fill
+    from oms.core.orders import Order
+    from oms.core.positions import PositionReport
+    from oms.service import AccountService
+
+log = logging.getLogger("oms.live")
+
+#: Executions are re-fetched from the last booked execTime minus this margin.
+EXEC_MARGIN_MS: Final = 5 * 60_000
+#: With no fill booked yet, executions are fetched this far back.
+FIRST_LOOKBACK_MS: Final = 24 * 3600_000
+_IDLE_FLUSH_S: Final = 0.005
+#: A failed resync is retried after this long (doubling, capped), until one succeeds.
+RESYNC_RETRY_S: Final = (1.0, 60.0)
+
+
+class SnapshotSource(Protocol):
+    """What the resync needs from the REST API (``oms.bybit.rest.RestClient``)."""
+
+    def open_orders(
+        self, category: str, *, settle_coin: str | None = None, symbol: str | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    def recent_closed_orders(
+        self, category: str, *, settle_coin: str | None = None, symbol: str | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    def order_by_id(self, category: str, order_id: str) -> dict[str, Any] | None: ...
+
+    def executions(
+        self,
+        category: str,
+        *,
+        start_ms: int,
+        end_ms: int | None = None,
+        symbol: str | None = None,
+    ) -> list[dict[str, Any]]: ...
+
+    def positions(
+        self, category: str, *, symbol: str | None = None, settle_coin: str | None = None
+    ) -> list[dict[str, Any]]: ...
+
+
+class Converters(Protocol):
+    """REST row -> core value converters (``oms.bybit.rest``)."""
+
+    def order(self, row: dict[str, Any]) -> Order: ...
+    def fill(self, row: dict[str, Any]) -> Fill: ...
+    def position(self, row: dict[str, Any]) -> PositionReport: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ResyncScope:
+    """Which part of the account a resync covers."""
+
+    categories: tuple[str, ...] = ("linear",)
+    settle_coins: tuple[str, ...] = ("USDT",)
+
+
+@dataclass(slots=True)
+class LiveStats:
+    """Counters for the status line."""
+
+    frames: int = 0
+    resyncs: int = 0
+    last_resync_at: int | None = None
+    last_resync: ev.ResyncCompleted | None = None
+    resync_failures: int = 0
+    started_at: float = field(default_factory=time.monotonic)
+
+
+def fetch_snapshot(
+    rest: SnapshotSource,
+    convert: Converters,
+    service: AccountService,
+    scope: ResyncScope,
+) -> tuple[VenueSnapshot, str]:
+    """Fetch everything a resync needs; return the snapshot and its rows as JSON text."""
+    ledger = service.ledger
+    orders = _fetch_orders(rest, scope)
+    vanished = _fetch_missing(rest, service, orders)
+    booked = [f.exec_time for f in ledger.fills()]
+    start = (max(booked) - EXEC_MARGIN_MS) if booked else (now_ms() - FIRST_LOOKBACK_MS)
+    executions = [row for c in scope.categories for row in rest.executions(c, start_ms=start)]
+    rows = {"orders": list(orders.values()), "executions": executions, "positions": []}
+    rows["positions"] = _fetch_positions(rest, scope, _known_symbols(service, rows))
+    snapshot = VenueSnapshot(
+        orders=tuple(_convert(convert.order, rows["orders"])),
+        fills=tuple(_convert(convert.fill, rows["executions"])),
+        positions=tuple(_convert(convert.position, rows["positions"])),
+        vanished=tuple(vanished),
+        taken_at=now_ms(),
+    )
+    return snapshot, json.dumps(rows, separators=(",", ":"))
+
+
+def _fetch_orders(rest: SnapshotSource, scope: ResyncScope) -> dict[str, dict[str, Any]]:
+    """Open and recently closed orders of every category and settle coin, by orderId."""
+    found: dict[str, dict[str, Any]] = {}
+    for category in scope.categories:
+        for coin in scope.settle_coins:
+            open_rows = rest.open_orders(category, settle_coin=coin)
+            closed_rows = rest.recent_closed_orders(category, settle_coin=coin)
+            for row in [*open_rows, *closed_rows]:
+                found.setdefault(str(row.get("orderId")), row)
+    return found
+
+
+def _fetch_missing(
+    rest: SnapshotSource, service: AccountService, found: dict[str, dict[str, Any]]
+) -> list[str]:
+    """Look up by id every order held as open that the lists did not return; return
+    those the venue does not know at all."""
+    vanished: list[str] = []
+    for order in service.ledger.open_orders():
+        if order.order_id in found:
+            continue
+        row = rest.order_by_id(order.category, order.order_id)
+        if row is None:
+            vanished.append(order.order_id)
+        else:
+            found[order.order_id] = row
+    return vanished
+
+
+def _fetch_positions(
+    rest: SnapshotSource, scope: ResyncScope, symbols: set[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """Positions per symbol (a settle-coin query omits flat legs, so every symbol we
+    know of is asked for by name; the settle-coin query finds new non-flat ones)."""
+    for category in scope.categories:
+        for coin in scope.settle_coins:
+            symbols |= {
+                (category, str(r.get("symbol"))) for r in rest.positions(category, settle_coin=coin)
+            }
+    return [
+        row
+        for category, symbol in sorted(symbols)
+        if category in scope.categories
+        for row in rest.positions(category, symbol=symbol)
+    ]
+
+
+def _known_symbols(
+    service: AccountService, rows: dict[str, list[dict[str, Any]]]
+) -> set[tuple[str, str]]:
+    """Symbols with a leg, an order or a fill: their flat positions matter too (a
+    settle-coin query omits flat legs)."""
+    ledger = service.ledger
+    known = {(k.category, k.symbol) for k in ledger.legs()}
+    known |= {(o.category, o.symbol) for o in ledger.open_orders()}
+    for kind in ("orders", "executions"):
+        known |= {(str(r.get("category")), str(r.get("symbol"))) for r in rows[kind]}
+    return known
+
+
+def _convert(make: Callable[[dict[str, Any]], Any], rows: Iterable[dict[str, Any]]) -> list[Any]:
+    out = []
+    for row in rows:
+        try:
+            out.append(make(row))
+        except (MalformedFrameError, ValueError) as exc:
+            log.warning("resync: skipped a REST row that is not valid: %s", exc)
+    return out
+
+
+class LiveRunner:
+    """Feeds a stream into a service on one worker thread; resyncs on every subscribe."""
+
+    def __init__(
+        self,
+        service: AccountService,
+        rest: SnapshotSource,
+        convert: Converters,
+        *,
+        scope: ResyncScope | None = None,
+        record: Callable[[str], None] | None = None,
+    ) -> None:
+        self.service = service
+        self.rest = rest
+        self.convert = convert
+        self.scope = scope or ResyncScope()
+        self.stats = LiveStats()
+        self._record = record
+        self._queue: queue.Queue[tuple[str, Any, int]] = queue.Queue()
+        self._worker: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._connections = 0
+        self._retry_at: float | None = None
+        self._retry_delay = RESYNC_RETRY_S[0]
+        self.error: BaseException | None = None
+
+    # --- called from the stream's thread ------------------------------------------------
+
+    def on_frame(self, text: str, received_at: int) -> None:
+        """A frame arrived: queue it (never blocks the stream)."""
+        self._queue.put(("frame", text, received_at))
+
+    def on_subscribed(self, reason: str) -> None:
+        """The stream (re)subscribed: what it missed must be fetched over REST."""
+        self._connections += 1
+        self._queue.put(("resync", reason, self._connections))
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the worker thread."""
+        self._worker = threading.Thread(target=self._run, name="oms-live-worker", daemon=True)
+        self._worker.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Apply what is queued, commit, and stop the worker."""
+        self._stopping.set()
+        self._queue.put(("stop", None, 0))
+        if self._worker is not None:
+            self._worker.join(timeout)
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until everything queued so far has been applied and committed."""
+        done = threading.Event()
+        self._queue.put(("sync", done, 0))
+        return done.wait(timeout)
+
+    # --- the worker ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        service = self.service
+        while True:
+            try:
+                kind, payload, extra = self._queue.get(timeout=_IDLE_FLUSH_S)
+            except queue.Empty:
+                self._guard(service.flush)
+                if self._retry_at is not None and time.monotonic() >= self._retry_at:
+                    self._retry_at = None
+                    self._guard(self._resync, "retry after a failed resync", first=False)
+                continue
+            if kind == "frame":
+                self.stats.frames += 1
+                if self._record is not None:
+                    self._record(payload)
+                self._guard(service.handle, payload, received_at=extra)
+            elif kind == "resync":
+                self._guard(self._resync, payload, first=extra == 1)
+            elif kind == "sync":
+                self._guard(service.flush)
+                payload.set()
+            else:
+                self._guard(service.flush)
+                return
+
+    def _guard(self, action: Callable[..., object], *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+        try:
+            action(*args, **kwargs)
+        except OmsError as exc:
+            # A storage failure leaves the ledger ahead of the database: stop for a
+            # supervisor to restart (the restart restores from the database and resyncs).
+            log.error("live: %s", exc)  # noqa: TRY400 - the reason, not a trace
+            self.error = exc
+            self._stopping.set()
+
+    def _resync(self, reason: str, *, first: bool) -> None:
+        at = now_ms()
+        started: list[ev.Event] = []
+        if not first:
+            started.append(ev.StreamGapDetected(venue_time=0, received_at=at, reason=reason))
+        started.append(ev.ResyncStarted(venue_time=0, received_at=at, reason=reason))
+        self.service.record(started)
+        try:
+            snapshot, raw = fetch_snapshot(self.rest, self.convert, self.service, self.scope)
+        except OmsError as exc:
+            self.stats.resync_failures += 1
+            log.error(  # noqa: TRY400 - the reason, not a trace
+                "resync failed (retrying in %.0f s), state may miss what the gap lost: %s",
+                self._retry_delay,
+                exc,
+            )
+            self._retry_at = time.monotonic() + self._retry_delay
+            self._retry_delay = min(self._retry_delay * 2, RESYNC_RETRY_S[1])
+            self.service.flush()
+            return
+        self._retry_delay = RESYNC_RETRY_S[0]
+        batch = self.service.reconcile(snapshot, raw=raw)
+        self.stats.resyncs += 1
+        self.stats.last_resync_at = now_ms()
+        done = [e for e in batch.events if isinstance(e, ev.ResyncCompleted)]
+        self.stats.last_resync = done[-1] if done else None
+        if done:
+            d = done[-1]
+            log.info(
+                "resync done (%s): %d orders changed, %d new, %d fills added, "
+                "%d positions corrected, %d legs mismatched, %d fill gaps",
+                reason,
+                d.orders_changed,
+                d.orders_new,
+                d.fills_added,
+                d.positions_changed,
+                d.mismatched_legs,
+                d.fill_gaps,
+            )
