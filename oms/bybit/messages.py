@@ -20,7 +20,10 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-_DECIMAL = r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+# At most 30 digits on either side of the point and a two-digit exponent: more than any
+# price or quantity has, and it keeps every ledger sum exact (see oms.core.exact) and
+# every number printable ("1e9999999" would otherwise overflow or eat memory).
+_DECIMAL = r"-?(?:[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})(?:[eE][-+]?[0-9]{1,2})?"
 
 #: Exact decimal text; ``""`` means absent.
 DecimalText = Annotated[str, Field(pattern=f"^(?:{_DECIMAL})?$")]

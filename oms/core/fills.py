@@ -12,6 +12,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Final
 
+from oms.core.exact import add, negate
 from oms.core.orders import Side
 
 
@@ -85,7 +86,7 @@ class Fill:
     @property
     def signed_qty(self) -> Decimal:
         """Position delta of this fill: Buy adds, Sell subtracts (on either hedge leg)."""
-        return self.exec_qty if self.side is Side.BUY else -self.exec_qty
+        return self.exec_qty if self.side is Side.BUY else negate(self.exec_qty)
 
 
 _ZERO: Final = Decimal(0)
@@ -123,8 +124,8 @@ class FillBook:
         """Record a new fill (the caller checked it is not booked yet)."""
         self._by_exec_id[fill.exec_id] = fill
         if fill.order_id and fill.changes_position:
-            self._booked_qty[fill.order_id] = (
-                self._booked_qty.get(fill.order_id, _ZERO) + fill.exec_qty
+            self._booked_qty[fill.order_id] = add(
+                self._booked_qty.get(fill.order_id, _ZERO), fill.exec_qty
             )
 
     def replace(self, fill: Fill) -> None:

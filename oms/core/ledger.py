@@ -16,9 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 from oms.core import events as ev
+from oms.core.exact import total
 from oms.core.fills import EXCHANGE_INITIATED_EXEC_TYPES, Fill, FillBook, enriches
 from oms.core.orders import Order, Verdict, decide
 from oms.core.positions import Leg, LegKey, PositionReport, judge_report
@@ -32,6 +33,17 @@ Update = Order | Fill | PositionReport
 _ZERO: Final = Decimal(0)
 #: Frames a cross-topic disagreement may last before it is reported (see module doc).
 DEFAULT_SETTLE_FRAMES: Final = 50
+#: A leg continuously in disagreement for this many settle windows is reported even if
+#: every window brought a newer report.
+_CONTINUOUS_WINDOWS: Final = 10
+
+
+class _Pending(NamedTuple):
+    """A disagreement waiting for late frames: since when, since which report."""
+
+    since: int
+    report_since: int
+    report: tuple[int, int]
 
 
 class Outcome(Enum):
@@ -116,8 +128,8 @@ class CoreLedger:
         #: orders whose cancel-race echo has been reported (so a repeat is silent)
         self._cancel_rejected: set[str] = set()
         self._tick = 0
-        #: disagreements not yet reported -> the tick they were first seen at
-        self._pending_legs: dict[LegKey, int] = {}
+        #: disagreements not yet reported, with when they (and their report) began
+        self._pending_legs: dict[LegKey, _Pending] = {}
         self._pending_fills: dict[str, int] = {}
 
     # --- queries ------------------------------------------------------------------------
@@ -173,26 +185,20 @@ class CoreLedger:
 
     def position(self, symbol: str, category: str | None = None) -> Decimal:
         """Signed net position of a symbol as reported: long leg minus short leg."""
-        return sum(
-            (
-                leg.report.net_qty
-                for key, leg in self._legs.items()
-                if key.symbol == symbol
-                and (category is None or key.category == category)
-                and leg.report is not None
-            ),
-            _ZERO,
+        return total(
+            leg.report.net_qty
+            for key, leg in self._legs.items()
+            if key.symbol == symbol
+            and (category is None or key.category == category)
+            and leg.report is not None
         )
 
     def derived_position(self, symbol: str, category: str | None = None) -> Decimal:
         """Signed net position of a symbol as derived from booked fills."""
-        return sum(
-            (
-                leg.derived_net
-                for key, leg in self._legs.items()
-                if key.symbol == symbol and (category is None or key.category == category)
-            ),
-            _ZERO,
+        return total(
+            leg.derived_net
+            for key, leg in self._legs.items()
+            if key.symbol == symbol and (category is None or key.category == category)
         )
 
     def legs(self) -> dict[LegKey, Leg]:
@@ -229,8 +235,9 @@ class CoreLedger:
             self._fills.book(fill)
             self._restore_tail(fill)
         for leg in self._legs.values():
-            if leg.disagreement() is not None:
-                self._pending_legs[leg.key] = self._tick  # re-checked after the window
+            if leg.disagreement() is not None and leg.report is not None:
+                identity = (leg.report.seq, leg.report.updated_time)
+                self._pending_legs[leg.key] = _Pending(self._tick, self._tick, identity)
 
     def _restore_tail(self, fill: Fill) -> None:
         """Re-create the "not yet covered by a report" tail of a restored leg."""
@@ -488,7 +495,12 @@ class CoreLedger:
         self._recheck_leg(leg, received_at, batch)
 
     def _recheck_leg(self, leg: Leg, received_at: int, batch: Batch) -> None:
-        """Start the settle clock on a new disagreement, or announce a resolution."""
+        """Start (or restart) the settle clock on a disagreement, or announce a resolution.
+
+        The clock runs per report: a newer report that still disagrees restarts it, since
+        its own fills may still be in flight. A leg that stays in disagreement across
+        reports for ``_CONTINUOUS_WINDOWS`` windows is reported anyway, so a busy symbol
+        whose fills are really missing is not excused forever."""
         if leg.disagreement() is None:
             self._pending_legs.pop(leg.key, None)
             if leg.mismatch_open and leg.report is not None:
@@ -504,13 +516,21 @@ class CoreLedger:
                         seq=leg.report.seq,
                     )
                 )
-        elif not leg.mismatch_open and leg.key not in self._pending_legs:
-            self._pending_legs[leg.key] = self._tick
+            return
+        if leg.mismatch_open or leg.report is None:
+            return
+        identity = (leg.report.seq, leg.report.updated_time)
+        pending = self._pending_legs.get(leg.key)
+        if pending is None:
+            self._pending_legs[leg.key] = _Pending(self._tick, self._tick, identity)
+        elif pending.report != identity:
+            self._pending_legs[leg.key] = _Pending(pending.since, self._tick, identity)
 
     def _confirm_pending(self, received_at: int, batch: Batch, *, force: bool) -> None:
         due = self._tick - self.settle_frames
-        for key, since in list(self._pending_legs.items()):
-            if not force and since > due:
+        overdue = self._tick - self.settle_frames * _CONTINUOUS_WINDOWS
+        for key, pending in list(self._pending_legs.items()):
+            if not force and pending.report_since > due and pending.since > overdue:
                 continue
             del self._pending_legs[key]
             leg = self._legs[key]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final, NamedTuple
 
+from oms.core.exact import add, negate, total
 from oms.core.orders import Side, Verdict
 
 _ZERO: Final = Decimal(0)
@@ -57,7 +58,7 @@ class PositionReport:
         if self.side is Side.BUY:
             return self.size
         if self.side is Side.SELL:
-            return -self.size
+            return negate(self.size)
         return _ZERO
 
 
@@ -94,11 +95,11 @@ class Leg:
     @property
     def derived_net(self) -> Decimal:
         """Net position as derived from the baseline plus every booked fill."""
-        return self.baseline + self.fills_net
+        return add(self.baseline, self.fills_net)
 
     def add_fill(self, seq: int | None, signed_qty: Decimal) -> None:
         """Book a fill's signed quantity to this leg."""
-        self.fills_net += signed_qty
+        self.fills_net = add(self.fills_net, signed_qty)
         if seq is not None and (self.report is None or seq > self.report.seq):
             self.tail.append((seq, signed_qty))
 
@@ -110,7 +111,7 @@ class Leg:
 
     def covered_net(self) -> Decimal:
         """Baseline plus the fills the held report covers (seq <= its seq)."""
-        return self.derived_net - sum((q for _, q in self.tail), _ZERO)
+        return add(self.derived_net, negate(total(q for _, q in self.tail)))
 
     def disagreement(self) -> tuple[Decimal, Decimal] | None:
         """(reported, derived) when the held report and the fills it covers differ."""
