@@ -35,9 +35,11 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
-## bench: decode and ledger throughput against the JSON-parse floor (writes bench/results.json)
+## bench: decode+ledger against the JSON-parse floor (bench/results.json), then the durable
+## pipeline into a SQLite file against a raw sqlite3 floor (bench/results-store.json)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/store.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
