@@ -9,9 +9,9 @@ element is named (and refused) without losing its valid siblings.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pydantic_core
 from pydantic import TypeAdapter, ValidationError
@@ -28,11 +28,16 @@ from oms.bybit.messages import (
 )
 from oms.errors import MalformedFrameError
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 _EXCERPT: Final = 120
 
 
 class Kind(Enum):
     """What a data frame carries."""
+
+    __hash__ = object.__hash__  # identity hash in C (members are singletons)
 
     #: ``order`` and ``order.<category>``
     ORDER = "order"
@@ -101,28 +106,60 @@ _ELEMENT_ADAPTERS: Final[dict[Kind, TypeAdapter[Any]]] = {
 _TOPIC_RE: Final = re.compile(r'"topic"\s*:\s*"([^"\\]*)"')
 
 
-@dataclass(frozen=True, slots=True)
 class DataFrame:
-    """A frame of a tracked topic. ``errors`` names elements that were refused."""
+    """A frame of a tracked topic. ``errors`` names elements that were refused.
 
-    kind: Kind
-    topic: str
-    frame_id: str
-    creation_time: int
-    elements: list[Any]
-    errors: list[MalformedFrameError] = field(default_factory=list)
-    #: position of each valid element in ``data`` (None: all of them, in order)
-    indices: list[int] | None = None
+    A plain slotted class rather than a frozen dataclass: one is made per frame, and a
+    frozen dataclass's constructor costs several times more."""
 
-    def numbered(self) -> list[tuple[int, Any]]:
+    __slots__ = ("creation_time", "elements", "errors", "frame_id", "indices", "kind", "topic")
+
+    def __init__(
+        self,
+        kind: Kind,
+        topic: str,
+        frame_id: str,
+        creation_time: int,
+        elements: list[Any],
+        errors: list[MalformedFrameError] | None = None,
+        indices: list[int] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.topic = topic
+        self.frame_id = frame_id
+        self.creation_time = creation_time
+        self.elements = elements
+        self.errors: list[MalformedFrameError] = errors if errors is not None else []
+        #: position of each valid element in ``data`` (None: all of them, in order)
+        self.indices = indices
+
+    def _fields(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DataFrame):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable lists inside: not hashable
+
+    def __repr__(self) -> str:
+        return (
+            f"DataFrame(kind={self.kind}, topic={self.topic!r}, elements={len(self.elements)}, "
+            f"errors={len(self.errors)})"
+        )
+
+    def numbered(self) -> Iterable[tuple[int, Any]]:
         """(index in ``data``, element) of every valid element."""
         if self.indices is None:
-            return list(enumerate(self.elements))
-        return list(zip(self.indices, self.elements, strict=True))
+            return enumerate(self.elements)
+        return zip(self.indices, self.elements, strict=True)
 
 
 class ControlKind(Enum):
     """Which control frame."""
+
+    __hash__ = object.__hash__  # identity hash in C (members are singletons)
 
     #: reply to ``{"op":"auth"}``
     AUTH = "auth"

@@ -63,79 +63,82 @@ def order_from(m: OrderMsg) -> Order:
     if status is None:
         raise ValueError(f"orderStatus: unknown value {m.orderStatus!r}")
     cum = _quantity("cumExecQty", m.cumExecQty)
+    # positional, in field order: a NamedTuple builds fastest that way
     return Order(
-        order_id=m.orderId,
-        order_link_id=m.orderLinkId,
-        category=m.category,
-        symbol=m.symbol,
-        side=_side(m.side),
-        position_idx=m.positionIdx,
-        status=status,
-        order_type=m.orderType,
-        stop_order_type=m.stopOrderType,
-        qty=_quantity("qty", m.qty),
-        price=_dec(m.price),
-        trigger_price=_dec(m.triggerPrice),
-        cum_exec_qty=cum,
-        cum_exec_value=_dec(m.cumExecValue),
-        cum_exec_fee=_dec(m.cumExecFee),
-        leaves_qty=_dec(m.leavesQty),
-        avg_price=_avg_price(m.avgPrice, cum),
-        reduce_only=m.reduceOnly,
-        time_in_force=m.timeInForce,
-        create_type=m.createType,
-        cancel_type=m.cancelType,
-        reject_reason=m.rejectReason,
-        created_time=_ms(m.createdTime),
-        updated_time=_ms(m.updatedTime),
+        m.orderId,  # order_id
+        m.orderLinkId,  # order_link_id
+        m.category,  # category
+        m.symbol,  # symbol
+        _side(m.side),  # side
+        m.positionIdx,  # position_idx
+        status,  # status
+        m.orderType,  # order_type
+        m.stopOrderType,  # stop_order_type
+        _quantity("qty", m.qty),  # qty
+        _dec(m.price),  # price
+        _dec(m.triggerPrice),  # trigger_price
+        cum,  # cum_exec_qty
+        _dec(m.cumExecValue),  # cum_exec_value
+        _dec(m.cumExecFee),  # cum_exec_fee
+        _dec(m.leavesQty),  # leaves_qty
+        _avg_price(m.avgPrice, cum),  # avg_price
+        m.reduceOnly,  # reduce_only
+        m.timeInForce,  # time_in_force
+        m.createType,  # create_type
+        m.cancelType,  # cancel_type
+        m.rejectReason,  # reject_reason
+        _ms(m.createdTime),  # created_time
+        _ms(m.updatedTime),  # updated_time
     )
 
 
 def fill_from(m: ExecutionMsg, source: FillSource = FillSource.STREAM) -> Fill:
     """The core ``Fill`` of one ``execution`` element (or REST execution row)."""
+    # positional, in field order: a NamedTuple builds fastest that way
     return Fill(
-        exec_id=m.execId,
-        order_id=m.orderId,
-        order_link_id=m.orderLinkId,
-        category=m.category,
-        symbol=m.symbol,
-        side=_side(m.side),
-        exec_type=m.execType,
-        exec_qty=_quantity("execQty", m.execQty),
-        exec_price=_req(m.execPrice),
-        exec_value=_dec(m.execValue),
-        exec_fee=_dec(m.execFee),
-        fee_rate=_dec(m.feeRate),
-        is_maker=m.isMaker,
-        closed_size=_dec(m.closedSize),
-        leaves_qty=_dec(m.leavesQty),
-        exec_time=_ms(m.execTime),
-        seq=m.seq,
-        source=source,
+        m.execId,  # exec_id
+        m.orderId,  # order_id
+        m.orderLinkId,  # order_link_id
+        m.category,  # category
+        m.symbol,  # symbol
+        _side(m.side),  # side
+        m.execType,  # exec_type
+        _quantity("execQty", m.execQty),  # exec_qty
+        _req(m.execPrice),  # exec_price
+        _dec(m.execValue),  # exec_value
+        _dec(m.execFee),  # exec_fee
+        _dec(m.feeRate),  # fee_rate
+        m.isMaker,  # is_maker
+        _dec(m.closedSize),  # closed_size
+        _dec(m.leavesQty),  # leaves_qty
+        _ms(m.execTime),  # exec_time
+        m.seq,  # seq
+        source,  # source
     )
 
 
 def fast_fill_from(m: FastExecutionMsg) -> Fill:
     """The core ``Fill`` of one ``execution.fast`` element (always a Trade, no fee)."""
+    # positional, in field order: a NamedTuple builds fastest that way
     return Fill(
-        exec_id=m.execId,
-        order_id=m.orderId,
-        order_link_id=m.orderLinkId,
-        category=m.category,
-        symbol=m.symbol,
-        side=_side(m.side),
-        exec_type="Trade",
-        exec_qty=_quantity("execQty", m.execQty),
-        exec_price=_req(m.execPrice),
-        exec_value=None,
-        exec_fee=None,
-        fee_rate=None,
-        is_maker=m.isMaker,
-        closed_size=None,
-        leaves_qty=None,
-        exec_time=_ms(m.execTime),
-        seq=m.seq,
-        source=FillSource.FAST,
+        m.execId,  # exec_id
+        m.orderId,  # order_id
+        m.orderLinkId,  # order_link_id
+        m.category,  # category
+        m.symbol,  # symbol
+        _side(m.side),  # side
+        "Trade",  # exec_type
+        _quantity("execQty", m.execQty),  # exec_qty
+        _req(m.execPrice),  # exec_price
+        None,  # exec_value
+        None,  # exec_fee
+        None,  # fee_rate
+        m.isMaker,  # is_maker
+        None,  # closed_size
+        None,  # leaves_qty
+        _ms(m.execTime),  # exec_time
+        m.seq,  # seq
+        FillSource.FAST,  # source
     )
 
 
@@ -147,16 +150,17 @@ def position_from(m: PositionMsg) -> PositionReport:
     size = _quantity("size", m.size)
     if side is None and size != _ZERO:
         raise ValueError(f"size: {size} with an empty side")
+    # positional, in field order: a NamedTuple builds fastest that way
     return PositionReport(
-        category=m.category,
-        symbol=m.symbol,
-        position_idx=m.positionIdx,
-        side=side,
-        size=size,
-        entry_price=_dec(m.entryPrice),
-        mark_price=_dec(m.markPrice),
-        unrealised_pnl=_dec(m.unrealisedPnl),
-        cum_realised_pnl=_dec(m.cumRealisedPnl),
-        seq=m.seq,
-        updated_time=_ms(m.updatedTime),
+        m.category,  # category
+        m.symbol,  # symbol
+        m.positionIdx,  # position_idx
+        side,  # side
+        size,  # size
+        _dec(m.entryPrice),  # entry_price
+        _dec(m.markPrice),  # mark_price
+        _dec(m.unrealisedPnl),  # unrealised_pnl
+        _dec(m.cumRealisedPnl),  # cum_realised_pnl
+        m.seq,  # seq
+        _ms(m.updatedTime),  # updated_time
     )

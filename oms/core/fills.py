@@ -7,10 +7,9 @@ copy enriches the booked fill and is never counted twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from typing import Final
+from typing import Final, NamedTuple
 
 from oms.core.exact import add, negate
 from oms.core.orders import Side
@@ -18,6 +17,10 @@ from oms.core.orders import Side
 
 class FillSource(Enum):
     """Where a fill was learnt from; richer sources enrich poorer ones."""
+
+    # Members are singletons and compare by identity, so the C-level identity hash is
+    # correct and avoids Enum's Python-level __hash__ on every dict/set lookup.
+    __hash__ = object.__hash__
 
     #: The low-latency topic: Trade only, no fee, no closedSize, no execType.
     FAST = "execution.fast"
@@ -55,9 +58,9 @@ def changes_position(exec_type: str) -> bool:
     return exec_type not in POSITION_NEUTRAL_EXEC_TYPES
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Fill:
-    """One execution. Absent wire values are ``None``."""
+class Fill(NamedTuple):
+    """One execution. Absent wire values are ``None``. An immutable value (a NamedTuple
+    for the same reason as ``Order``)."""
 
     exec_id: str
     order_id: str

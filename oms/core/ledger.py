@@ -13,7 +13,7 @@ between topics: a position report routinely arrives before the fill it covers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Final, NamedTuple
@@ -48,6 +48,10 @@ class _Pending(NamedTuple):
 
 class Outcome(Enum):
     """What one frame did, as counted in stats and written to the journal."""
+
+    # Members are singletons and compare by identity, so the C-level identity hash is
+    # correct and avoids Enum's Python-level __hash__ on every dict/set lookup.
+    __hash__ = object.__hash__
 
     #: At least one element changed state.
     APPLIED = "applied"
@@ -95,21 +99,32 @@ class OrderUpdateRecord:
     verdict: Verdict
 
 
-@dataclass(slots=True)
 class Batch:
-    """The result of applying one frame's updates."""
+    """The result of applying one frame's updates (a plain slotted class: one is made
+    per frame, and a dataclass's default factories cost more than the work it records).
+    """
 
-    verdicts: list[Verdict] = field(default_factory=list)
-    order_updates: list[OrderUpdateRecord] = field(default_factory=list)
-    events: list[ev.Event] = field(default_factory=list)
-    orders: set[str] = field(default_factory=set)
-    fills: set[str] = field(default_factory=set)
-    legs: set[LegKey] = field(default_factory=set)
+    __slots__ = ("events", "fills", "legs", "order_updates", "orders", "verdicts")
+
+    def __init__(self) -> None:
+        #: the verdict on each update, in order
+        self.verdicts: list[Verdict] = []
+        #: order reports applied or refused as illegal (the order history)
+        self.order_updates: list[OrderUpdateRecord] = []
+        #: events, in the order they happened
+        self.events: list[ev.Event] = []
+        #: ids of orders and fills, and keys of legs, whose state changed
+        self.orders: set[str] = set()
+        self.fills: set[str] = set()
+        self.legs: set[LegKey] = set()
 
     @property
     def outcome(self) -> Outcome:
         """The frame's combined outcome."""
-        return combine(self.verdicts)
+        verdicts = self.verdicts
+        if len(verdicts) == 1:
+            return _VERDICT_OUTCOME[verdicts[0]]
+        return combine(verdicts)
 
 
 class CoreLedger:

@@ -13,7 +13,6 @@ Sell, 0 when flat (side ""). Hedge: idx 1 is the long leg (net >= 0), idx 2 the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final, NamedTuple
 
@@ -31,9 +30,9 @@ class LegKey(NamedTuple):
     position_idx: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PositionReport:
-    """One leg as the venue reported it. Absent wire values are ``None``."""
+class PositionReport(NamedTuple):
+    """One leg as the venue reported it. Absent wire values are ``None``. An immutable
+    value (a NamedTuple for the same reason as ``Order``)."""
 
     category: str
     symbol: str
@@ -95,7 +94,7 @@ class Leg:
     @property
     def derived_net(self) -> Decimal:
         """Net position as derived from the baseline plus every booked fill."""
-        return add(self.baseline, self.fills_net)
+        return add(self.baseline, self.fills_net) if self.baseline else self.fills_net
 
     def add_fill(self, seq: int | None, signed_qty: Decimal) -> None:
         """Book a fill's signed quantity to this leg."""
@@ -111,6 +110,8 @@ class Leg:
 
     def covered_net(self) -> Decimal:
         """Baseline plus the fills the held report covers (seq <= its seq)."""
+        if not self.tail:
+            return self.derived_net
         return add(self.derived_net, negate(total(q for _, q in self.tail)))
 
     def disagreement(self) -> tuple[Decimal, Decimal] | None:

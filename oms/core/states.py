@@ -16,6 +16,10 @@ from typing import Final
 class OrderStatus(Enum):
     """Order status, valued exactly as Bybit spells it on the wire."""
 
+    # Members are singletons and compare by identity, so the C-level identity hash is
+    # correct and avoids Enum's Python-level __hash__ on every dict/set lookup.
+    __hash__ = object.__hash__
+
     #: Accepted by the system, not yet through the matching engine (removed from the docs
     #: in 2024 but still accepted; behaves like New).
     CREATED = "Created"

@@ -6,7 +6,6 @@ accidental edit of the table in ``oms/core/states.py`` fails here.
 
 from __future__ import annotations
 
-import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -109,7 +108,7 @@ def make_order(status: OrderStatus = S.NEW, **changes: object) -> Order:
         created_time=T0,
         updated_time=T0,
     )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    return base._replace(**changes)
 
 
 def _cell_id(cell: tuple[OrderStatus, OrderStatus]) -> str:
