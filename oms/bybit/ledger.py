@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Final
 from oms.bybit.decode import (
     ControlFrame,
     DataFrame,
-    IgnoredFrame,
     Kind,
     decode,
     excerpt,
@@ -101,13 +100,14 @@ class Ledger(CoreLedger):
             decoded = decode(text)
         except MalformedFrameError as exc:
             return self._count(self._malformed(text, at, [exc]))
-        if isinstance(decoded, ControlFrame):
-            result = FrameResult(Outcome.CONTROL, [], control=decoded)
-        elif isinstance(decoded, IgnoredFrame):
-            result = FrameResult(Outcome.IGNORED, [], topic=decoded.topic)
-        else:
+        if decoded.__class__ is DataFrame:
             result = self._apply_data(decoded, text, at)
-        return self._count(result)
+        elif isinstance(decoded, ControlFrame):
+            result = FrameResult(Outcome.CONTROL, [], control=decoded)
+        else:
+            result = FrameResult(Outcome.IGNORED, [], topic=decoded.topic)
+        self._stats[result.outcome.value] += 1
+        return result
 
     def _count(self, result: FrameResult) -> FrameResult:
         self._stats[result.outcome.value] += 1

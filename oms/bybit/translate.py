@@ -21,11 +21,9 @@ _SIDES: Final = {"Buy": Side.BUY, "Sell": Side.SELL}
 #: Position side: "" (and the legacy "None") mean flat.
 _POSITION_SIDES: Final = {"Buy": Side.BUY, "Sell": Side.SELL, "": None, "None": None}
 _ZERO: Final = Decimal(0)
-
-
-def _dec(text: str) -> Decimal | None:
-    """Exact Decimal of validated decimal text; ``""`` is absent."""
-    return Decimal(text) if text else None
+#: Short local name: the conversions below are inlined (a helper call per field costs
+#: more than the conversion itself on the hot path).
+D: Final = Decimal
 
 
 def _req(text: str) -> Decimal:
@@ -41,7 +39,7 @@ def _quantity(name: str, text: str) -> Decimal:
 
 
 def _ms(value: int | str) -> int:
-    return value if isinstance(value, int) else 0
+    return value if value.__class__ is int else 0
 
 
 def _side(value: str) -> Side:
@@ -53,8 +51,10 @@ def _side(value: str) -> Side:
 
 def _avg_price(text: str, cum: Decimal) -> Decimal | None:
     # Bybit sends avgPrice "" (and on some paths "0") before any fill: both mean "none".
-    avg = _dec(text)
-    return avg if avg and cum else None
+    if not text or not cum:
+        return None
+    avg = D(text)
+    return avg or None
 
 
 def order_from(m: OrderMsg) -> Order:
@@ -75,12 +75,12 @@ def order_from(m: OrderMsg) -> Order:
         m.orderType,  # order_type
         m.stopOrderType,  # stop_order_type
         _quantity("qty", m.qty),  # qty
-        _dec(m.price),  # price
-        _dec(m.triggerPrice),  # trigger_price
+        D(m.price) if m.price else None,  # price
+        D(m.triggerPrice) if m.triggerPrice else None,  # trigger_price
         cum,  # cum_exec_qty
-        _dec(m.cumExecValue),  # cum_exec_value
-        _dec(m.cumExecFee),  # cum_exec_fee
-        _dec(m.leavesQty),  # leaves_qty
+        D(m.cumExecValue) if m.cumExecValue else None,  # cum_exec_value
+        D(m.cumExecFee) if m.cumExecFee else None,  # cum_exec_fee
+        D(m.leavesQty) if m.leavesQty else None,  # leaves_qty
         _avg_price(m.avgPrice, cum),  # avg_price
         m.reduceOnly,  # reduce_only
         m.timeInForce,  # time_in_force
@@ -105,12 +105,12 @@ def fill_from(m: ExecutionMsg, source: FillSource = FillSource.STREAM) -> Fill:
         m.execType,  # exec_type
         _quantity("execQty", m.execQty),  # exec_qty
         _req(m.execPrice),  # exec_price
-        _dec(m.execValue),  # exec_value
-        _dec(m.execFee),  # exec_fee
-        _dec(m.feeRate),  # fee_rate
+        D(m.execValue) if m.execValue else None,  # exec_value
+        D(m.execFee) if m.execFee else None,  # exec_fee
+        D(m.feeRate) if m.feeRate else None,  # fee_rate
         m.isMaker,  # is_maker
-        _dec(m.closedSize),  # closed_size
-        _dec(m.leavesQty),  # leaves_qty
+        D(m.closedSize) if m.closedSize else None,  # closed_size
+        D(m.leavesQty) if m.leavesQty else None,  # leaves_qty
         _ms(m.execTime),  # exec_time
         m.seq,  # seq
         source,  # source
@@ -157,10 +157,10 @@ def position_from(m: PositionMsg) -> PositionReport:
         m.positionIdx,  # position_idx
         side,  # side
         size,  # size
-        _dec(m.entryPrice),  # entry_price
-        _dec(m.markPrice),  # mark_price
-        _dec(m.unrealisedPnl),  # unrealised_pnl
-        _dec(m.cumRealisedPnl),  # cum_realised_pnl
+        D(m.entryPrice) if m.entryPrice else None,  # entry_price
+        D(m.markPrice) if m.markPrice else None,  # mark_price
+        D(m.unrealisedPnl) if m.unrealisedPnl else None,  # unrealised_pnl
+        D(m.cumRealisedPnl) if m.cumRealisedPnl else None,  # cum_realised_pnl
         m.seq,  # seq
         _ms(m.updatedTime),  # updated_time
     )
