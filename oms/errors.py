@@ -36,3 +36,13 @@ class IllegalTransitionError(RemoteError):
 
 class StorageError(OmsError):
     """The database could not be opened, migrated, read or written."""
+
+
+class AuthError(RemoteError):
+    """The venue refused the credentials: bad key or signature, expired request, missing
+    permission, IP not whitelisted. Never retried blindly; never carries the secret."""
+
+    def __init__(self, message: str, *, code: int | None = None, path: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.path = path
