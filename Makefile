@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo replay-demo test lint typecheck pytest bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,14 +13,22 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 DEMO_DB ?= oms.db
+DEMO_SECONDS ?= 20
 
-## demo: replay the bundled recorded session (duplicates, reordering, corrupt frames and all)
-## into a fresh $(DEMO_DB), then print the stored orders and positions
+## demo: the embedded Bybit-compatible sandbox with faults switched on (first login refused,
+## a connection dropped, corrupted frames) and the OMS running against it for about 20 s
+## with the live view; then the final orders and positions, and whether $(DEMO_DB) equals
+## the sandbox's truth (exit status 1 if not)
 demo: $(STAMP)
+	rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
+	$(BIN)/oms run --env sandbox --db $(DEMO_DB) --duration $(DEMO_SECONDS)
+	@echo "state written to $(DEMO_DB): try  sqlite3 $(DEMO_DB) 'select * from net_positions'"
+
+## replay-demo: replay the bundled recorded session (duplicates, reordering, corrupt frames)
+replay-demo: $(STAMP)
 	rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
 	$(BIN)/oms -v replay tests/data/sample-dirty.jsonl.gz --db $(DEMO_DB) --summary
 	$(BIN)/oms inspect --db $(DEMO_DB) positions
-	@echo "state written to $(DEMO_DB): try  sqlite3 $(DEMO_DB) 'select * from net_positions'"
 
 ## test: lint, type-check and run the whole test suite
 test: lint typecheck pytest

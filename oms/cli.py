@@ -210,6 +210,29 @@ def _cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from oms.live import ResyncScope  # noqa: PLC0415 - the live stack is only loaded when asked for
+    from oms.run import RunOptions, main_run, resolve_urls  # noqa: PLC0415
+
+    if args.env == "sandbox":
+        from oms.demo import run_against_sandbox  # noqa: PLC0415
+
+        return run_against_sandbox(args)
+    ws_url, rest_url = resolve_urls(args.env, args.ws_url, args.rest_url)
+    options = RunOptions(
+        ws_url=ws_url,
+        rest_url=rest_url,
+        db=args.db,
+        account=args.account,
+        topics=tuple(args.topics),
+        record=args.record,
+        duration_s=args.duration,
+        live_view=not args.no_view and sys.stdout.isatty(),
+        scope=ResyncScope(tuple(args.category), tuple(args.settle_coin)),
+    )
+    return main_run(options)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``oms``."""
     parser = argparse.ArgumentParser(
@@ -246,6 +269,22 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--limit", type=int, default=1000, help="events per read")
     events.add_argument("--poll", type=float, default=0.5, help="seconds between reads")
     events.set_defaults(handler=_cmd_events)
+
+    run = sub.add_parser("run", help="keep a database in step with a live account")
+    run.add_argument("--env", choices=("mainnet", "testnet", "demo", "sandbox"))
+    run.add_argument("--ws-url", help="private stream URL (ws:// or wss://), instead of --env")
+    run.add_argument("--rest-url", help="REST base URL, instead of --env")
+    run.add_argument("--db", required=True, help="database URL (or SQLite file)")
+    run.add_argument("--account", default="default", help="account name in the database")
+    run.add_argument(
+        "--topics", nargs="+", default=["order", "execution", "position"], help="topics"
+    )
+    run.add_argument("--record", help="append every raw frame to this capture file")
+    run.add_argument("--duration", type=float, help="stop after this many seconds")
+    run.add_argument("--no-view", action="store_true", help="no live table (log lines only)")
+    run.add_argument("--category", nargs="+", default=["linear"], help="resync categories")
+    run.add_argument("--settle-coin", nargs="+", default=["USDT"], help="resync settle coins")
+    run.set_defaults(handler=_cmd_run)
 
     dbp = sub.add_parser("db", help="schema migrations")
     dbp.add_argument("action", choices=("upgrade", "current"))

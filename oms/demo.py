@@ -1,0 +1,172 @@
+"""``make demo`` / ``oms run --env sandbox``: the whole OMS against the embedded exchange.
+
+Starts ``oms.sandbox.Sandbox`` in-process on 127.0.0.1 with a few faults switched on (the
+first login refused, a connection dropped mid-stream, corrupted copies of frames), lets
+it trade for a while before the OMS connects (so the first resync has history to find),
+runs ``oms run`` against it with the live view, stops trading a few seconds before the
+end so the last frames can land, and finally compares the database with the sandbox's
+own truth: every order's status and quantities, every execId, every leg's position.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+import threading
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Final
+
+from rich.console import Console
+from rich.table import Table
+
+from oms.bybit.signing import Credentials, Secret
+from oms.core.ledger import CoreLedger
+from oms.live import ResyncScope
+from oms.run import RunOptions, Session, run_session
+from oms.sandbox import Faults, Sandbox
+from oms.store.db import open_engine
+from oms.store.repository import Repository
+
+if TYPE_CHECKING:
+    import argparse
+
+log = logging.getLogger("oms.demo")
+
+#: Seconds of trading before the OMS connects, and before the end when trading stops.
+HEAD_START_STEPS: Final = 60
+QUIET_TAIL_S: Final = 3.0
+
+
+def load_ledger(db: str, account: str = "default") -> CoreLedger:
+    """A ledger restored from a database, exactly as a restart would see it."""
+    engine = open_engine(db)
+    try:
+        repo = Repository(engine.dialect, account)
+        with engine.connect() as conn:
+            ledger = CoreLedger()
+            ledger.restore(
+                orders=repo.load_orders(conn),
+                fills=repo.load_fills(conn),
+                legs=repo.load_legs(conn),
+            )
+    finally:
+        engine.dispose()
+    return ledger
+
+
+def _dec(text: object) -> Decimal | None:
+    return None if text in (None, "") else Decimal(str(text))
+
+
+def compare_with_truth(ledger: CoreLedger, truth: dict[str, Any]) -> list[str]:
+    """Every way the ledger differs from the exchange's truth (empty when equal)."""
+    diffs: list[str] = []
+    held = {o.order_id: o for o in ledger.orders()}
+    for order_id, want in truth["orders"].items():
+        got = held.get(order_id)
+        if got is None:
+            diffs.append(f"order {order_id}: missing")
+            continue
+        pairs = (
+            ("status", got.status.value, want["status"]),
+            ("cumExecQty", got.cum_exec_qty, _dec(want["cumExecQty"])),
+            ("leavesQty", got.leaves_qty, _dec(want["leavesQty"])),
+            ("avgPrice", got.avg_price, _dec(want["avgPrice"])),
+        )
+        diffs.extend(
+            f"order {order_id}: {name} {mine} != {theirs}"
+            for name, mine, theirs in pairs
+            if mine != theirs
+        )
+    diffs.extend(f"order {i}: not on the exchange" for i in set(held) - set(truth["orders"]))
+    booked = {f.exec_id for f in ledger.fills()}
+    wanted = set(truth["executions"])
+    if booked != wanted:
+        diffs.append(f"executions: {len(wanted - booked)} missing, {len(booked - wanted)} extra")
+    reports = {f"{p.symbol}:{p.position_idx}": p.net_qty for p in ledger.position_reports()}
+    for key, want in truth["positions"].items():
+        mine = reports.get(key, Decimal(0))
+        if mine != Decimal(want["signedSize"]):
+            diffs.append(f"position {key}: {mine} != {want['signedSize']}")
+    return diffs
+
+
+def print_result(console: Console, ledger: CoreLedger, diffs: list[str]) -> None:
+    """Final orders and positions, and whether the database equals the truth."""
+    orders = Table(title=f"open orders ({len(ledger.open_orders())} of {len(ledger.orders())})")
+    for column in ("order_id", "symbol", "side", "status", "qty", "price", "cum_exec_qty"):
+        orders.add_column(column)
+    for o in ledger.open_orders():
+        orders.add_row(
+            o.order_id,
+            o.symbol,
+            o.side.value,
+            o.status.value,
+            str(o.qty),
+            str(o.price),
+            str(o.cum_exec_qty),
+        )
+    console.print(orders)
+    positions = Table(title="positions")
+    for column in ("symbol", "position_idx", "net_qty"):
+        positions.add_column(column)
+    for p in ledger.position_reports():
+        positions.add_row(p.symbol, str(p.position_idx), str(p.net_qty))
+    console.print(positions)
+    console.print(f"{len(ledger.fills())} executions booked")
+    if diffs:
+        console.print(f"[red]database differs from the sandbox's truth in {len(diffs)} ways:[/]")
+        for line in diffs[:20]:
+            console.print(f"  {line}")
+    else:
+        console.print(
+            "[green]database equals the sandbox's truth[/] (orders, executions, positions)"
+        )
+
+
+def run_demo(
+    db: str,
+    *,
+    seconds: float = 20.0,
+    seed: int = 7,
+    rate_per_s: float = 15.0,
+    live_view: bool | None = None,
+    faults: Faults | None = None,
+) -> int:
+    """Run the OMS against a faulty embedded exchange; 0 if the database ends equal to
+    the exchange's truth."""
+    console = Console()
+    key = "sandbox-" + secrets.token_hex(4)
+    secret = secrets.token_hex(24)
+    faults = faults or Faults(refuse_auth=1, drop_after_frames=120, malformed_every=53, seed=seed)
+    with Sandbox(key, secret, seed=seed, faults=faults) as sandbox:
+        sandbox.step(HEAD_START_STEPS)  # history the first resync must find
+        options = RunOptions(
+            ws_url=sandbox.ws_url,
+            rest_url=sandbox.rest_url,
+            db=db,
+            duration_s=seconds,
+            live_view=sys.stdout.isatty() if live_view is None else live_view,
+            scope=ResyncScope(("linear",), ("USDT",)),
+        )
+        session = Session(options, Credentials(key, Secret(secret)))
+        sandbox.start_trading(rate_per_s)
+        quiet = threading.Timer(max(seconds - QUIET_TAIL_S, 0.0), sandbox.stop_trading)
+        quiet.start()
+        try:
+            code = run_session(session, options, console)
+        finally:
+            quiet.cancel()
+            quiet.join()
+            sandbox.stop_trading()
+        truth = sandbox.truth()
+    ledger = load_ledger(db)
+    diffs = compare_with_truth(ledger, truth)
+    print_result(console, ledger, diffs)
+    return code or (1 if diffs else 0)
+
+
+def run_against_sandbox(args: argparse.Namespace) -> int:
+    """``oms run --env sandbox``: the demo with the command's --db and --duration."""
+    return run_demo(args.db, seconds=args.duration or 20.0)

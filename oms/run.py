@@ -1,0 +1,216 @@
+"""``oms run``: keep a database in step with a live Bybit account.
+
+Wires the private stream (``oms.bybit.stream``), the REST resync (``oms.bybit.rest``),
+the live runner (``oms.live``) and the durable service (``oms.service``), shows a live
+status view, and stops cleanly on SIGINT/SIGTERM (exit 0) or when the stream gives up
+(exit 1 with the reason, e.g. refused credentials).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, TextIO
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from oms.bybit.rest import RestClient, fill_from_rest, order_from_rest, position_from_rest
+from oms.bybit.signing import Credentials
+from oms.bybit.stream import PrivateStream, StreamSettings, Subscribed
+from oms.errors import LocalError
+from oms.live import LiveRunner, ResyncScope
+from oms.service import AccountService
+
+if TYPE_CHECKING:
+    from oms.bybit.stream import StreamStatus
+    from oms.core.fills import Fill
+    from oms.core.orders import Order
+    from oms.core.positions import PositionReport
+
+log = logging.getLogger("oms.run")
+
+#: REST hosts of the named environments (the stream URLs are in oms.bybit.stream).
+REST_URLS: Final = {
+    "mainnet": "https://api.bybit.com",
+    "testnet": "https://api-testnet.bybit.com",
+    "demo": "https://api-demo.bybit.com",
+}
+
+
+class RestRows:
+    """REST rows -> core values (the ``Converters`` of ``oms.live``)."""
+
+    def order(self, row: dict[str, Any]) -> Order:
+        """An order row of /v5/order/realtime."""
+        return order_from_rest(row)
+
+    def fill(self, row: dict[str, Any]) -> Fill:
+        """An execution row of /v5/execution/list."""
+        return fill_from_rest(row)
+
+    def position(self, row: dict[str, Any]) -> PositionReport:
+        """A position row of /v5/position/list."""
+        return position_from_rest(row)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """Everything ``oms run`` needs besides the credentials."""
+
+    ws_url: str
+    rest_url: str
+    db: str
+    account: str = "default"
+    topics: tuple[str, ...] = ("order", "execution", "position")
+    record: str | None = None
+    duration_s: float | None = None
+    live_view: bool = True
+    scope: ResyncScope = field(default_factory=ResyncScope)
+
+
+class _Recorder:
+    """Appends every raw frame to a capture that ``oms replay`` accepts."""
+
+    def __init__(self, path: str) -> None:
+        self._handle: TextIO = Path(path).open("a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+
+    def __call__(self, text: str) -> None:
+        self._handle.write(text.replace("\n", " ") + "\n")
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class Session:
+    """A running account: stream -> runner -> service. ``stop()`` ends it cleanly."""
+
+    def __init__(self, options: RunOptions, credentials: Credentials) -> None:
+        self.options = options
+        self.service = AccountService(options.db, account=options.account)
+        self.rest = RestClient(options.rest_url, credentials)
+        self._recorder = _Recorder(options.record) if options.record else None
+        self.runner = LiveRunner(
+            self.service, self.rest, RestRows(), scope=options.scope, record=self._recorder
+        )
+        settings = StreamSettings(
+            url=options.ws_url,
+            api_key=credentials.api_key,
+            api_secret=credentials.api_secret,
+            topics=options.topics,
+        )
+        self.stream = PrivateStream(settings, self.runner.on_frame, self._on_status)
+        self.stopped = threading.Event()
+        self.state = "starting"
+
+    def _on_status(self, status: StreamStatus) -> None:
+        self.state = type(status).__name__.lower()
+        if isinstance(status, Subscribed):
+            self.runner.on_subscribed(f"subscribed on connection {status.conn_id}")
+        log.info("stream: %s", status)
+
+    def start(self) -> None:
+        """Start the worker, then the stream."""
+        self.runner.start()
+        self.stream.start()
+
+    def stop(self) -> None:
+        """Stop the stream, apply and commit what was received, release everything."""
+        self.stream.stop()
+        self.runner.stop()
+        self.service.close()
+        if self._recorder is not None:
+            self._recorder.close()
+        self.stopped.set()
+
+    @property
+    def error(self) -> BaseException | None:
+        """Why the session ended on its own, if it did."""
+        return self.stream.error or self.runner.error
+
+
+def status_view(session: Session) -> Group:
+    """The live view: stream, throughput, orders, positions, last resync."""
+    stats = session.runner.stats
+    stream = session.stream.stats
+    elapsed = max(time.monotonic() - stats.started_at, 1e-9)
+    head = Table.grid(padding=(0, 2))
+    head.add_row(
+        f"stream: [bold]{session.state}[/]",
+        f"frames: {stats.frames} ({stats.frames / elapsed:.0f}/s)",
+        f"connections: {stream.connections} (reconnects {stream.reconnects})",
+        f"resyncs: {stats.resyncs}",
+    )
+    ledger = session.service.ledger
+    last = stats.last_resync
+    if last is not None:
+        head.add_row(
+            "last resync:",
+            f"{last.orders_changed} orders changed, {last.orders_new} new",
+            f"{last.fills_added} fills added, {last.positions_changed} positions fixed",
+            f"{last.mismatched_legs} legs mismatched",
+        )
+    positions = Table(title="positions", title_justify="left")
+    for column in ("symbol", "idx", "net_qty", "from fills"):
+        positions.add_column(column, justify="right" if column != "symbol" else "left")
+    for key, leg in sorted(ledger.legs().items()):
+        net = leg.report.net_qty if leg.report is not None else None
+        positions.add_row(key.symbol, str(key.position_idx), str(net), str(leg.derived_net))
+    summary = f"open orders: {len(ledger.open_orders())}   fills: {len(ledger.fills())}"
+    return Group(head, summary, positions)
+
+
+def run_session(session: Session, options: RunOptions, console: Console) -> int:
+    """Run until a signal, the duration, or a fatal stream error; return the exit code."""
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    deadline = None if options.duration_s is None else time.monotonic() + options.duration_s
+    session.start()
+    live = (
+        Live(status_view(session), console=console, refresh_per_second=4)
+        if options.live_view
+        else None
+    )
+    try:
+        with live if live is not None else nullcontext():
+            while not stop.wait(0.25):
+                if session.error is not None or session.stream.wait(0):
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                if live is not None:
+                    live.update(status_view(session))
+    finally:
+        session.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if session.error is not None:
+        console.print(f"[red]stopped:[/] {session.error}")
+        return 1
+    return 0
+
+
+def resolve_urls(env: str | None, ws_url: str | None, rest_url: str | None) -> tuple[str, str]:
+    """The stream and REST URLs of a named environment, or the ones given."""
+    if ws_url and rest_url:
+        return ws_url, rest_url
+    if env in REST_URLS:
+        return (ws_url or env or ""), (rest_url or REST_URLS[env or ""])
+    raise LocalError("give --env mainnet|testnet|demo|sandbox, or both --ws-url and --rest-url")
+
+
+def main_run(options: RunOptions, credentials: Credentials | None = None) -> int:
+    """Run an account session with credentials from the environment (or given)."""
+    creds = credentials or Credentials.from_env()
+    console = Console(stderr=True) if not sys.stderr.isatty() else Console()
+    session = Session(options, creds)
+    return run_session(session, options, console)
