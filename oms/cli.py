@@ -190,7 +190,9 @@ def _cmd_events(args: argparse.Namespace) -> int:
                 sys.stdout.write(event.to_json() + "\n")
                 after = event.id
             sys.stdout.flush()
-            if not args.follow or (not batch and stop.wait(args.poll)) or stop.is_set():
+            if len(batch) == args.limit and not stop.is_set():
+                continue  # a full read: there may be more right away
+            if not args.follow or stop.wait(args.poll):
                 return 0
     finally:
         engine.dispose()

@@ -78,17 +78,20 @@ class AccountService:
         self.group_frames = group_frames
         self.group_ms = group_ms
         self.engine: Engine = open_engine(url)
-        ensure_schema(self.engine)
         self.repo = Repository(self.engine.dialect, account)
         self.ledger = Ledger(settle_frames=settle_frames)
         self._subscribers: list[Subscriber] = []
         self._staged = _Staged()
         self._broken: str | None = None
         try:
+            ensure_schema(self.engine)
             self._connection: Connection = self.engine.connect()
             self._restore()
-        except SQLAlchemyError as exc:
-            raise StorageError(f"cannot load {safe_url(url)}: {exc}") from exc
+        except BaseException as exc:
+            self.engine.dispose()  # leave no pooled connection behind a refused open
+            if isinstance(exc, SQLAlchemyError):
+                raise StorageError(f"cannot load {safe_url(url)}: {exc}") from exc
+            raise
 
     def _restore(self) -> None:
         conn = self._connection

@@ -233,35 +233,39 @@ class CoreLedger:
         fills: Iterable[Fill],
         legs: Iterable[tuple[PositionReport | None, LegKey, Decimal]],
     ) -> None:
-        """Load state saved by a store: orders, booked fills, and per leg its newest
-        report and its fills-derived net. Only for a fresh ledger."""
+        """Load state saved by a store: every order, every booked fill, and per leg its
+        newest report. Only for a fresh ledger.
+
+        The fills-derived nets are recomputed from the fills rather than taken from the
+        saved value: a fill that was still waiting for its order when the state was saved
+        then waits again, and is booked to its leg when the order arrives."""
         if self._orders or len(self._fills) or self._legs:
             raise ValueError("restore() needs an empty ledger")
         for order in orders:
             self._hold_order(order)
-        for report, key, derived in legs:
+        for report, key, _saved_net in legs:
             leg = self._leg(key)
             if report is not None:
                 leg.set_report(report)
-            leg.baseline = derived  # the fills below are already inside the saved net
             if key.position_idx == 0:
                 self._oneway.add((key.category, key.symbol))
         for fill in fills:
-            self._fills.book(fill)
-            self._restore_tail(fill)
+            self._restore_fill(fill)
         for leg in self._legs.values():
             if leg.disagreement() is not None and leg.report is not None:
                 identity = (leg.report.seq, leg.report.updated_time)
                 self._pending_legs[leg.key] = _Pending(self._tick, self._tick, identity)
 
-    def _restore_tail(self, fill: Fill) -> None:
-        """Re-create the "not yet covered by a report" tail of a restored leg."""
-        if not fill.changes_position or fill.category == "spot" or fill.seq is None:
+    def _restore_fill(self, fill: Fill) -> None:
+        self._fills.book(fill)
+        if not fill.changes_position or fill.category == "spot":
             return
-        key = self._fill_leg(fill, self._orders.get(fill.order_id))
-        leg = self._legs.get(key) if key is not None else None
-        if leg is not None and leg.report is not None and fill.seq > leg.report.seq:
-            leg.tail.append((fill.seq, fill.signed_qty))
+        order = self._orders.get(fill.order_id)
+        key = self._fill_leg(fill, order)
+        if key is not None:
+            self._leg(key).add_fill(fill.seq, fill.signed_qty)
+        elif order is None:
+            self._awaiting_order.setdefault(fill.order_id, []).append((fill.exec_id, False))
 
     # --- applying -----------------------------------------------------------------------
 

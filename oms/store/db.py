@@ -26,7 +26,7 @@ from oms.errors import StorageError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
     from sqlalchemy.engine.interfaces import DBAPIConnection
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,10 @@ def normalise_url(url: str) -> str:
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: object) -> None:
+    # Take transactions out of the sqlite3 module's hands: by default it begins one only
+    # before INSERT/UPDATE/DELETE and runs DDL in autocommit, so a migration killed
+    # half-way would leave half a schema. SQLAlchemy now emits BEGIN itself (_begin).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -53,6 +57,11 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: object) -> None:
     cursor.close()
 
 
+def _begin(connection: Connection) -> None:
+    """Start every SQLite transaction explicitly, so DDL and DML share it."""
+    connection.exec_driver_sql("BEGIN")
+
+
 def open_engine(url: str) -> Engine:
     """An engine for ``url`` with the project's connection settings."""
     url = normalise_url(url)
@@ -61,6 +70,7 @@ def open_engine(url: str) -> Engine:
         if parsed.get_backend_name() == "sqlite":
             engine = create_engine(url)
             event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", _begin)
             return engine
         return create_engine(url, pool_pre_ping=True)
     except (SQLAlchemyError, ValueError, ImportError) as exc:

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from oms.core.events import Event
 
 Row = dict[str, Any]
+#: The advisory lock key that orders outbox writers on PostgreSQL ("oms outbox").
+OUTBOX_LOCK: Final = 0x6F6D735F6F7574
 _SIDES: Final = {s.value: s for s in Side}
 _T: Final = Base.metadata.tables
 ORDERS, FRAMES, UPDATES = _T["orders"], _T["frames"], _T["order_updates"]
@@ -56,9 +58,12 @@ def _upsert(dialect: Dialect, table: Table, keys: Sequence[str]) -> Insert:
 class _Prepared:
     """A statement compiled once; ``run`` executes it for many rows on the driver cursor."""
 
-    __slots__ = ("_names", "_sql")
+    __slots__ = ("_names", "_no_nul", "_sql")
 
     def __init__(self, statement: Insert, dialect: Dialect, *, with_id: bool = False) -> None:
+        # PostgreSQL text cannot hold NUL; a frame may (garbage on the wire must be
+        # journaled, not crash the store), so NUL becomes U+FFFD there.
+        self._no_nul = dialect.name == "postgresql"
         table = statement.table
         # every column but the autoincrementing id is given by the rows (unless with_id)
         keys = [
@@ -77,11 +82,20 @@ class _Prepared:
             return
         names = self._names
         params: Any = [tuple(r[n] for n in names) for r in rows] if names else rows
+        if self._no_nul:
+            params = [_without_nul(r) for r in params]
         cursor = _cursor(connection)
         try:
             cursor.executemany(self._sql, params)
         finally:
             cursor.close()
+
+
+def _without_nul(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: v.replace("\x00", "\ufffd") if isinstance(v, str) and "\x00" in v else v
+        for k, v in row.items()
+    }
 
 
 def _cursor(connection: Connection) -> Any:  # noqa: ANN401 - a DBAPI cursor has no common type
@@ -297,7 +311,18 @@ class Repository:
         }
 
     def write_events(self, connection: Connection, rows: Sequence[Row]) -> None:
-        """Append outbox rows (ids are assigned by the database, increasing)."""
+        """Append outbox rows. Ids must increase in commit order, or a follower reading
+        after its last id would skip a row committed later with a lower id. SQLite admits
+        one writer at a time; on PostgreSQL a transaction-scoped advisory lock makes the
+        writers of the outbox take turns until they commit."""
+        if not rows:
+            return
+        if self._pg:
+            cursor = _cursor(connection)
+            try:
+                cursor.execute("SELECT pg_advisory_xact_lock(%(key)s)", {"key": OUTBOX_LOCK})
+            finally:
+                cursor.close()
         self._events.run(connection, rows)
 
     def write_replay(

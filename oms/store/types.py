@@ -47,7 +47,8 @@ class ExactDecimal(TypeDecorator[Decimal]):
             return None
         if not isinstance(value, Decimal):
             raise TypeError(f"ExactDecimal takes Decimal, not {type(value).__name__}")
-        return value if dialect.name == "postgresql" else canonical(value)
+        text = canonical(value)  # refuses NaN and infinities on every backend
+        return value if dialect.name == "postgresql" else text
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:  # noqa: ANN401, ARG002
         if value is None:
