@@ -231,6 +231,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         live_view=not args.no_view and sys.stdout.isatty(),
         scope=ResyncScope(tuple(args.category), tuple(args.settle_coin)),
+        max_active_time=args.max_active_time,
+        auth_expiry_ms=args.auth_expiry_ms,
+        ping_interval_s=args.ping_interval,
+        dead_after_s=args.dead_after,
     )
     return main_run(options)
 
@@ -286,6 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-view", action="store_true", help="no live table (log lines only)")
     run.add_argument("--category", nargs="+", default=["linear"], help="resync categories")
     run.add_argument("--settle-coin", nargs="+", default=["USDT"], help="resync settle coins")
+    run.add_argument("--max-active-time", help="server idle limit, e.g. 60s (30s-600s)")
+    run.add_argument("--auth-expiry-ms", type=int, default=10_000, help="login signature validity")
+    run.add_argument("--ping-interval", type=float, default=20.0, help="seconds between pings")
+    run.add_argument(
+        "--dead-after", type=float, default=60.0, help="seconds of silence before reconnecting"
+    )
     run.set_defaults(handler=_cmd_run)
 
     dbp = sub.add_parser("db", help="schema migrations")

@@ -74,6 +74,10 @@ class RunOptions:
     duration_s: float | None = None
     live_view: bool = True
     scope: ResyncScope = field(default_factory=ResyncScope)
+    max_active_time: str | None = None
+    auth_expiry_ms: int = 10_000
+    ping_interval_s: float = 20.0
+    dead_after_s: float = 60.0
 
 
 class _Recorder:
@@ -105,6 +109,10 @@ class Session:
             api_key=credentials.api_key,
             api_secret=credentials.api_secret,
             topics=options.topics,
+            max_active_time=options.max_active_time,
+            auth_expiry_ms=options.auth_expiry_ms,
+            ping_interval_s=options.ping_interval_s,
+            dead_after_s=options.dead_after_s,
         )
         self.stream = PrivateStream(settings, self.runner.on_frame, self._on_status)
         self.stopped = threading.Event()
