@@ -107,8 +107,15 @@ def fetch_snapshot(
     orders = _fetch_orders(rest, scope)
     vanished = _fetch_missing(rest, service, orders)
     booked = [f.exec_time for f in ledger.fills()]
-    start = (max(booked) - EXEC_MARGIN_MS) if booked else (now_ms() - FIRST_LOOKBACK_MS)
-    executions = [row for c in scope.categories for row in rest.executions(c, start_ms=start)]
+    now = now_ms()
+    start = (max(booked) - EXEC_MARGIN_MS) if booked else (now - FIRST_LOOKBACK_MS)
+    # The venue's clock may run ahead of ours (Bybit accepts requests up to seconds
+    # behind it): ask for executions up to our now plus the margin, or fills it stamped
+    # "in our future" before the subscription would be missed for good.
+    end = now + EXEC_MARGIN_MS
+    executions = [
+        row for c in scope.categories for row in rest.executions(c, start_ms=start, end_ms=end)
+    ]
     rows = {"orders": list(orders.values()), "executions": executions, "positions": []}
     rows["positions"] = _fetch_positions(rest, scope, _known_symbols(service, rows))
     snapshot = VenueSnapshot(
