@@ -13,6 +13,7 @@ import dataclasses
 import json
 from decimal import Decimal
 from enum import Enum
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import Table, func, insert, select
@@ -58,7 +59,7 @@ def _upsert(dialect: Dialect, table: Table, keys: Sequence[str]) -> Insert:
 class _Prepared:
     """A statement compiled once; ``run`` executes it for many rows on the driver cursor."""
 
-    __slots__ = ("_names", "_no_nul", "_sql")
+    __slots__ = ("_getter", "_no_nul", "_sql")
 
     def __init__(self, statement: Insert, dialect: Dialect, *, with_id: bool = False) -> None:
         # PostgreSQL text cannot hold NUL; a frame may (garbage on the wire must be
@@ -73,15 +74,17 @@ class _Prepared:
         ]
         compiled = statement.compile(dialect=dialect, column_keys=keys)
         self._sql = compiled.string
-        self._names = compiled.positiontup if compiled.positional else None
+        names = compiled.positiontup if compiled.positional else None
+        # itemgetter builds each row's parameter tuple in C, in the statement's order
+        self._getter: Callable[[Row], Any] | None = itemgetter(*names) if names else None
 
     def run(self, connection: Connection, rows: Sequence[Row]) -> None:
         """executemany on the DBAPI cursor of the connection's current transaction:
         SQLAlchemy's per-statement result machinery costs more than the insert itself."""
         if not rows:
             return
-        names = self._names
-        params: Any = [tuple(r[n] for n in names) for r in rows] if names else rows
+        getter = self._getter
+        params: Any = [getter(r) for r in rows] if getter is not None else rows
         if self._no_nul:
             params = [_without_nul(r) for r in params]
         cursor = _cursor(connection)
@@ -102,24 +105,39 @@ def _cursor(connection: Connection) -> Any:  # noqa: ANN401 - a DBAPI cursor has
     return connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
 
-def _json_value(value: object) -> object:
+def _json_default(value: object) -> object:
+    """JSON for what json cannot write itself: decimals exactly, enums by wire name."""
     if isinstance(value, Decimal):
         return canonical(value)
     if isinstance(value, Enum):
         return value.value
-    return value
+    raise TypeError(f"cannot put {type(value).__name__} in an event payload")
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
-def event_payload(event: Event) -> Row:
-    """An event as a JSON object: decimals as exact strings, enums as their wire names."""
+def _field_names(event: Event) -> tuple[str, ...]:
     kind = type(event)
     names = _FIELDS.get(kind)
     if names is None:
         names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(event))
-    return {name: _json_value(getattr(event, name)) for name in names}
+    return names
+
+
+def event_payload(event: Event) -> Row:
+    """An event as a JSON object: decimals as exact strings, enums as their wire names."""
+    payload: Row = json.loads(event_json(event))
+    return payload
+
+
+def event_json(event: Event) -> str:
+    """The JSON text of an event's fields (see ``event_payload``)."""
+    return json.dumps(
+        {name: getattr(event, name) for name in _field_names(event)},
+        separators=(",", ":"),
+        default=_json_default,
+    )
 
 
 class Repository:
@@ -300,13 +318,12 @@ class Repository:
 
     def event_row(self, event: Event) -> Row:
         """An ``events`` (outbox) row."""
-        payload = event_payload(event)
         return {
             "account": self.account,
             "type": type(event).__name__,
-            "order_id": payload.get("order_id"),
-            "symbol": payload.get("symbol"),
-            "payload": json.dumps(payload, separators=(",", ":")),
+            "order_id": getattr(event, "order_id", None),
+            "symbol": getattr(event, "symbol", None),
+            "payload": event_json(event),
             "created_at": event.received_at,
         }
 

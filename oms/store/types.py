@@ -23,9 +23,11 @@ def canonical(value: Decimal) -> str:
     """The one plain-notation text of a decimal's value: no exponent, no trailing zeros,
     no negative zero (``2.810`` -> ``2.81``, ``1E+2`` -> ``100``). Exact: no rounding
     context is involved, so equal values get equal text and SQL ``=`` on SQLite works."""
-    if not value.is_finite():
-        raise ValueError(f"cannot store a non-finite decimal: {value}")
-    text = format(value, "f")
+    text = str(value)  # the wire's own text for the common case
+    if "E" in text or "N" in text or "n" in text:  # exponent, NaN, sNaN, Infinity
+        if not value.is_finite():
+            raise ValueError(f"cannot store a non-finite decimal: {value}")
+        text = format(value, "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
