@@ -37,6 +37,10 @@ EXEC_MARGIN_MS: Final = 5 * 60_000
 #: With no fill booked yet, executions are fetched this far back.
 FIRST_LOOKBACK_MS: Final = 24 * 3600_000
 _IDLE_FLUSH_S: Final = 0.005
+#: After this long with no frame at all, nothing is in flight any more: disagreements
+#: still pending (a position report without its fills) are reported instead of waiting
+#: for the next frame, which in a quiet market may be hours away.
+QUIET_SETTLE_S: Final = 5.0
 #: A failed resync is retried after this long (doubling, capped), until one succeeds.
 RESYNC_RETRY_S: Final = (1.0, 60.0)
 
@@ -209,8 +213,11 @@ class LiveRunner:
         *,
         scope: ResyncScope | None = None,
         record: Callable[[str], None] | None = None,
+        quiet_settle_s: float = QUIET_SETTLE_S,
     ) -> None:
         self.service = service
+        self.quiet_settle_s = quiet_settle_s
+        self._last_frame = time.monotonic()
         self.rest = rest
         self.convert = convert
         self.scope = scope or ResyncScope()
@@ -264,12 +271,16 @@ class LiveRunner:
                 kind, payload, extra = self._queue.get(timeout=_IDLE_FLUSH_S)
             except queue.Empty:
                 self._guard(service.flush)
+                quiet = time.monotonic() - self._last_frame >= self.quiet_settle_s
+                if quiet and service.ledger.has_pending:
+                    self._guard(service.settle)
                 if self._retry_at is not None and time.monotonic() >= self._retry_at:
                     self._retry_at = None
                     self._guard(self._resync, "retry after a failed resync", first=False)
                 continue
             if kind == "frame":
                 self.stats.frames += 1
+                self._last_frame = time.monotonic()
                 if self._record is not None:
                     self._record(payload)
                 self._guard(service.handle, payload, received_at=extra)

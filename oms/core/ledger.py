@@ -284,6 +284,11 @@ class CoreLedger:
             self._confirm_pending(received_at, batch, force=False)
         return batch
 
+    @property
+    def has_pending(self) -> bool:
+        """Whether a cross-topic disagreement is waiting for late frames."""
+        return bool(self._pending_legs or self._pending_fills)
+
     def settle(self, *, received_at: int) -> list[ev.Event]:
         """Report every pending cross-topic disagreement now, without waiting."""
         batch = Batch()

@@ -1,0 +1,78 @@
+"""The live runner settles pending cross-topic checks once the stream has gone quiet."""
+
+from __future__ import annotations
+
+import time
+
+from oms.live import LiveRunner
+from oms.publish import read_events
+from oms.service import AccountService
+from tests.core.frames import (
+    execution,
+    execution_frame,
+    order,
+    order_frame,
+    position,
+    position_frame,
+)
+
+
+class _NoRest:
+    """No resync is triggered in these tests: any REST call is a test failure."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"unexpected REST call {name}")
+
+
+def _types(url):
+    return [e.type for e in read_events(url, 0, 10_000)]
+
+
+def _wait(condition, deadline_s=10.0):
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_a_report_whose_fills_never_come_is_reported_once_the_stream_is_quiet(tmp_path):
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    service = AccountService(url, settle_frames=1_000_000)  # only quiet time can settle
+    runner = LiveRunner(service, _NoRest(), _NoRest(), quiet_settle_s=0.2)
+    runner.start()
+    try:
+        runner.on_frame(position_frame(position(side="Buy", size="1", seq=7)), 1)
+        assert runner.drain()
+        assert _wait(lambda: "PositionMismatch" in _types(url)), _types(url)
+        assert not service.ledger.has_pending
+    finally:
+        runner.stop()
+        service.close()
+    assert _types(url).count("PositionMismatch") == 1
+
+
+def test_a_report_and_its_fill_leave_nothing_to_settle(tmp_path):
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    service = AccountService(url, settle_frames=1_000_000)
+    runner = LiveRunner(service, _NoRest(), _NoRest(), quiet_settle_s=0.2)
+    runner.start()
+    try:
+        runner.on_frame(
+            order_frame(
+                order(orderId="o-1", orderStatus="Filled", qty="1", cumExecQty="1", avgPrice="100")
+            ),
+            1,
+        )
+        runner.on_frame(position_frame(position(side="Buy", size="1", seq=7)), 2)
+        runner.on_frame(
+            execution_frame(execution(execId="e-1", orderId="o-1", execQty="1", seq=7)), 3
+        )
+        assert runner.drain()
+        assert not service.ledger.has_pending
+        assert service.ledger.position("BTCUSDT") == service.ledger.derived_position("BTCUSDT")
+    finally:
+        runner.stop()
+        service.close()
+    assert "PositionMismatch" not in _types(url)
