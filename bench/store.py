@@ -73,7 +73,7 @@ def prepare_rows(lines: Sequence[str]) -> list[FrameRows]:
         legs = ledger.legs()
         positions = [
             repo.position_row(
-                k, legs[k].report, legs[k].derived_net, ledger.symbol_net(k.category, k.symbol)
+                k, legs[k].report, legs[k].derived_net, ledger.position(k.symbol, k.category)
             )
             for k in sorted(batch.legs)
         ]

@@ -223,7 +223,7 @@ class AccountService:
                         key,
                         legs[key].report,
                         legs[key].derived_net,
-                        ledger.symbol_net(key.category, key.symbol),
+                        ledger.position(key.symbol, key.category),
                     )
                     for key in self._with_siblings(staged.legs, legs)
                 ],

@@ -26,10 +26,6 @@ _ZERO: Final = Decimal(0)
 D: Final = Decimal
 
 
-def _req(text: str) -> Decimal:
-    return Decimal(text)
-
-
 def _quantity(name: str, text: str) -> Decimal:
     """A quantity that must be present and not negative."""
     value = Decimal(text)
@@ -104,7 +100,7 @@ def fill_from(m: ExecutionMsg, source: FillSource = FillSource.STREAM) -> Fill:
         _side(m.side),  # side
         m.execType,  # exec_type
         _quantity("execQty", m.execQty),  # exec_qty
-        _req(m.execPrice),  # exec_price
+        D(m.execPrice),  # exec_price
         D(m.execValue) if m.execValue else None,  # exec_value
         D(m.execFee) if m.execFee else None,  # exec_fee
         D(m.feeRate) if m.feeRate else None,  # fee_rate
@@ -129,7 +125,7 @@ def fast_fill_from(m: FastExecutionMsg) -> Fill:
         _side(m.side),  # side
         "Trade",  # exec_type
         _quantity("execQty", m.execQty),  # exec_qty
-        _req(m.execPrice),  # exec_price
+        D(m.execPrice),  # exec_price
         None,  # exec_value
         None,  # exec_fee
         None,  # fee_rate

@@ -220,10 +220,6 @@ class CoreLedger:
         """Every leg known from reports or fills (read-only use)."""
         return dict(self._legs)
 
-    def symbol_net(self, category: str, symbol: str) -> Decimal:
-        """Reported signed net of one symbol over its legs (exact)."""
-        return self.position(symbol, category)
-
     # --- restoring ----------------------------------------------------------------------
 
     def restore(
@@ -231,7 +227,7 @@ class CoreLedger:
         *,
         orders: Iterable[Order],
         fills: Iterable[Fill],
-        legs: Iterable[tuple[PositionReport | None, LegKey, Decimal]],
+        legs: Iterable[tuple[PositionReport | None, LegKey]],
     ) -> None:
         """Load state saved by a store: every order, every booked fill, and per leg its
         newest report. Only for a fresh ledger.
@@ -243,7 +239,7 @@ class CoreLedger:
             raise ValueError("restore() needs an empty ledger")
         for order in orders:
             self._hold_order(order)
-        for report, key, _saved_net in legs:
+        for report, key in legs:
             leg = self._leg(key)
             if report is not None:
                 leg.set_report(report)
@@ -594,6 +590,4 @@ class CoreLedger:
 
 
 #: execTypes whose fills are not expected to have an order report.
-_ORDERLESS_EXEC_TYPES: Final = frozenset({"Funding"}) | (
-    EXCHANGE_INITIATED_EXEC_TYPES - {"AdlTrade", "BustTrade"}
-)
+_ORDERLESS_EXEC_TYPES: Final = EXCHANGE_INITIATED_EXEC_TYPES - {"AdlTrade", "BustTrade"}

@@ -77,13 +77,11 @@ def judge_report(held: PositionReport | None, report: PositionReport) -> Verdict
 class Leg:
     """What we know of one leg: the newest report and the fills booked to it."""
 
-    __slots__ = ("baseline", "fills_net", "key", "mismatch_open", "report", "tail")
+    __slots__ = ("fills_net", "key", "mismatch_open", "report", "tail")
 
     def __init__(self, key: LegKey) -> None:
         self.key = key
         self.report: PositionReport | None = None
-        #: Net held before the first fill we booked (0 for a fresh account; set by resync).
-        self.baseline: Decimal = _ZERO
         #: Sum of signed qty of every position-changing fill booked to this leg.
         self.fills_net: Decimal = _ZERO
         #: (seq, signed qty) of fills newer than the held report: not covered by it yet.
@@ -93,8 +91,8 @@ class Leg:
 
     @property
     def derived_net(self) -> Decimal:
-        """Net position as derived from the baseline plus every booked fill."""
-        return add(self.baseline, self.fills_net) if self.baseline else self.fills_net
+        """Net position as derived from every booked fill."""
+        return self.fills_net
 
     def add_fill(self, seq: int | None, signed_qty: Decimal) -> None:
         """Book a fill's signed quantity to this leg."""
@@ -109,7 +107,7 @@ class Leg:
             self.tail = [(s, q) for s, q in self.tail if s > report.seq]
 
     def covered_net(self) -> Decimal:
-        """Baseline plus the fills the held report covers (seq <= its seq)."""
+        """The fills the held report covers (seq <= its seq)."""
         if not self.tail:
             return self.derived_net
         return add(self.derived_net, negate(total(q for _, q in self.tail)))

@@ -125,14 +125,8 @@ def _field_names(event: Event) -> tuple[str, ...]:
     return names
 
 
-def event_payload(event: Event) -> Row:
-    """An event as a JSON object: decimals as exact strings, enums as their wire names."""
-    payload: Row = json.loads(event_json(event))
-    return payload
-
-
 def event_json(event: Event) -> str:
-    """The JSON text of an event's fields (see ``event_payload``)."""
+    """An event's fields as JSON text: decimals as exact strings, enums as wire names."""
     return json.dumps(
         {name: getattr(event, name) for name in _field_names(event)},
         separators=(",", ":"),
@@ -433,12 +427,11 @@ class Repository:
             for r in rows
         ]
 
-    def load_legs(
-        self, connection: Connection
-    ) -> list[tuple[PositionReport | None, LegKey, Decimal]]:
-        """Every leg: (newest report or None, key, fills-derived net)."""
+    def load_legs(self, connection: Connection) -> list[tuple[PositionReport | None, LegKey]]:
+        """Every leg: (newest report or None, key). Fills-derived nets are recomputed
+        from the executions on restore."""
         t = POSITIONS
-        out: list[tuple[PositionReport | None, LegKey, Decimal]] = []
+        out: list[tuple[PositionReport | None, LegKey]] = []
         for r in connection.execute(select(t).where(t.c.account == self.account)).mappings():
             key = LegKey(r["category"], r["symbol"], r["position_idx"])
             report = None
@@ -456,7 +449,7 @@ class Repository:
                     seq=r["seq"],
                     updated_time=r["updated_time"],
                 )
-            out.append((report, key, r["fills_net_qty"]))
+            out.append((report, key))
         return out
 
     def frame_counts(self, connection: Connection) -> dict[str, int]:
