@@ -790,7 +790,7 @@ def test_secret_and_signature_never_reach_the_log(server, make_stream, caplog):
 @pytest.fixture
 def tls_files(tmp_path):
     if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
+        pytest.fail("openssl is needed for the TLS tests (Debian package openssl)")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
