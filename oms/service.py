@@ -10,15 +10,22 @@ isolated, and never rolls back state or stops ingestion.
 
 On open, the ledger is restored from the database, so a frame seen before a restart is
 a duplicate after it.
+
+Threads: frames are applied by one thread (the caller's, or ``oms.live``'s worker). Other
+threads may read the ledger while holding ``lock``, which every mutation of the ledger
+takes. ``watchers`` see each applied frame's events and the orders it touched before its
+commit, and may add events of their own to the same commit (``oms.account`` checks the
+user's expectations this way).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, Self
+from typing import TYPE_CHECKING, Final, Protocol, Self
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -47,6 +54,20 @@ log = logging.getLogger(__name__)
 Subscriber = Callable[["Event"], None]
 DEFAULT_GROUP_FRAMES: Final = 100
 DEFAULT_GROUP_MS: Final = 5.0
+#: How often (ms) watchers are asked for events that are due by the clock alone.
+WATCH_TICK_MS: Final = 100
+
+
+class Watcher(Protocol):
+    """Something that judges applied frames and adds events to their commit."""
+
+    def after_apply(self, events: list[Event], orders: list[Order], at: int) -> list[Event]:
+        """Events to add for a frame that caused ``events`` and touched ``orders``."""
+        ...
+
+    def due(self, now: int) -> list[Event]:
+        """Events that the clock alone makes due (deadlines)."""
+        ...
 
 
 @dataclass(slots=True)
@@ -81,6 +102,9 @@ class AccountService:
         self.repo = Repository(self.engine.dialect, account)
         self.ledger = Ledger(settle_frames=settle_frames)
         self._subscribers: list[Subscriber] = []
+        self.lock = threading.RLock()
+        self.watchers: list[Watcher] = []
+        self._next_tick = 0
         self._staged = _Staged()
         self._broken: str | None = None
         try:
@@ -132,8 +156,14 @@ class AccountService:
         if self._broken is not None:
             raise StorageError(f"service stopped after a failed commit: {self._broken}")
         at = now_ms() if received_at is None else received_at
-        result = self.ledger.ingest(text, received_at=at)
+        with self.lock:
+            result = self.ledger.ingest(text, received_at=at)
         self._stage(text, result, at)
+        if self.watchers:
+            now = now_ms()
+            if now >= self._next_tick:
+                self._next_tick = now + WATCH_TICK_MS
+                self.record(self._due(now))
         staged = self._staged
         if len(staged.frames) >= self.group_frames or (
             (time.monotonic() - staged.since) * 1000.0 >= self.group_ms
@@ -156,6 +186,8 @@ class AccountService:
         staged = self._staged
         if not staged.frames:
             staged.since = time.monotonic()
+        if self.watchers:
+            events = self._watch(events, batch.orders, frame["received_at"])
         updates = [
             (
                 r.previous.value if r.previous is not None else None,
@@ -167,6 +199,29 @@ class AccountService:
         staged.frames.append((frame, updates, sorted(batch.fills), events))
         staged.orders |= batch.orders
         staged.legs |= batch.legs
+
+    def _watch(self, events: list[Event], touched: set[str], at: int) -> list[Event]:
+        ledger = self.ledger
+        orders = [o for i in sorted(touched) if (o := ledger.order(i)) is not None]
+        added: list[Event] = []
+        with self.lock:
+            for watcher in self.watchers:
+                added += watcher.after_apply(events, orders, at)
+        if added:
+            events.extend(added)  # the frame's own list: callers see them too
+        return events
+
+    def _due(self, now: int) -> list[Event]:
+        with self.lock:
+            return [e for watcher in self.watchers for e in watcher.due(now)]
+
+    def tick(self) -> None:
+        """Record what the watchers' clocks make due, and commit what is staged."""
+        if self.watchers:
+            now = now_ms()
+            self._next_tick = now + WATCH_TICK_MS
+            self.record(self._due(now))
+        self.flush()
 
     def replay_progress(self, source: str) -> tuple[int, bool] | None:
         """(lines done, finished) of an earlier replay of ``source`` in this database."""
@@ -242,7 +297,8 @@ class AccountService:
 
     def settle(self) -> list[Event]:
         """Report pending cross-topic disagreements now, put them in the outbox, commit."""
-        events = self.ledger.settle(received_at=now_ms())
+        with self.lock:
+            events = self.ledger.settle(received_at=now_ms())
         self.record(events)
         self.flush()
         return events
@@ -259,7 +315,8 @@ class AccountService:
         """Apply a REST snapshot (see ``oms.core.reconcile``), journal it under topic
         ``rest.snapshot`` with ``raw`` (the rows as received), and commit at once."""
         at = now_ms()
-        batch = reconcile(self.ledger, snapshot, received_at=at)
+        with self.lock:
+            batch = reconcile(self.ledger, snapshot, received_at=at)
         frame = {
             "received_at": at,
             "topic": "rest.snapshot",
