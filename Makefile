@@ -44,10 +44,12 @@ pytest: $(STAMP)
 	$(BIN)/pytest
 
 ## bench: decode+ledger against the JSON-parse floor (bench/results.json), then the durable
-## pipeline into a SQLite file against a raw sqlite3 floor (bench/results-store.json)
+## pipeline into a SQLite file against a raw sqlite3 floor (bench/results-store.json), then
+## the pipeline's peak memory at 100k and 1M frames (bench/results-memory.json)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/store.py
+	$(BIN)/python bench/memory.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
