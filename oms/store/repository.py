@@ -22,14 +22,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from oms.core.fills import Fill, FillSource
 from oms.core.orders import Order, Side
 from oms.core.positions import LegKey, PositionReport
-from oms.core.states import BY_WIRE_NAME
+from oms.core.states import BY_WIRE_NAME, TERMINAL
 from oms.store.tables import Base
 from oms.store.types import canonical
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
-    from sqlalchemy.engine import Connection, Dialect
+    from sqlalchemy.engine import Connection, Dialect, RowMapping
     from sqlalchemy.sql.dml import Insert
 
     from oms.core.events import Event
@@ -360,72 +360,83 @@ class Repository:
         ).first()
         return None if row is None else (int(row[0]), bool(row[1]))
 
-    def load_orders(self, connection: Connection) -> list[Order]:
-        """Every order of the account, oldest first."""
+    def load_orders(
+        self, connection: Connection, *, keep_terminal: int | None = None
+    ) -> list[Order]:
+        """Orders of the account, oldest first: every one, or (with ``keep_terminal``)
+        every open one and the ``keep_terminal`` most recently updated terminal ones."""
         t = ORDERS
-        rows = connection.execute(
-            select(t).where(t.c.account == self.account).order_by(t.c.created_time, t.c.order_id)
-        ).mappings()
-        return [
-            Order(
-                order_id=r["order_id"],
-                order_link_id=r["order_link_id"],
-                category=r["category"],
-                symbol=r["symbol"],
-                side=_SIDES[r["side"]],
-                position_idx=r["position_idx"],
-                status=BY_WIRE_NAME[r["status"]],
-                order_type=r["order_type"],
-                stop_order_type=r["stop_order_type"],
-                qty=r["qty"],
-                price=r["price"],
-                trigger_price=r["trigger_price"],
-                cum_exec_qty=r["cum_exec_qty"],
-                cum_exec_value=r["cum_exec_value"],
-                cum_exec_fee=r["cum_exec_fee"],
-                leaves_qty=r["leaves_qty"],
-                avg_price=r["avg_price"],
-                reduce_only=bool(r["reduce_only"]),
-                time_in_force="",
-                create_type=r["create_type"],
-                cancel_type=r["cancel_type"],
-                reject_reason=r["reject_reason"],
-                created_time=r["created_time"],
-                updated_time=r["updated_time"],
+        query = select(t).where(t.c.account == self.account)
+        if keep_terminal is not None:
+            terminal = t.c.status.in_([s.value for s in TERMINAL])
+            recent = (
+                select(t.c.order_id)
+                .where(t.c.account == self.account, terminal)
+                .order_by(t.c.updated_time.desc(), t.c.order_id.desc())
+                .limit(keep_terminal)
             )
-            for r in rows
-        ]
+            query = query.where(~terminal | t.c.order_id.in_(recent))
+        rows = connection.execute(query.order_by(t.c.created_time, t.c.order_id)).mappings()
+        return [_order_from_row(r) for r in rows]
 
-    def load_fills(self, connection: Connection) -> list[Fill]:
-        """Every execution of the account, in execution order."""
-        t = EXECUTIONS
-        rows = connection.execute(
-            select(t).where(t.c.account == self.account).order_by(t.c.exec_time, t.c.exec_id)
-        ).mappings()
-        return [
-            Fill(
-                exec_id=r["exec_id"],
-                order_id=r["order_id"],
-                order_link_id=r["order_link_id"],
-                category=r["category"],
-                symbol=r["symbol"],
-                side=_SIDES[r["side"]],
-                exec_type=r["exec_type"],
-                exec_qty=r["exec_qty"],
-                exec_price=r["exec_price"],
-                exec_value=r["exec_value"],
-                exec_fee=r["exec_fee"],
-                fee_rate=r["fee_rate"],
-                is_maker=r["is_maker"],
-                closed_size=r["closed_size"],
-                leaves_qty=None,
-                exec_time=r["exec_time"],
-                seq=r["seq"],
-                # a copy without a fee came from execution.fast and may still be enriched
-                source=FillSource.STREAM if r["exec_fee"] is not None else FillSource.FAST,
+    def load_order(self, connection: Connection, order_id: str) -> Order | None:
+        """One order by id, if stored."""
+        t = ORDERS
+        row = (
+            connection.execute(
+                select(t).where(t.c.account == self.account, t.c.order_id == order_id)
             )
-            for r in rows
-        ]
+            .mappings()
+            .first()
+        )
+        return None if row is None else _order_from_row(row)
+
+    def load_fills(self, connection: Connection, order_id: str | None = None) -> list[Fill]:
+        """Every execution of the account (or of one order), in execution order."""
+        t = EXECUTIONS
+        query = select(t).where(t.c.account == self.account)
+        if order_id is not None:
+            query = query.where(t.c.order_id == order_id)
+        rows = connection.execute(query.order_by(t.c.exec_time, t.c.exec_id)).mappings()
+        return [_fill_from_row(r) for r in rows]
+
+    def iter_fills(self, connection: Connection, batch: int = 5_000) -> Iterator[Fill]:
+        """Every execution of the account in execution order, read ``batch`` rows at a
+        time (a restore of a long history never holds all of them at once)."""
+        t = EXECUTIONS
+        query = (
+            select(t)
+            .where(t.c.account == self.account)
+            .order_by(t.c.exec_time, t.c.exec_id)
+            .execution_options(yield_per=batch)
+        )
+        for r in connection.execute(query).mappings():
+            yield _fill_from_row(r)
+
+    def has_execution(self, connection: Connection, exec_id: str) -> bool:
+        """Whether an execId is stored."""
+        t = EXECUTIONS
+        found = connection.execute(
+            select(t.c.exec_id).where(t.c.account == self.account, t.c.exec_id == exec_id)
+        ).first()
+        return found is not None
+
+    def order_position_idx(
+        self, connection: Connection, order_ids: Iterable[str]
+    ) -> dict[str, int]:
+        """positionIdx of stored orders, by id (for fills whose order is not in memory)."""
+        t = ORDERS
+        ids = list(order_ids)
+        out: dict[str, int] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = connection.execute(
+                select(t.c.order_id, t.c.position_idx).where(
+                    t.c.account == self.account, t.c.order_id.in_(chunk)
+                )
+            )
+            out.update({str(i): int(p) for i, p in rows})
+        return out
 
     def load_legs(self, connection: Connection) -> list[tuple[PositionReport | None, LegKey]]:
         """Every leg: (newest report or None, key). Fills-derived nets are recomputed
@@ -461,3 +472,56 @@ class Repository:
             .group_by(t.c.outcome)
         )
         return {str(outcome): int(n) for outcome, n in rows}
+
+
+def _order_from_row(r: RowMapping) -> Order:
+    return Order(
+        order_id=r["order_id"],
+        order_link_id=r["order_link_id"],
+        category=r["category"],
+        symbol=r["symbol"],
+        side=_SIDES[r["side"]],
+        position_idx=r["position_idx"],
+        status=BY_WIRE_NAME[r["status"]],
+        order_type=r["order_type"],
+        stop_order_type=r["stop_order_type"],
+        qty=r["qty"],
+        price=r["price"],
+        trigger_price=r["trigger_price"],
+        cum_exec_qty=r["cum_exec_qty"],
+        cum_exec_value=r["cum_exec_value"],
+        cum_exec_fee=r["cum_exec_fee"],
+        leaves_qty=r["leaves_qty"],
+        avg_price=r["avg_price"],
+        reduce_only=bool(r["reduce_only"]),
+        time_in_force="",
+        create_type=r["create_type"],
+        cancel_type=r["cancel_type"],
+        reject_reason=r["reject_reason"],
+        created_time=r["created_time"],
+        updated_time=r["updated_time"],
+    )
+
+
+def _fill_from_row(r: RowMapping) -> Fill:
+    return Fill(
+        exec_id=r["exec_id"],
+        order_id=r["order_id"],
+        order_link_id=r["order_link_id"],
+        category=r["category"],
+        symbol=r["symbol"],
+        side=_SIDES[r["side"]],
+        exec_type=r["exec_type"],
+        exec_qty=r["exec_qty"],
+        exec_price=r["exec_price"],
+        exec_value=r["exec_value"],
+        exec_fee=r["exec_fee"],
+        fee_rate=r["fee_rate"],
+        is_maker=r["is_maker"],
+        closed_size=r["closed_size"],
+        leaves_qty=None,
+        exec_time=r["exec_time"],
+        seq=r["seq"],
+        # a copy without a fee came from execution.fast and may still be enriched
+        source=FillSource.STREAM if r["exec_fee"] is not None else FillSource.FAST,
+    )
