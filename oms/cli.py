@@ -4,6 +4,10 @@ oms replay CAPTURE [--json] [--db URL [--account NAME]]
 oms inspect --db URL orders|positions|fills|events [--symbol S] [--status S] [--open]
 oms events --db URL [--after N] [--follow]
 oms db upgrade|current --db URL
+oms run (--env E | --ws-url U --rest-url U) --db URL [--metrics-port P [--metrics-host H]]
+
+Every command takes ``-v``, ``--log-level LEVEL`` and ``--log-json`` (before or after its
+name): log lines go to stderr, as text or one JSON object per line (see ``oms.logs``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from oms.bybit.ledger import Ledger, now_ms
 from oms.capture import bytes_read, capture_identity, open_capture
 from oms.core.events import Anomaly, Event
 from oms.errors import OmsError
+from oms.logs import LEVELS, account_context, bound, configure
 from oms.render import console, inspect_table, print_state
 from oms.views import state_document
 
@@ -213,6 +218,18 @@ def _cmd_db(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from oms.metrics import MetricsError, require  # noqa: PLC0415 - only loaded when asked for
+
+    try:
+        if args.metrics_port is not None:
+            require()  # before connecting anywhere
+        return _run(args)
+    except MetricsError as exc:
+        log.error("%s", exc)  # noqa: TRY400 - a clear line, no trace
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     from oms.live import ResyncScope  # noqa: PLC0415 - the live stack is only loaded when asked for
     from oms.run import RunOptions, main_run, resolve_urls  # noqa: PLC0415
 
@@ -235,19 +252,60 @@ def _cmd_run(args: argparse.Namespace) -> int:
         auth_expiry_ms=args.auth_expiry_ms,
         ping_interval_s=args.ping_interval,
         dead_after_s=args.dead_after,
+        metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
     )
     return main_run(options)
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {text}")
+    return port
+
+
+def _logging_options(defaults: bool) -> argparse.ArgumentParser:
+    """-v, --log-level and --log-json, accepted before and after the command's name (the
+    command's copies default to nothing, so they never undo what came before it)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    off: object = False if defaults else argparse.SUPPRESS
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=off,
+        help="log progress and anomalies (same as --log-level INFO)",
+    )
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LEVELS,
+        default=None if defaults else argparse.SUPPRESS,
+        help="log this level and above on stderr (default ERROR, INFO with -v)",
+    )
+    parser.add_argument(
+        "--log-json",
+        action="store_true",
+        default=off,
+        help="log lines as JSON objects (ts, level, logger, message, account, connection)",
+    )
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``oms``."""
     parser = argparse.ArgumentParser(
-        prog="oms", description="Order and position management for Bybit v5 private streams."
+        prog="oms",
+        description="Order and position management for Bybit v5 private streams.",
+        parents=[_logging_options(defaults=True)],
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log anomalies and progress")
     sub = parser.add_subparsers(dest="command", required=True)
+    common = [_logging_options(defaults=False)]
 
-    replay = sub.add_parser("replay", help="apply a capture of raw frames and print the state")
+    replay = sub.add_parser(
+        "replay", help="apply a capture of raw frames and print the state", parents=common
+    )
     replay.add_argument("capture", help="one frame per line; '-' for stdin; .gz accepted")
     replay.add_argument("--json", action="store_true", help="print one JSON object")
     replay.add_argument(
@@ -257,7 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--account", default="default", help="account name in the database")
     replay.set_defaults(handler=_cmd_replay)
 
-    inspect = sub.add_parser("inspect", help="show stored orders, positions, fills or events")
+    inspect = sub.add_parser(
+        "inspect", help="show stored orders, positions, fills or events", parents=common
+    )
     inspect.add_argument("what", choices=("orders", "positions", "fills", "events"))
     inspect.add_argument("--db", required=True, help="database URL (or SQLite file)")
     inspect.add_argument("--account", default=None, help="only this account")
@@ -267,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--limit", type=int, default=200, help="rows at most (newest)")
     inspect.set_defaults(handler=_cmd_inspect)
 
-    events = sub.add_parser("events", help="print outbox events as JSON lines")
+    events = sub.add_parser("events", help="print outbox events as JSON lines", parents=common)
     events.add_argument("--db", required=True, help="database URL (or SQLite file)")
     events.add_argument("--after", type=int, default=0, help="print events with id > N")
     events.add_argument("--follow", action="store_true", help="keep waiting for new events")
@@ -276,7 +336,21 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--poll", type=float, default=0.5, help="seconds between reads")
     events.set_defaults(handler=_cmd_events)
 
-    run = sub.add_parser("run", help="keep a database in step with a live account")
+    _add_run(sub, common)
+
+    dbp = sub.add_parser("db", help="schema migrations", parents=common)
+    dbp.add_argument("action", choices=("upgrade", "current"))
+    dbp.add_argument("--db", required=True, help="database URL (or SQLite file)")
+    dbp.add_argument("--revision", default="head", help="target revision for upgrade")
+    dbp.set_defaults(handler=_cmd_db)
+    return parser
+
+
+def _add_run(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: list[argparse.ArgumentParser],
+) -> None:
+    run = sub.add_parser("run", help="keep a database in step with a live account", parents=common)
     run.add_argument("--env", choices=("mainnet", "testnet", "demo", "sandbox"))
     run.add_argument("--ws-url", help="private stream URL (ws:// or wss://), instead of --env")
     run.add_argument("--rest-url", help="REST base URL, instead of --env")
@@ -296,31 +370,30 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--dead-after", type=float, default=60.0, help="seconds of silence before reconnecting"
     )
+    run.add_argument(
+        "--metrics-port",
+        type=_port,
+        help="serve Prometheus metrics on this port (0: any free port); needs oms[metrics]",
+    )
+    run.add_argument(
+        "--metrics-host", default="127.0.0.1", help="address the metrics are served on"
+    )
     run.set_defaults(handler=_cmd_run)
-
-    dbp = sub.add_parser("db", help="schema migrations")
-    dbp.add_argument("action", choices=("upgrade", "current"))
-    dbp.add_argument("--db", required=True, help="database URL (or SQLite file)")
-    dbp.add_argument("--revision", default="head", help="target revision for upgrade")
-    dbp.set_defaults(handler=_cmd_db)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``oms`` console script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.ERROR,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    try:
-        code: int = args.handler(args)
-    except OmsError as exc:
-        log.error("%s", exc)  # noqa: TRY400 - a clear line, no trace
-        return 1
-    except BrokenPipeError:
-        return 0
+    level = args.log_level or ("INFO" if args.verbose else "ERROR")
+    configure(json=args.log_json, level=level)
+    with bound(account_context(getattr(args, "account", None) or "-")):
+        try:
+            code: int = args.handler(args)
+        except OmsError as exc:
+            log.error("%s", exc)  # noqa: TRY400 - a clear line, no trace
+            return 1
+        except BrokenPipeError:
+            return 0
     return code
 
 

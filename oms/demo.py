@@ -23,7 +23,7 @@ from rich.table import Table
 from oms.bybit.signing import Credentials, Secret
 from oms.core.ledger import CoreLedger
 from oms.live import ResyncScope
-from oms.run import RunOptions, Session, run_session
+from oms.run import RunOptions, Session, run_session, serving_metrics
 from oms.sandbox import Faults, Sandbox
 from oms.store.db import open_engine
 from oms.store.repository import Repository
@@ -133,6 +133,8 @@ def run_demo(
     rate_per_s: float = 15.0,
     live_view: bool | None = None,
     faults: Faults | None = None,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
 ) -> int:
     """Run the OMS against a faulty embedded exchange; 0 if the database ends equal to
     the exchange's truth."""
@@ -149,17 +151,20 @@ def run_demo(
             duration_s=seconds,
             live_view=sys.stdout.isatty() if live_view is None else live_view,
             scope=ResyncScope(("linear",), ("USDT",)),
+            metrics_port=metrics_port,
+            metrics_host=metrics_host,
         )
-        session = Session(options, Credentials(key, Secret(secret)))
-        sandbox.start_trading(rate_per_s)
-        quiet = threading.Timer(max(seconds - QUIET_TAIL_S, 0.0), sandbox.stop_trading)
-        quiet.start()
-        try:
-            code = run_session(session, options, console)
-        finally:
-            quiet.cancel()
-            quiet.join()
-            sandbox.stop_trading()
+        with serving_metrics(options) as metrics:
+            session = Session(options, Credentials(key, Secret(secret)), metrics=metrics)
+            sandbox.start_trading(rate_per_s)
+            quiet = threading.Timer(max(seconds - QUIET_TAIL_S, 0.0), sandbox.stop_trading)
+            quiet.start()
+            try:
+                code = run_session(session, options, console)
+            finally:
+                quiet.cancel()
+                quiet.join()
+                sandbox.stop_trading()
         truth = sandbox.truth()
     ledger = load_ledger(db)
     diffs = compare_with_truth(ledger, truth)
@@ -169,4 +174,9 @@ def run_demo(
 
 def run_against_sandbox(args: argparse.Namespace) -> int:
     """``oms run --env sandbox``: the demo with the command's --db and --duration."""
-    return run_demo(args.db, seconds=args.duration or 20.0)
+    return run_demo(
+        args.db,
+        seconds=args.duration or 20.0,
+        metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
+    )

@@ -21,6 +21,8 @@ from oms.bybit.ledger import now_ms
 from oms.core import events as ev
 from oms.core.reconcile import VenueSnapshot
 from oms.errors import MalformedFrameError, OmsError
+from oms.logs import start_thread
+from oms.metrics import NO_METRICS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from oms.core.fills import Fill
     from oms.core.orders import Order
     from oms.core.positions import PositionReport
+    from oms.metrics import Metrics
     from oms.service import AccountService
 
 log = logging.getLogger("oms.live")
@@ -208,14 +211,16 @@ class LiveRunner:
     def __init__(
         self,
         service: AccountService,
-        rest: SnapshotSource,
+        rest: SnapshotSource | None,
         convert: Converters,
         *,
         scope: ResyncScope | None = None,
         record: Callable[[str], None] | None = None,
         quiet_settle_s: float = QUIET_SETTLE_S,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.service = service
+        self.metrics = metrics
         self.quiet_settle_s = quiet_settle_s
         self._last_frame = time.monotonic()
         self.rest = rest
@@ -230,12 +235,20 @@ class LiveRunner:
         self._retry_at: float | None = None
         self._retry_delay = RESYNC_RETRY_S[0]
         self.error: BaseException | None = None
+        #: Receipt time (epoch ms) of the newest frame queued, None before the first.
+        self.last_frame_at: int | None = None
 
     # --- called from the stream's thread ------------------------------------------------
 
     def on_frame(self, text: str, received_at: int) -> None:
         """A frame arrived: queue it (never blocks the stream)."""
+        self.last_frame_at = received_at
         self._queue.put(("frame", text, received_at))
+
+    @property
+    def queued(self) -> int:
+        """Frames and requests waiting for the worker."""
+        return self._queue.qsize()
 
     def on_subscribed(self, reason: str) -> None:
         """The stream (re)subscribed: what it missed must be fetched over REST."""
@@ -246,8 +259,8 @@ class LiveRunner:
 
     def start(self) -> None:
         """Start the worker thread."""
-        self._worker = threading.Thread(target=self._run, name="oms-live-worker", daemon=True)
-        self._worker.start()
+        # In the caller's log context: its lines name the account and the connection.
+        self._worker = start_thread(self._run, name="oms-live-worker")
 
     def stop(self, timeout: float = 10.0) -> None:
         """Apply what is queued, commit, and stop the worker."""
@@ -255,6 +268,11 @@ class LiveRunner:
         self._queue.put(("stop", None, 0))
         if self._worker is not None:
             self._worker.join(timeout)
+
+    def call(self, action: Callable[[], object]) -> None:
+        """Run ``action`` on the worker thread, in order with the frames queued before it
+        (how registrations and queries that must see a settled ledger get in line)."""
+        self._queue.put(("call", action, 0))
 
     def drain(self, timeout: float = 10.0) -> bool:
         """Wait until everything queued so far has been applied and committed."""
@@ -270,7 +288,7 @@ class LiveRunner:
             try:
                 kind, payload, extra = self._queue.get(timeout=_IDLE_FLUSH_S)
             except queue.Empty:
-                self._guard(service.flush)
+                self._guard(service.tick)
                 quiet = time.monotonic() - self._last_frame >= self.quiet_settle_s
                 if quiet and service.ledger.has_pending:
                     self._guard(service.settle)
@@ -283,9 +301,11 @@ class LiveRunner:
                 self._last_frame = time.monotonic()
                 if self._record is not None:
                     self._record(payload)
-                self._guard(service.handle, payload, received_at=extra)
+                self._guard(self._handle, payload, extra)
             elif kind == "resync":
                 self._guard(self._resync, payload, first=extra == 1)
+            elif kind == "call":
+                self._guard(_isolated, payload)
             elif kind == "sync":
                 self._guard(service.flush)
                 payload.set()
@@ -303,17 +323,34 @@ class LiveRunner:
             self.error = exc
             self._stopping.set()
 
+    def request_resync(self, reason: str) -> None:
+        """Resync now because the caller's own socket had a gap (it reconnected): a
+        ``StreamGapDetected`` is recorded first, then the REST repair runs."""
+        self._queue.put(("resync", reason, 0))  # 0: never "the first subscribe"
+
+    def _handle(self, text: str, received_at: int) -> None:
+        dequeued_at = now_ms()
+        result = self.service.handle(text, received_at=received_at)
+        self.metrics.frame_handled(result, received_at=received_at, dequeued_at=dequeued_at)
+
     def _resync(self, reason: str, *, first: bool) -> None:
         at = now_ms()
         started: list[ev.Event] = []
         if not first:
             started.append(ev.StreamGapDetected(venue_time=0, received_at=at, reason=reason))
+        if self.rest is None:  # frames fed by the caller, no REST configured
+            if started:
+                log.warning("gap (%s) and no REST client to repair it: state may miss it", reason)
+            self.service.record(started)
+            self.service.flush()
+            return
         started.append(ev.ResyncStarted(venue_time=0, received_at=at, reason=reason))
         self.service.record(started)
         try:
             snapshot, raw = fetch_snapshot(self.rest, self.convert, self.service, self.scope)
         except OmsError as exc:
             self.stats.resync_failures += 1
+            self.metrics.resynced(ok=False)
             log.error(  # noqa: TRY400 - the reason, not a trace
                 "resync failed (retrying in %.0f s), state may miss what the gap lost: %s",
                 self._retry_delay,
@@ -326,6 +363,7 @@ class LiveRunner:
         self._retry_delay = RESYNC_RETRY_S[0]
         batch = self.service.reconcile(snapshot, raw=raw)
         self.stats.resyncs += 1
+        self.metrics.resynced(ok=True)
         self.stats.last_resync_at = now_ms()
         done = [e for e in batch.events if isinstance(e, ev.ResyncCompleted)]
         self.stats.last_resync = done[-1] if done else None
@@ -342,3 +380,13 @@ class LiveRunner:
                 d.mismatched_legs,
                 d.fill_gaps,
             )
+
+
+def _isolated(action: Callable[[], object]) -> None:
+    """Run a queued call; its own bug is logged, and never stops the worker."""
+    try:
+        action()
+    except OmsError:
+        raise
+    except Exception:
+        log.exception("live: a queued call failed; the worker goes on")

@@ -104,7 +104,9 @@ class Subscription:
             for event in events:
                 if not isinstance(event, self.types):
                     continue
-                if len(self._queue) >= self.max_pending:
+                if self._lost is not None or len(self._queue) >= self.max_pending:
+                    # Full, or still catching up after a loss: drop until it has caught up
+                    # completely (``_deliver`` then reports the loss, in its place).
                     self.dropped += 1
                     lost = self._lost
                     count = 1 if lost is None else lost.count + 1
@@ -113,9 +115,6 @@ class Subscription:
                         venue_time=first.venue_time, received_at=first.received_at, count=count
                     )
                     continue
-                if self._lost is not None:  # room again: say what was lost, in its place
-                    self._queue.append(self._lost)
-                    self._lost = None
                 self._queue.append(event)
             self._wake.notify()
 

@@ -3,7 +3,9 @@
 Wires the private stream (``oms.bybit.stream``), the REST resync (``oms.bybit.rest``),
 the live runner (``oms.live``) and the durable service (``oms.service``), shows a live
 status view, and stops cleanly on SIGINT/SIGTERM (exit 0) or when the stream gives up
-(exit 1 with the reason, e.g. refused credentials).
+(exit 1 with the reason, e.g. refused credentials). Every log line of a session names its
+account and connection (``oms.logs``); with ``metrics_port`` it serves Prometheus metrics
+(``oms.metrics``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import signal
 import sys
 import threading
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TextIO
@@ -25,15 +27,22 @@ from rich.table import Table
 from oms.bybit.rest import RestClient, fill_from_rest, order_from_rest, position_from_rest
 from oms.bybit.signing import Credentials
 from oms.bybit.stream import PrivateStream, StreamSettings, Subscribed
+from oms.core.events import Anomaly
 from oms.errors import LocalError
 from oms.live import LiveRunner, ResyncScope
+from oms.logs import account_context, bound
+from oms.metrics import NO_METRICS, PrometheusMetrics, start_exporter
 from oms.service import AccountService
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from oms.bybit.stream import StreamStatus
+    from oms.core.events import Event
     from oms.core.fills import Fill
     from oms.core.orders import Order
     from oms.core.positions import PositionReport
+    from oms.metrics import Metrics
 
 log = logging.getLogger("oms.run")
 
@@ -78,6 +87,9 @@ class RunOptions:
     auth_expiry_ms: int = 10_000
     ping_interval_s: float = 20.0
     dead_after_s: float = 60.0
+    #: Serve Prometheus metrics on this port (0: any free one); None: no metrics.
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
 
 class _Recorder:
@@ -94,15 +106,28 @@ class _Recorder:
 
 
 class Session:
-    """A running account: stream -> runner -> service. ``stop()`` ends it cleanly."""
+    """A running account: stream -> runner -> service. ``stop()`` ends it cleanly.
 
-    def __init__(self, options: RunOptions, credentials: Credentials) -> None:
+    Its threads log in ``log_context`` (the account, and the stream's current
+    connection); ``metrics`` (default: none) is told what happens."""
+
+    def __init__(
+        self, options: RunOptions, credentials: Credentials, *, metrics: Metrics = NO_METRICS
+    ) -> None:
         self.options = options
-        self.service = AccountService(options.db, account=options.account)
+        self.log_context = account_context(options.account)
+        self.metrics = metrics
+        with bound(self.log_context):
+            self.service = AccountService(options.db, account=options.account)
         self.rest = RestClient(options.rest_url, credentials)
         self._recorder = _Recorder(options.record) if options.record else None
         self.runner = LiveRunner(
-            self.service, self.rest, RestRows(), scope=options.scope, record=self._recorder
+            self.service,
+            self.rest,
+            RestRows(),
+            scope=options.scope,
+            record=self._recorder,
+            metrics=metrics,
         )
         settings = StreamSettings(
             url=options.ws_url,
@@ -114,7 +139,16 @@ class Session:
             ping_interval_s=options.ping_interval_s,
             dead_after_s=options.dead_after_s,
         )
-        self.stream = PrivateStream(settings, self.runner.on_frame, self._on_status)
+        self.stream = PrivateStream(
+            settings, self.runner.on_frame, self._on_status, metrics=metrics
+        )
+        self.service.subscribe(_log_anomaly)
+        if metrics is not NO_METRICS:
+            self.service.subscribe(metrics.event_published)
+            metrics.watch(
+                queue_depth=lambda: self.runner.queued,
+                last_frame_at=lambda: self.stream.stats.last_frame_at,
+            )
         self.stopped = threading.Event()
         self.state = "starting"
 
@@ -125,23 +159,31 @@ class Session:
         log.info("stream: %s", status)
 
     def start(self) -> None:
-        """Start the worker, then the stream."""
-        self.runner.start()
-        self.stream.start()
+        """Start the worker, then the stream (both in ``log_context``)."""
+        with bound(self.log_context):
+            self.runner.start()
+            self.stream.start()
 
     def stop(self) -> None:
         """Stop the stream, apply and commit what was received, release everything."""
-        self.stream.stop()
-        self.runner.stop()
-        self.service.close()
-        if self._recorder is not None:
-            self._recorder.close()
+        with bound(self.log_context):
+            self.stream.stop()
+            self.runner.stop()
+            self.service.close()
+            if self._recorder is not None:
+                self._recorder.close()
         self.stopped.set()
 
     @property
     def error(self) -> BaseException | None:
         """Why the session ended on its own, if it did."""
         return self.stream.error or self.runner.error
+
+
+def _log_anomaly(event: Event) -> None:
+    """Committed anomalies as warnings (in the worker: they name account and connection)."""
+    if isinstance(event, Anomaly):
+        log.warning("%s: %s", type(event).__name__, event.reason)
 
 
 def status_view(session: Session) -> Group:
@@ -177,6 +219,11 @@ def status_view(session: Session) -> Group:
 
 def run_session(session: Session, options: RunOptions, console: Console) -> int:
     """Run until a signal, the duration, or a fatal stream error; return the exit code."""
+    with bound(session.log_context):
+        return _run_session(session, options, console)
+
+
+def _run_session(session: Session, options: RunOptions, console: Console) -> int:
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
@@ -216,9 +263,25 @@ def resolve_urls(env: str | None, ws_url: str | None, rest_url: str | None) -> t
     raise LocalError("give --env mainnet|testnet|demo|sandbox, or both --ws-url and --rest-url")
 
 
+@contextmanager
+def serving_metrics(options: RunOptions) -> Iterator[Metrics]:
+    """Prometheus metrics for ``options.account`` served on ``options.metrics_port``
+    while the block runs; ``NO_METRICS`` without a port."""
+    if options.metrics_port is None:
+        yield NO_METRICS
+        return
+    metrics = PrometheusMetrics(options.account)  # raises first if prometheus is missing
+    exporter = start_exporter(options.metrics_host, options.metrics_port)
+    try:
+        yield metrics
+    finally:
+        exporter.close()
+
+
 def main_run(options: RunOptions, credentials: Credentials | None = None) -> int:
     """Run an account session with credentials from the environment (or given)."""
     creds = credentials or Credentials.from_env()
     console = Console(stderr=True) if not sys.stderr.isatty() else Console()
-    session = Session(options, creds)
-    return run_session(session, options, console)
+    with serving_metrics(options) as metrics:
+        session = Session(options, creds, metrics=metrics)
+        return run_session(session, options, console)

@@ -7,7 +7,9 @@ to ``on_frame(text, received_at_ms)`` in arrival order; what happens to the conn
 to ``on_status`` as past-tense events. ``Subscribed`` is the cue for a REST resync: Bybit
 never replays what a dropped socket missed. An exception raised by a callback is logged and
 never ends the stream. A login refused ``max_auth_failures`` times in a row, or a refused
-topic, stops the stream for good with ``error`` set.
+topic, stops the stream for good with ``error`` set. The thread logs in the log context of
+the caller of ``start()`` (``oms.logs``) and names the connection there: ``c<n>`` until
+Bybit's ``conn_id`` arrives with the login ack. ``metrics`` hears of every connection.
 """
 
 from __future__ import annotations
@@ -29,10 +31,14 @@ from oms.bybit.backoff import BUDGET_WINDOW_S, Backoff, ConnectionBudget
 from oms.bybit.decode import ControlFrame, ControlKind, decode, excerpt
 from oms.bybit.signing import Secret, ws_auth_args
 from oms.errors import AuthError, LocalError, MalformedFrameError, OmsError, RemoteError
+from oms.logs import set_connection, start_thread
+from oms.metrics import NO_METRICS
 
 if TYPE_CHECKING:
     import random
     from collections.abc import Callable
+
+    from oms.metrics import Metrics
 
 log = logging.getLogger("oms.stream")
 
@@ -253,8 +259,10 @@ class PrivateStream:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._settings = settings
+        self._metrics = metrics
         self._on_frame = on_frame
         self._on_status = on_status
         self._clock = clock  # receipt times and the login expiry
@@ -274,8 +282,8 @@ class PrivateStream:
         """Start the connection loop on its own thread (once)."""
         if self._thread is not None or self._stopping.is_set():
             raise LocalError("a PrivateStream can be started once")
-        self._thread = threading.Thread(target=self._run, name="oms-stream", daemon=True)
-        self._thread.start()
+        # Its log lines carry the caller's log context (account), and the connection.
+        self._thread = start_thread(self._run, name="oms-stream")
 
     def stop(self, timeout: float | None = 5.0) -> bool:
         """Close the socket, cut any wait short, join the thread; True once it has ended.
@@ -344,6 +352,7 @@ class PrivateStream:
         attempt = 0
         while self._acquire_connection():
             attempt += 1
+            set_connection(f"c{self._connections + 1}")  # Bybit's conn_id once logged in
             self._emit(Connecting(attempt))
             outcome = self._session(attempt)
             log.info("disconnected: %s", outcome.reason)
@@ -404,6 +413,7 @@ class PrivateStream:
             return _Outcome("stopped")
         self._connected = True
         self._connections += 1
+        self._metrics.connected(self._connections)
         now = self._mono()
         conn = _Conn(ws, self._connections, last_rx=now, next_ping=now + settings.ping_interval_s)
         try:
@@ -509,6 +519,7 @@ class PrivateStream:
                 raise _Ended(f"login refused: {message.ret_msg!r}", refused=message.ret_msg)
             conn.authenticated, conn.conn_id = True, message.conn_id
             self._refused_in_row = 0
+            set_connection(message.conn_id or f"c{conn.number}")
             log.info("authenticated (conn_id %s)", message.conn_id or "?")
             self._emit(Authenticated(message.conn_id))
             for index, batch in enumerate(subscribe_batches(self._settings.topics)):

@@ -217,7 +217,9 @@ class ExpectationBook:
 
     def forget_order(self, order_link_id: str) -> bool:
         """Stop watching an order; True if it was watched."""
-        return self._orders.pop(order_link_id, None) is not None
+        # A timed-out order is still watched for its late report (``_late``): forget it too.
+        late = self._late.pop(order_link_id, None) is not None
+        return self._orders.pop(order_link_id, None) is not None or late
 
     def forget_position(self, symbol: str, category: str = "linear") -> bool:
         """Stop watching a position; True if it was watched."""

@@ -1,0 +1,471 @@
+"""``Account``: the one object a trading system embeds.
+
+It keeps one Bybit account's orders, fills and positions in a database and in memory,
+fed either by its own private stream (``start()`` with ``stream=`` settings: a
+background thread connects, authenticates, subscribes, reconnects and resyncs over REST
+after every gap) or by the caller's frames (``feed()``, for systems that already own a
+socket, such as pybit's callbacks). Frames are applied on one worker thread in the
+order they arrive; every query may be made from any thread at any time.
+
+It also checks the user's own bookkeeping: register the orders you send
+(``expect_order``) and the positions you believe you hold (``expect_position``), and
+the account raises reconciliation events (``oms.core.expectations``) whenever the
+exchange disagrees. Events reach subscribers after their commit, in commit order, each
+once, on the subscriber's own thread (see ``oms.publish`` for the overflow policy).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Final, Self
+
+from oms.bybit.ledger import now_ms
+from oms.bybit.rest import RestClient
+from oms.bybit.signing import Credentials, Secret
+from oms.bybit.stream import NETWORKS, PrivateStream, StreamSettings, Subscribed
+from oms.core.expectations import (
+    DEFAULT_ACK_TIMEOUT_MS,
+    DEFAULT_POSITION_GRACE_MS,
+    ExpectationBook,
+    ExpectedOrder,
+    ExpectedPosition,
+)
+from oms.core.orders import Side
+from oms.errors import LocalError
+from oms.live import LiveRunner, ResyncScope
+from oms.logs import account_context, bound
+from oms.metrics import NO_METRICS
+from oms.publish import DEFAULT_MAX_PENDING, Publisher, Subscription
+from oms.run import REST_URLS, RestRows
+from oms.service import AccountService
+from oms.store.tables import DEFAULT_ACCOUNT
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from oms.bybit.stream import StreamStatus
+    from oms.core.events import Event, ResyncCompleted
+    from oms.core.fills import Fill
+    from oms.core.orders import Order
+    from oms.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+#: REST host of each named stream host, for ``stream=`` settings given without ``rest_url``.
+_REST_OF_STREAM: Final = {NETWORKS[name]: url for name, url in REST_URLS.items()}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Position:
+    """One leg of a position: as the exchange reported it, and as the fills add up.
+
+    ``net_qty`` is signed (long +, short -); None while no report has arrived."""
+
+    category: str
+    symbol: str
+    position_idx: int
+    side: Side | None
+    size: Decimal | None
+    net_qty: Decimal | None
+    fills_net_qty: Decimal
+    seq: int | None
+    updated_time: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Health:
+    """How the account's feed is doing. Times are epoch ms; None means never."""
+
+    #: "stopped", "running" (fed by the caller), or the stream's state: "connecting",
+    #: "authenticated", "subscribed", "disconnected", "backingoff".
+    state: str
+    frames: int
+    queued: int
+    connections: int
+    reconnects: int
+    last_frame_at: int | None
+    resyncs: int
+    resync_failures: int
+    last_resync_at: int | None
+    last_resync: ResyncCompleted | None
+    #: Why the account stopped on its own (refused credentials, a failed commit), if it did.
+    error: str | None
+
+
+class Account:
+    """One Bybit account kept in a database, queried and watched from any thread.
+
+    ``url`` is a SQLAlchemy URL (``sqlite:///oms.db``, ``postgresql+psycopg://...``).
+    ``stream``: settings of the private stream to run in the background; without them,
+    frames come from ``feed()``. ``rest_url``/``credentials``: the REST API used to
+    resync after a gap; derived from ``stream`` for the named networks. Use as a context
+    manager, or call ``start()`` and ``close()``.
+    """
+
+    def __init__(  # noqa: PLR0913 - keyword-only settings, each with a safe default
+        self,
+        url: str = "sqlite:///oms.db",
+        account: str = DEFAULT_ACCOUNT,
+        *,
+        stream: StreamSettings | None = None,
+        rest_url: str | None = None,
+        credentials: Credentials | None = None,
+        scope: ResyncScope | None = None,
+        report_unexpected_orders: bool = False,
+        position_grace_ms: int = DEFAULT_POSITION_GRACE_MS,
+        metrics: Metrics = NO_METRICS,
+    ) -> None:
+        self.name = account
+        #: Every log line of this account's threads names it and the stream's connection.
+        self.log_context = account_context(account)
+        rest = _rest_client(stream, rest_url, credentials)  # before the database: may refuse
+        with bound(self.log_context):
+            self._service = AccountService(url, account=account)
+        self._book = ExpectationBook(
+            report_unexpected_orders=report_unexpected_orders,
+            position_grace_ms=position_grace_ms,
+        )
+        self._service.watchers.append(_BookWatcher(self._book, self._service))
+        self._publisher = Publisher()
+        self._service.subscribe(self._publisher.publish_one)
+        self._runner = LiveRunner(self._service, rest, RestRows(), scope=scope, metrics=metrics)
+        self._stream = (
+            PrivateStream(stream, self._runner.on_frame, self._on_status, metrics=metrics)
+            if stream is not None
+            else None
+        )
+        if metrics is not NO_METRICS:
+            self._service.subscribe(metrics.event_published)
+            metrics.watch(
+                queue_depth=lambda: self._runner.queued,
+                last_frame_at=lambda: self.health().last_frame_at,
+            )
+        self._state = "stopped"
+        self._started = False
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"Account({self.name!r}, state={self._state!r})"
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Start the worker thread (and the stream, if configured). Idempotent."""
+        if self._closed:
+            raise LocalError("this Account is closed")
+        if not self._started:
+            self._started = True
+            with bound(self.log_context):  # the threads inherit it
+                self._runner.start()
+                if self._stream is not None:
+                    self._state = "connecting"
+                    self._stream.start()
+                else:
+                    self._state = "running"
+        return self
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the stream, apply and commit what was received, deliver what subscribers
+        have queued, and release the database."""
+        if self._closed:
+            return
+        self._closed = True
+        with bound(self.log_context):
+            if self._stream is not None:
+                self._stream.stop()
+            if self._started:
+                self._runner.stop(timeout)
+            self._publisher.close(timeout)
+            self._service.close()
+        self._state = "stopped"
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _on_status(self, status: StreamStatus) -> None:
+        self._state = type(status).__name__.lower()
+        if isinstance(status, Subscribed):
+            self._runner.on_subscribed(f"subscribed on connection {status.conn_id}")
+
+    # --- feeding ------------------------------------------------------------------------
+
+    def feed(self, frame: str | bytes, *, received_at: int | None = None) -> None:
+        """Queue one raw private-stream frame, exactly as received; never blocks, never
+        raises for bad input (a malformed frame becomes a ``MalformedFrame`` event)."""
+        self.start()
+        text = frame.decode("utf-8", "replace") if isinstance(frame, bytes) else frame
+        self._runner.on_frame(text, now_ms() if received_at is None else received_at)
+
+    def resync(self, reason: str = "requested by the caller") -> None:
+        """Repair the state over REST now. Call it when your own socket reconnected:
+        the exchange never replays what a gap lost. Without REST settings the gap is
+        only recorded (``StreamGapDetected``)."""
+        self.start()
+        self._runner.request_resync(reason)
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until everything fed or received so far is applied and committed, and its
+        events handed to the subscriptions' queues. False on timeout."""
+        if not self._started:
+            return True
+        return self._runner.drain(timeout)
+
+    # --- queries (any thread) -----------------------------------------------------------
+
+    def order(self, order_id: str) -> Order | None:
+        """An order by Bybit's orderId."""
+        with self._service.lock:
+            return self._service.ledger.order(order_id)
+
+    def order_by_link_id(self, order_link_id: str) -> Order | None:
+        """The newest order carrying this orderLinkId (your client order id)."""
+        if not order_link_id:
+            return None
+        with self._service.lock:
+            found = [o for o in self._service.ledger.orders() if o.order_link_id == order_link_id]
+        return max(found, key=lambda o: (o.created_time, o.updated_time), default=None)
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Orders still working or waiting for a trigger, oldest first."""
+        with self._service.lock:
+            return self._service.ledger.open_orders(symbol)
+
+    def fills(self, order_id: str | None = None) -> list[Fill]:
+        """Booked fills (unique by execId), all or of one order, in booking order."""
+        with self._service.lock:
+            return self._service.ledger.fills(order_id)
+
+    def positions(self) -> list[Position]:
+        """Every leg known from position reports or fills, sorted."""
+        out = []
+        # Legs are mutable: read them under the lock, so the list is one consistent moment.
+        with self._service.lock:
+            for key, leg in sorted(self._service.ledger.legs().items()):
+                report = leg.report
+                out.append(
+                    Position(
+                        category=key.category,
+                        symbol=key.symbol,
+                        position_idx=key.position_idx,
+                        side=report.side if report else None,
+                        size=report.size if report else None,
+                        net_qty=report.net_qty if report else None,
+                        fills_net_qty=leg.derived_net,
+                        seq=report.seq if report else None,
+                        updated_time=report.updated_time if report else None,
+                    )
+                )
+        return out
+
+    def net_position(self, symbol: str, category: str | None = None) -> Decimal:
+        """Signed net position of a symbol (hedge mode: long leg minus short leg), as the
+        exchange reported it; from the fills if no report has arrived."""
+        with self._service.lock:
+            return _net_position(self._service, symbol, category)
+
+    def health(self) -> Health:
+        """Stream state, counters, and the last resync."""
+        stats = self._runner.stats
+        stream = self._stream.stats if self._stream is not None else None
+        error = self._runner.error or (self._stream.error if self._stream else None)
+        return Health(
+            state="stopped" if self._closed else self._state,
+            frames=stats.frames,
+            queued=self._runner.queued,
+            connections=stream.connections if stream else 0,
+            reconnects=stream.reconnects if stream else 0,
+            last_frame_at=stream.last_frame_at if stream else self._runner.last_frame_at,
+            resyncs=stats.resyncs,
+            resync_failures=stats.resync_failures,
+            last_resync_at=stats.last_resync_at,
+            last_resync=stats.last_resync,
+            error=None if error is None else str(error),
+        )
+
+    @property
+    def last_resync(self) -> ResyncCompleted | None:
+        """What the last completed resync corrected, if one completed."""
+        return self._runner.stats.last_resync
+
+    # --- subscribing --------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        callback: Callable[[Event], object],
+        *types: type[Event],
+        max_pending: int = DEFAULT_MAX_PENDING,
+    ) -> Subscription:
+        """Call ``callback(event)`` for every committed event of the given types (all
+        events if none given; subclasses included, e.g. ``Anomaly``). Delivery runs on
+        the subscription's own thread; ``unsubscribe`` ends it."""
+        if self._closed:
+            raise LocalError("this Account is closed")
+        return self._publisher.add(Subscription(callback, types, max_pending=max_pending))
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        """Deliver what is queued for ``subscription`` and stop it."""
+        self._publisher.remove(subscription)
+
+    # --- expectations -------------------------------------------------------------------
+
+    def expect_order(
+        self,
+        order_link_id: str,
+        *,
+        symbol: str,
+        side: Side | str,
+        qty: Decimal | str,
+        category: str = "linear",
+        ack_timeout_ms: int = DEFAULT_ACK_TIMEOUT_MS,
+    ) -> None:
+        """Register an order your system sent (call it before sending). The account
+        raises ``OrderNotAcknowledged`` if the exchange does not report it within
+        ``ack_timeout_ms``, and ``ExpectedOrderRejected``, ``OrderMismatched`` or
+        ``FillQtyMismatched`` when it disagrees."""
+        expected = ExpectedOrder(
+            order_link_id=_required(order_link_id, "order_link_id"),
+            symbol=_required(symbol, "symbol"),
+            side=_side(side),
+            qty=_decimal(qty, "qty"),
+            category=category,
+            deadline=now_ms() + ack_timeout_ms,
+        )
+        self._in_worker(lambda: self._register_order(expected))
+
+    def expect_position(
+        self, symbol: str, net_qty: Decimal | str, category: str = "linear"
+    ) -> None:
+        """Register the signed net position you believe you hold in ``symbol``. The
+        account raises ``PositionDiverged`` when the exchange's differs for longer than
+        the grace period, and ``PositionReconverged`` when it agrees again."""
+        expected = ExpectedPosition(
+            symbol=_required(symbol, "symbol"),
+            net_qty=_decimal(net_qty, "net_qty"),
+            category=category,
+        )
+        self._in_worker(lambda: self._register_position(expected))
+
+    def forget_order(self, order_link_id: str) -> None:
+        """Stop checking a registered order (e.g. you cancelled it on purpose)."""
+        self._in_worker(lambda: self._locked(self._book.forget_order, order_link_id))
+
+    def forget_position(self, symbol: str, category: str = "linear") -> None:
+        """Stop checking a registered position."""
+        self._in_worker(lambda: self._locked(self._book.forget_position, symbol, category))
+
+    def expected_orders(self) -> list[ExpectedOrder]:
+        """Registered orders not yet ended or timed out."""
+        with self._service.lock:
+            return self._book.expected_orders()
+
+    def expected_positions(self) -> list[ExpectedPosition]:
+        """Registered positions."""
+        with self._service.lock:
+            return self._book.expected_positions()
+
+    def _locked(self, action: Callable[..., object], *args: str) -> None:
+        # The book is read under the lock from any thread (expected_orders): every
+        # change to it takes the lock too.
+        with self._service.lock:
+            action(*args)
+
+    def _in_worker(self, action: Callable[[], object]) -> None:
+        # Registrations queue behind the frames already received, so an order's own
+        # frames (queued after its registration) always find it registered.
+        self.start()
+        self._runner.call(action)
+
+    def _register_order(self, expected: ExpectedOrder) -> None:
+        known = self.order_by_link_id(expected.order_link_id)
+        now = now_ms()
+        with self._service.lock:
+            events = self._book.expect_order(expected, known=known, now=now)
+        self._service.record(events)
+
+    def _register_position(self, expected: ExpectedPosition) -> None:
+        now = now_ms()
+        with self._service.lock:
+            actual = _net_position(self._service, expected.symbol, expected.category)
+            self._book.expect_position(expected, actual=actual, now=now)
+        self._service.tick()
+
+
+class _BookWatcher:
+    """Connects the expectation book to the service (see ``oms.service.Watcher``)."""
+
+    def __init__(self, book: ExpectationBook, service: AccountService) -> None:
+        self.book = book
+        self.service = service
+
+    def after_apply(self, events: list[Event], orders: list[Order], at: int) -> list[Event]:
+        found = self.book.observe(events, orders, at)
+        # A disagreement's grace runs on the clock ``due`` is asked with (the wall clock),
+        # not on the receipt time the caller gave the frame (a replay gives old ones).
+        now = now_ms()
+        self.book.observe_positions(lambda s, c: _net_position(self.service, s, c), now)
+        return found
+
+    def due(self, now: int) -> list[Event]:
+        return self.book.due(now)
+
+
+def _net_position(service: AccountService, symbol: str, category: str | None) -> Decimal:
+    ledger = service.ledger
+    reported = any(
+        leg.report is not None
+        for key, leg in ledger.legs().items()
+        if key.symbol == symbol and (category is None or key.category == category)
+    )
+    if reported:
+        return ledger.position(symbol, category)
+    return ledger.derived_position(symbol, category)
+
+
+def _rest_client(
+    stream: StreamSettings | None, rest_url: str | None, credentials: Credentials | None
+) -> RestClient | None:
+    if rest_url is None and stream is not None:
+        rest_url = _REST_OF_STREAM.get(stream.url)
+        if rest_url is None:
+            raise LocalError(f"give rest_url: no known REST host for stream {stream.url}")
+    if rest_url is None:
+        return None
+    if credentials is None:
+        credentials = (
+            Credentials(stream.api_key, Secret(stream.secret.reveal()))
+            if stream is not None
+            else Credentials.from_env()
+        )
+    return RestClient(rest_url, credentials)
+
+
+def _required(value: str, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise LocalError(f"{name} must be a non-empty string, not {value!r}")
+    return value
+
+
+def _side(value: Side | str) -> Side:
+    if isinstance(value, Side):
+        return value
+    try:
+        return Side(value)
+    except ValueError:
+        raise LocalError(f"side must be 'Buy' or 'Sell', not {value!r}") from None
+
+
+def _decimal(value: Decimal | str, name: str) -> Decimal:
+    if isinstance(value, float):
+        raise LocalError(f"{name} must be a Decimal or a decimal string, never a float")
+    try:
+        number = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        raise LocalError(f"{name} is not a decimal number: {value!r}") from None
+    if not number.is_finite():
+        raise LocalError(f"{name} must be finite: {value!r}")
+    return number
