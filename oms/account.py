@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Final, Self
 
 from oms.bybit.ledger import now_ms
-from oms.bybit.rest import RestClient
+from oms.bybit.rest import REST_URLS, RestClient
 from oms.bybit.signing import Credentials, Secret
 from oms.bybit.stream import NETWORKS, PrivateStream, StreamSettings, Subscribed
 from oms.core.expectations import (
@@ -34,11 +34,10 @@ from oms.core.expectations import (
 )
 from oms.core.orders import Side
 from oms.errors import LocalError
-from oms.live import LiveRunner, ResyncScope
+from oms.live import LiveRunner, RestRows, ResyncScope
 from oms.logs import account_context, bound
 from oms.metrics import NO_METRICS
 from oms.publish import DEFAULT_MAX_PENDING, Publisher, Subscription
-from oms.run import REST_URLS, RestRows
 from oms.service import AccountService
 from oms.store.tables import DEFAULT_ACCOUNT
 
@@ -116,6 +115,7 @@ class Account:
         report_unexpected_orders: bool = False,
         position_grace_ms: int = DEFAULT_POSITION_GRACE_MS,
         metrics: Metrics = NO_METRICS,
+        record: Callable[[str], None] | None = None,
     ) -> None:
         self.name = account
         #: Every log line of this account's threads names it and the stream's connection.
@@ -130,7 +130,9 @@ class Account:
         self._service.watchers.append(_BookWatcher(self._book, self._service))
         self._publisher = Publisher()
         self._service.subscribe(self._publisher.publish_one)
-        self._runner = LiveRunner(self._service, rest, RestRows(), scope=scope, metrics=metrics)
+        self._runner = LiveRunner(
+            self._service, rest, RestRows(), scope=scope, metrics=metrics, record=record
+        )
         self._stream = (
             PrivateStream(stream, self._runner.on_frame, self._on_status, metrics=metrics)
             if stream is not None
@@ -189,6 +191,7 @@ class Account:
 
     def _on_status(self, status: StreamStatus) -> None:
         self._state = type(status).__name__.lower()
+        log.info("stream: %s", status)
         if isinstance(status, Subscribed):
             self._runner.on_subscribed(f"subscribed on connection {status.conn_id}")
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from oms.bybit.ledger import now_ms
+from oms.bybit.rest import fill_from_rest, order_from_rest, position_from_rest
 from oms.core import events as ev
 from oms.core.reconcile import VenueSnapshot
 from oms.errors import MalformedFrameError, OmsError
@@ -203,6 +204,22 @@ def _convert(make: Callable[[dict[str, Any]], Any], rows: Iterable[dict[str, Any
         except (MalformedFrameError, ValueError) as exc:
             log.warning("resync: skipped a REST row that is not valid: %s", exc)
     return out
+
+
+class RestRows:
+    """Bybit REST rows -> core values: the ``Converters`` for Bybit's REST API."""
+
+    def order(self, row: dict[str, Any]) -> Order:
+        """An order row of /v5/order/realtime."""
+        return order_from_rest(row)
+
+    def fill(self, row: dict[str, Any]) -> Fill:
+        """An execution row of /v5/execution/list."""
+        return fill_from_rest(row)
+
+    def position(self, row: dict[str, Any]) -> PositionReport:
+        """A position row of /v5/position/list."""
+        return position_from_rest(row)
 
 
 class LiveRunner:

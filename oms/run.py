@@ -18,56 +18,29 @@ import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from oms.bybit.rest import RestClient, fill_from_rest, order_from_rest, position_from_rest
+from oms.account import Account
+from oms.bybit.rest import REST_URLS
 from oms.bybit.signing import Credentials
-from oms.bybit.stream import PrivateStream, StreamSettings, Subscribed
+from oms.bybit.stream import PrivateStream, StreamSettings
 from oms.core.events import Anomaly
 from oms.errors import LocalError
-from oms.live import LiveRunner, ResyncScope
-from oms.logs import account_context, bound
+from oms.live import ResyncScope
+from oms.logs import bound
 from oms.metrics import NO_METRICS, PrometheusMetrics, start_exporter
-from oms.service import AccountService
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from oms.bybit.stream import StreamStatus
     from oms.core.events import Event
-    from oms.core.fills import Fill
-    from oms.core.orders import Order
-    from oms.core.positions import PositionReport
     from oms.metrics import Metrics
 
 log = logging.getLogger("oms.run")
-
-#: REST hosts of the named environments (the stream URLs are in oms.bybit.stream).
-REST_URLS: Final = {
-    "mainnet": "https://api.bybit.com",
-    "testnet": "https://api-testnet.bybit.com",
-    "demo": "https://api-demo.bybit.com",
-}
-
-
-class RestRows:
-    """REST rows -> core values (the ``Converters`` of ``oms.live``)."""
-
-    def order(self, row: dict[str, Any]) -> Order:
-        """An order row of /v5/order/realtime."""
-        return order_from_rest(row)
-
-    def fill(self, row: dict[str, Any]) -> Fill:
-        """An execution row of /v5/execution/list."""
-        return fill_from_rest(row)
-
-    def position(self, row: dict[str, Any]) -> PositionReport:
-        """A position row of /v5/position/list."""
-        return position_from_rest(row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +79,8 @@ class _Recorder:
 
 
 class Session:
-    """A running account: stream -> runner -> service. ``stop()`` ends it cleanly.
+    """A running account (an ``oms.Account`` on its own stream) for ``oms run``, with the
+    recorder and the state the live view shows. ``stop()`` ends it cleanly.
 
     Its threads log in ``log_context`` (the account, and the stream's current
     connection); ``metrics`` (default: none) is told what happens."""
@@ -115,20 +89,7 @@ class Session:
         self, options: RunOptions, credentials: Credentials, *, metrics: Metrics = NO_METRICS
     ) -> None:
         self.options = options
-        self.log_context = account_context(options.account)
-        self.metrics = metrics
-        with bound(self.log_context):
-            self.service = AccountService(options.db, account=options.account)
-        self.rest = RestClient(options.rest_url, credentials)
         self._recorder = _Recorder(options.record) if options.record else None
-        self.runner = LiveRunner(
-            self.service,
-            self.rest,
-            RestRows(),
-            scope=options.scope,
-            record=self._recorder,
-            metrics=metrics,
-        )
         settings = StreamSettings(
             url=options.ws_url,
             api_key=credentials.api_key,
@@ -139,39 +100,38 @@ class Session:
             ping_interval_s=options.ping_interval_s,
             dead_after_s=options.dead_after_s,
         )
-        self.stream = PrivateStream(
-            settings, self.runner.on_frame, self._on_status, metrics=metrics
+        self.account = Account(
+            options.db,
+            options.account,
+            stream=settings,
+            rest_url=options.rest_url,
+            credentials=credentials,
+            scope=options.scope,
+            metrics=metrics,
+            record=self._recorder,
         )
+        self.log_context = self.account.log_context
+        # The parts the live view and the tests look at.
+        self.service = self.account._service  # noqa: SLF001 - the session is the account's shell
+        self.runner = self.account._runner  # noqa: SLF001
+        self.stream: PrivateStream = self.account._stream  # type: ignore[assignment]  # noqa: SLF001 - always set: stream= given
         self.service.subscribe(_log_anomaly)
-        if metrics is not NO_METRICS:
-            self.service.subscribe(metrics.event_published)
-            metrics.watch(
-                queue_depth=lambda: self.runner.queued,
-                last_frame_at=lambda: self.stream.stats.last_frame_at,
-            )
         self.stopped = threading.Event()
-        self.state = "starting"
 
-    def _on_status(self, status: StreamStatus) -> None:
-        self.state = type(status).__name__.lower()
-        if isinstance(status, Subscribed):
-            self.runner.on_subscribed(f"subscribed on connection {status.conn_id}")
-        log.info("stream: %s", status)
+    @property
+    def state(self) -> str:
+        """The stream's state: connecting, authenticated, subscribed, ..."""
+        return self.account.health().state
 
     def start(self) -> None:
         """Start the worker, then the stream (both in ``log_context``)."""
-        with bound(self.log_context):
-            self.runner.start()
-            self.stream.start()
+        self.account.start()
 
     def stop(self) -> None:
         """Stop the stream, apply and commit what was received, release everything."""
-        with bound(self.log_context):
-            self.stream.stop()
-            self.runner.stop()
-            self.service.close()
-            if self._recorder is not None:
-                self._recorder.close()
+        self.account.close()
+        if self._recorder is not None:
+            self._recorder.close()
         self.stopped.set()
 
     @property

@@ -53,6 +53,12 @@ if TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
+#: REST hosts of the named environments (the stream URLs are in oms.bybit.stream).
+REST_URLS: Final = {
+    "mainnet": "https://api.bybit.com",
+    "testnet": "https://api-testnet.bybit.com",
+    "demo": "https://api-demo.bybit.com",
+}
 ORDERS_PATH: Final = "/v5/order/realtime"
 EXECUTIONS_PATH: Final = "/v5/execution/list"
 POSITIONS_PATH: Final = "/v5/position/list"

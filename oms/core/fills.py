@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Final, NamedTuple
 
-from oms.core.exact import add, negate
+from oms.core.exact import EXACT
 from oms.core.orders import Side
 
 
@@ -89,10 +89,12 @@ class Fill(NamedTuple):
     @property
     def signed_qty(self) -> Decimal:
         """Position delta of this fill: Buy adds, Sell subtracts (on either hedge leg)."""
-        return self.exec_qty if self.side is Side.BUY else negate(self.exec_qty)
+        return self.exec_qty if self.side is Side.BUY else self.exec_qty.copy_negate()
 
 
 _ZERO: Final = Decimal(0)
+#: ``exact.add`` without the wrapper call: booking adds once per fill.
+_add: Final = EXACT.add
 
 
 def enriches(held: Fill, report: Fill) -> bool:
@@ -126,10 +128,19 @@ class FillBook:
     def book(self, fill: Fill) -> None:
         """Record a new fill (the caller checked it is not booked yet)."""
         self._by_exec_id[fill.exec_id] = fill
-        if fill.order_id and fill.changes_position:
-            self._booked_qty[fill.order_id] = add(
-                self._booked_qty.get(fill.order_id, _ZERO), fill.exec_qty
-            )
+        order_id = fill.order_id
+        if order_id and fill.exec_type not in POSITION_NEUTRAL_EXEC_TYPES:
+            booked = self._booked_qty
+            booked[order_id] = _add(booked.get(order_id, _ZERO), fill.exec_qty)
+
+    def add(self, fill: Fill) -> Fill | None:
+        """Book ``fill`` unless its execId is booked already; return the booked copy then.
+
+        One call for the lookup and the booking, which the ledger does on every fill."""
+        held = self._by_exec_id.get(fill.exec_id)
+        if held is None:
+            self.book(fill)
+        return held
 
     def replace(self, fill: Fill) -> None:
         """Swap in a richer copy of an already booked fill; quantities are unchanged."""

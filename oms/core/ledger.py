@@ -16,12 +16,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Final, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple, cast
 
 from oms.core import events as ev
 from oms.core.exact import total
-from oms.core.fills import EXCHANGE_INITIATED_EXEC_TYPES, Fill, FillBook, enriches
-from oms.core.orders import Order, Verdict, decide
+from oms.core.fills import (
+    EXCHANGE_INITIATED_EXEC_TYPES,
+    POSITION_NEUTRAL_EXEC_TYPES,
+    Fill,
+    FillBook,
+    enriches,
+)
+from oms.core.orders import CANCEL_RACE_REASON, Order, Verdict, decide
 from oms.core.positions import Leg, LegKey, PositionReport, judge_report
 from oms.core.states import TERMINAL, OrderStatus
 
@@ -31,6 +37,7 @@ if TYPE_CHECKING:
 Update = Order | Fill | PositionReport
 
 _ZERO: Final = Decimal(0)
+_new: Final = object.__new__
 #: Frames a cross-topic disagreement may last before it is reported (see module doc).
 DEFAULT_SETTLE_FRAMES: Final = 50
 #: A leg continuously in disagreement for this many settle windows is reported even if
@@ -97,6 +104,22 @@ class OrderUpdateRecord:
     previous: OrderStatus | None
     report: Order
     verdict: Verdict
+
+
+_MutableOrderUpdateRecord: Final = ev.mutable_twin(OrderUpdateRecord)
+
+
+def _update_record(
+    previous: OrderStatus | None, report: Order, verdict: Verdict
+) -> OrderUpdateRecord:
+    """``OrderUpdateRecord(previous, report, verdict)``, built fast: one is made per applied
+    order report (see ``oms.core.events.mutable_twin``)."""
+    record = _new(_MutableOrderUpdateRecord)
+    record.previous = previous
+    record.report = report
+    record.verdict = verdict
+    record.__class__ = OrderUpdateRecord
+    return cast("OrderUpdateRecord", record)
 
 
 class Batch:
@@ -257,9 +280,9 @@ class CoreLedger:
         if not fill.changes_position or fill.category == "spot":
             return
         order = self._orders.get(fill.order_id)
-        key = self._fill_leg(fill, order)
-        if key is not None:
-            self._leg(key).add_fill(fill.seq, fill.signed_qty)
+        leg = self._fill_leg(fill, order)
+        if leg is not None:
+            leg.add_fill(fill.seq, fill.signed_qty)
         elif order is None:
             self._awaiting_order.setdefault(fill.order_id, []).append((fill.exec_id, False))
 
@@ -294,69 +317,79 @@ class CoreLedger:
     # --- orders -------------------------------------------------------------------------
 
     def _apply_order(self, report: Order, received_at: int, batch: Batch) -> None:
-        held = self._orders.get(report.order_id)
+        order_id = report.order_id
+        held = self._orders.get(order_id)
         decision = decide(held, report)
-        batch.verdicts.append(decision.verdict)
-        t = report.updated_time
-        if report.is_cancel_race_echo and decision.verdict is not Verdict.ILLEGAL:
+        verdict = decision.verdict
+        batch.verdicts.append(verdict)
+        status = report.status
+        previous = None if held is None else held.status
+        if (
+            report.reject_reason == CANCEL_RACE_REASON
+            and status in TERMINAL
+            and verdict is not Verdict.ILLEGAL
+        ):
             self._note_cancel_race(report, received_at, batch)
-        if decision.verdict is Verdict.ILLEGAL:
-            batch.order_updates.append(
-                OrderUpdateRecord(held.status if held else None, report, Verdict.ILLEGAL)
-            )
-            batch.events.append(
-                ev.IllegalTransition(
-                    venue_time=t,
-                    received_at=received_at,
-                    reason=decision.reason,
-                    order_id=report.order_id,
-                    symbol=report.symbol,
-                    held=held.status if held is not None else report.status,
-                    reported=report.status,
-                )
-            )
-            return
-        if decision.verdict is not Verdict.APPLIED:
+        if verdict is not Verdict.APPLIED:
+            if verdict is Verdict.ILLEGAL:
+                self._refuse_order(held, report, decision.reason, received_at, batch)
             return
         self._hold_order(report)
-        batch.orders.add(report.order_id)
-        batch.order_updates.append(
-            OrderUpdateRecord(held.status if held else None, report, Verdict.APPLIED)
-        )
+        batch.orders.add(order_id)
+        batch.order_updates.append(_update_record(previous, report, Verdict.APPLIED))
         if decision.status_changed:
             batch.events.append(
-                ev.OrderStatusChanged(
-                    venue_time=t,
-                    received_at=received_at,
-                    order_id=report.order_id,
-                    order_link_id=report.order_link_id,
-                    symbol=report.symbol,
-                    previous=held.status if held is not None else None,
-                    status=report.status,
-                    cum_exec_qty=report.cum_exec_qty,
-                    leaves_qty=report.leaves_qty,
-                    external=report.is_external,
+                ev.order_status_changed(
+                    report.updated_time,
+                    received_at,
+                    order_id,
+                    report.order_link_id,
+                    report.symbol,
+                    previous,
+                    status,
+                    report.cum_exec_qty,
+                    report.leaves_qty,
+                    report.order_link_id == "",  # external
                 )
             )
         if decision.amended and held is not None:
             batch.events.append(
-                ev.OrderAmended(
-                    venue_time=t,
-                    received_at=received_at,
-                    order_id=report.order_id,
-                    symbol=report.symbol,
-                    status=report.status,
-                    old_qty=held.qty,
-                    qty=report.qty,
-                    old_price=held.price,
-                    price=report.price,
-                    old_trigger_price=held.trigger_price,
-                    trigger_price=report.trigger_price,
+                ev.order_amended(
+                    report.updated_time,
+                    received_at,
+                    order_id,
+                    report.symbol,
+                    status,
+                    held.qty,
+                    report.qty,
+                    held.price,
+                    report.price,
+                    held.trigger_price,
+                    report.trigger_price,
                 )
             )
-        if report.order_id in self._awaiting_order:
+        if order_id in self._awaiting_order:
             self._attribute_waiting(report, received_at, batch)
-        self._check_overfill(report, received_at, batch)
+        if status in TERMINAL:
+            self._check_overfill(report, received_at, batch)
+
+    def _refuse_order(
+        self, held: Order | None, report: Order, reason: str, received_at: int, batch: Batch
+    ) -> None:
+        batch.order_updates.append(
+            OrderUpdateRecord(held.status if held else None, report, Verdict.ILLEGAL)
+        )
+        batch.events.append(
+            ev.IllegalTransition(
+                venue_time=report.updated_time,
+                received_at=received_at,
+                reason=reason,
+                order_id=report.order_id,
+                symbol=report.symbol,
+                held=held.status if held is not None else report.status,
+                reported=report.status,
+            )
+        )
 
     def _hold_order(self, order: Order) -> None:
         self._orders[order.order_id] = order
@@ -404,58 +437,59 @@ class CoreLedger:
     # --- fills --------------------------------------------------------------------------
 
     def _apply_fill(self, fill: Fill, received_at: int, batch: Batch) -> None:
-        held = self._fills.get(fill.exec_id)
+        exec_id = fill.exec_id
+        held = self._fills.add(fill)
         if held is not None:
             if enriches(held, fill):
                 self._fills.replace(fill)
-                batch.fills.add(fill.exec_id)
+                batch.fills.add(exec_id)
                 batch.verdicts.append(Verdict.APPLIED)
             else:
                 batch.verdicts.append(Verdict.DUPLICATE)
             return
         batch.verdicts.append(Verdict.APPLIED)
-        self._fills.book(fill)
-        batch.fills.add(fill.exec_id)
+        batch.fills.add(exec_id)
         order = self._orders.get(fill.order_id)
-        moves = fill.changes_position and fill.category != "spot"
-        key = self._fill_leg(fill, order) if moves else None
+        changes = fill.exec_type not in POSITION_NEUTRAL_EXEC_TYPES
+        moves = changes and fill.category != "spot"
+        leg = self._fill_leg(fill, order) if moves else None
         batch.events.append(
-            ev.FillBooked(
-                venue_time=fill.exec_time,
-                received_at=received_at,
-                exec_id=fill.exec_id,
-                order_id=fill.order_id,
-                symbol=fill.symbol,
-                side=fill.side,
-                exec_type=fill.exec_type,
-                exec_qty=fill.exec_qty,
-                exec_price=fill.exec_price,
-                exec_fee=fill.exec_fee,
-                changes_position=fill.changes_position,
-                position_idx=key.position_idx if key is not None else None,
+            ev.fill_booked(
+                fill.exec_time,
+                received_at,
+                exec_id,
+                fill.order_id,
+                fill.symbol,
+                fill.side,
+                fill.exec_type,
+                fill.exec_qty,
+                fill.exec_price,
+                fill.exec_fee,
+                changes,
+                None if leg is None else leg.key.position_idx,
             )
         )
         if order is None:
             expects_order = fill.exec_type not in _ORDERLESS_EXEC_TYPES
-            if expects_order or (moves and key is None):
+            if expects_order or (moves and leg is None):
                 waiting = self._awaiting_order.setdefault(fill.order_id, [])
-                waiting.append((fill.exec_id, key is not None or not moves))
+                waiting.append((exec_id, leg is not None or not moves))
             if expects_order:
-                self._pending_fills[fill.exec_id] = self._tick
-        if key is not None:
-            self._book_to_leg(fill, key, received_at, batch)
-        if order is not None:
+                self._pending_fills[exec_id] = self._tick
+        if leg is not None:
+            self._book_to_leg(fill, leg, received_at, batch)
+        if order is not None and order.status in TERMINAL:
             self._check_overfill(order, received_at, batch)
 
-    def _fill_leg(self, fill: Fill, order: Order | None) -> LegKey | None:
+    def _fill_leg(self, fill: Fill, order: Order | None) -> Leg | None:
         """The leg a fill moves: its order's; idx 0 on a known one-way symbol; else unknown.
 
         Executions carry no positionIdx, so in hedge mode only the order can tell whether
         a Buy opens the long leg or closes the short one."""
         if order is not None:
-            return self._leg_key(order)
+            return self._leg_of(order.category, order.symbol, order.position_idx)
         if (fill.category, fill.symbol) in self._oneway:
-            return LegKey(fill.category, fill.symbol, 0)
+            return self._leg_of(fill.category, fill.symbol, 0)
         return None
 
     def _attribute_waiting(self, order: Order, received_at: int, batch: Batch) -> None:
@@ -464,17 +498,13 @@ class CoreLedger:
             self._pending_fills.pop(exec_id, None)
             fill = self._fills.get(exec_id)
             if fill is not None and not attributed:
-                self._book_to_leg(fill, self._leg_key(order), received_at, batch)
+                leg = self._leg_of(order.category, order.symbol, order.position_idx)
+                self._book_to_leg(fill, leg, received_at, batch)
 
-    def _book_to_leg(self, fill: Fill, key: LegKey, received_at: int, batch: Batch) -> None:
-        leg = self._leg(key)
+    def _book_to_leg(self, fill: Fill, leg: Leg, received_at: int, batch: Batch) -> None:
         leg.add_fill(fill.seq, fill.signed_qty)
-        batch.legs.add(key)
+        batch.legs.add(leg.key)
         self._recheck_leg(leg, received_at, batch)
-
-    @staticmethod
-    def _leg_key(order: Order) -> LegKey:
-        return LegKey(order.category, order.symbol, order.position_idx)
 
     def _leg(self, key: LegKey) -> Leg:
         leg = self._legs.get(key)
@@ -482,34 +512,46 @@ class CoreLedger:
             leg = self._legs[key] = Leg(key)
         return leg
 
+    def _leg_of(self, category: str, symbol: str, position_idx: int) -> Leg:
+        """``_leg`` by the key's parts. A plain tuple finds a ``LegKey`` (equal, same hash)
+        and costs less to make; the ``LegKey`` is made only for a new leg."""
+        parts = (category, symbol, position_idx)
+        leg: Leg | None = self._legs.get(parts)  # type: ignore[call-overload]  # see above
+        if leg is None:
+            key = LegKey(category, symbol, position_idx)
+            leg = self._legs[key] = Leg(key)
+        return leg
+
     # --- positions ----------------------------------------------------------------------
 
     def _apply_position(self, report: PositionReport, received_at: int, batch: Batch) -> None:
-        key = report.key
-        leg = self._leg(key)
-        held = leg.report
-        verdict = judge_report(held, report)
+        leg = self._leg_of(report.category, report.symbol, report.position_idx)
+        verdict = judge_report(leg.report, report)
         batch.verdicts.append(verdict)
         if verdict is not Verdict.APPLIED:
             return
+        previous = leg.reported_net
+        if previous is None:
+            previous = _ZERO
         leg.set_report(report)
+        key = leg.key
         batch.legs.add(key)
-        if key.position_idx == 0:
-            self._oneway.add((key.category, key.symbol))
-        previous = held.net_qty if held is not None else _ZERO
-        if previous != report.net_qty:
+        if report.position_idx == 0:
+            self._oneway.add((report.category, report.symbol))
+        net = leg.reported_net
+        if net is not None and previous != net:
             batch.events.append(
-                ev.PositionChanged(
-                    venue_time=report.updated_time,
-                    received_at=received_at,
-                    category=key.category,
-                    symbol=key.symbol,
-                    position_idx=key.position_idx,
-                    previous_net_qty=previous,
-                    net_qty=report.net_qty,
-                    size=report.size,
-                    side=report.side,
-                    seq=report.seq,
+                ev.position_changed(
+                    report.updated_time,
+                    received_at,
+                    key.category,
+                    key.symbol,
+                    key.position_idx,
+                    previous,
+                    net,
+                    report.size,
+                    report.side,
+                    report.seq,
                 )
             )
         self._recheck_leg(leg, received_at, batch)
@@ -521,25 +563,27 @@ class CoreLedger:
         its own fills may still be in flight. A leg that stays in disagreement across
         reports for ``_CONTINUOUS_WINDOWS`` windows is reported anyway, so a busy symbol
         whose fills are really missing is not excused forever."""
+        report = leg.report
         if leg.disagreement() is None:
-            self._pending_legs.pop(leg.key, None)
-            if leg.mismatch_open and leg.report is not None:
+            if self._pending_legs:
+                self._pending_legs.pop(leg.key, None)
+            if leg.mismatch_open and report is not None:
                 leg.mismatch_open = False
                 batch.events.append(
                     ev.PositionMismatchResolved(
-                        venue_time=leg.report.updated_time,
+                        venue_time=report.updated_time,
                         received_at=received_at,
                         category=leg.key.category,
                         symbol=leg.key.symbol,
                         position_idx=leg.key.position_idx,
-                        net_qty=leg.report.net_qty,
-                        seq=leg.report.seq,
+                        net_qty=report.net_qty,
+                        seq=report.seq,
                     )
                 )
             return
-        if leg.mismatch_open or leg.report is None:
+        if leg.mismatch_open or report is None:
             return
-        identity = (leg.report.seq, leg.report.updated_time)
+        identity = (report.seq, report.updated_time)
         pending = self._pending_legs.get(leg.key)
         if pending is None:
             self._pending_legs[leg.key] = _Pending(self._tick, self._tick, identity)

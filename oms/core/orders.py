@@ -120,16 +120,15 @@ _CANCEL_REJECTED = Decision(Verdict.DUPLICATE, cancel_rejected=True)
 _STALE = Decision(Verdict.STALE)
 
 
+#: ``Order`` fields 2-5 (category, symbol, side, position_idx): what no report may change.
+#: Compared as one slice: a tuple comparison in C instead of four attribute reads each.
+IDENTITY: Final = slice(2, 6)
+#: ``Order`` fields 9-11 (qty, price, trigger_price): the terms an amend changes.
+TERMS: Final = slice(9, 12)
+
+
 def _sign(a: int | Decimal, b: int | Decimal) -> int:
     return (a > b) - (a < b)
-
-
-def _terms_changed(held: Order, report: Order) -> bool:
-    return (
-        held.qty != report.qty
-        or held.price != report.price
-        or held.trigger_price != report.trigger_price
-    )
 
 
 def decide(held: Order | None, report: Order) -> Decision:  # noqa: PLR0911 - a return per rule
@@ -137,54 +136,60 @@ def decide(held: Order | None, report: Order) -> Decision:  # noqa: PLR0911 - a 
 
     Pure and total: never raises, never mutates. The caller stores ``report`` as the new
     state exactly when the verdict is APPLIED.
+
+    The report's keys (updatedTime, cumExecQty, status rank) are each newer, equal or
+    older than the held ones; ``newer`` says whether any is newer, ``older`` whether any
+    is older. Both at once is a contradiction.
     """
     if held is None:
         # The first report we see may carry any status: earlier frames may be lost.
         return _APPLIED_NEW
-    if (
-        held.symbol != report.symbol
-        or held.side != report.side
-        or held.category != report.category
-        or held.position_idx != report.position_idx
-    ):
+    if held[IDENTITY] != report[IDENTITY]:
         return Decision(Verdict.ILLEGAL, reason="symbol, side, category or positionIdx changed")
-    signs = (
-        _sign(report.updated_time, held.updated_time),
-        _sign(report.cum_exec_qty, held.cum_exec_qty),
-        _sign(RANK[report.status], RANK[held.status]),
-    )
-    if min(signs) < 0 < max(signs):
+    status, held_status = report.status, held.status
+    time, held_time = report.updated_time, held.updated_time
+    cum, held_cum = report.cum_exec_qty, held.cum_exec_qty
+    rank, held_rank = RANK[status], RANK[held_status]
+    # ``is`` first: equal quantities are often the very same (cached) Decimal.
+    cum_newer = cum is not held_cum and cum > held_cum
+    cum_older = cum is not held_cum and cum < held_cum
+    newer = time > held_time or cum_newer or rank > held_rank
+    older = time < held_time or cum_older or rank < held_rank
+    if newer and older:
+        signs = (_sign(time, held_time), _sign(cum, held_cum), _sign(rank, held_rank))
         return Decision(Verdict.ILLEGAL, reason=_contradiction(signs))
-    if report.status is held.status:
-        return _same_status(held, report, signs)
-    if max(signs) <= 0:
+    if status is held_status:
+        return _same_status(held, report, newer=newer, older=older)
+    if not newer:
         # Equal keys with a different status of the same rank (Filled vs Cancelled at the
         # same instant and quantity) is a contradiction, not staleness.
-        if min(signs) == 0:
+        if not older:
             return Decision(
                 Verdict.ILLEGAL,
-                reason=f"{held.status.value} and {report.status.value} at the same instant",
+                reason=f"{held_status.value} and {status.value} at the same instant",
             )
         return _STALE
-    if report.status not in TRANSITIONS[held.status]:
+    if status not in TRANSITIONS[held_status]:
         return Decision(
-            Verdict.ILLEGAL, reason=f"{held.status.value} -> {report.status.value} not allowed"
+            Verdict.ILLEGAL, reason=f"{held_status.value} -> {status.value} not allowed"
         )
-    return _APPLIED_STATUS_AMEND if _terms_changed(held, report) else _APPLIED_STATUS
+    return _APPLIED_STATUS_AMEND if held[TERMS] != report[TERMS] else _APPLIED_STATUS
 
 
 def _same_status(  # noqa: PLR0911 - a return per rule
-    held: Order, report: Order, signs: tuple[int, int, int]
+    held: Order, report: Order, *, newer: bool, older: bool
 ) -> Decision:
-    if report.is_cancel_race_echo and not held.is_cancel_race_echo:
-        return _CANCEL_REJECTED
-    if held.is_cancel_race_echo and not report.is_cancel_race_echo:
-        # The echo arrived before the genuine terminal report: keep the genuine one, so
-        # the final state does not depend on delivery order.
-        return _APPLIED_QUIET
-    if min(signs) < 0:
+    if CANCEL_RACE_REASON in (report.reject_reason, held.reject_reason):
+        echo, held_echo = report.is_cancel_race_echo, held.is_cancel_race_echo
+        if echo and not held_echo:
+            return _CANCEL_REJECTED
+        if held_echo and not echo:
+            # The echo arrived before the genuine terminal report: keep the genuine one,
+            # so the final state does not depend on delivery order.
+            return _APPLIED_QUIET
+    if older:
         return _STALE
-    if max(signs) == 0:
+    if not newer:
         # Equal keys: a repeat. (Equal keys with other content cannot be ordered at all,
         # so the held state is kept rather than letting arrival order decide.)
         return _DUPLICATE
@@ -192,7 +197,7 @@ def _same_status(  # noqa: PLR0911 - a return per rule
         # A terminal re-report with a later time: adopt its times quietly; the state is the
         # same and taking the latest keeps the result independent of delivery order.
         return _APPLIED_QUIET
-    if _terms_changed(held, report):
+    if held[TERMS] != report[TERMS]:
         return _APPLIED_AMEND
     return _APPLIED_QUIET
 

@@ -16,10 +16,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Final, NamedTuple
 
-from oms.core.exact import add, negate, total
+from oms.core.exact import EXACT, add, negate, total
 from oms.core.orders import Side, Verdict
 
 _ZERO: Final = Decimal(0)
+#: ``exact.add`` without the wrapper call: a leg adds once per fill.
+_add: Final = EXACT.add
+#: ``tuple.__new__``: builds a NamedTuple from a tuple without its Python-level ``__new__``.
+_new_tuple: Final = tuple.__new__
 
 
 class LegKey(NamedTuple):
@@ -49,7 +53,7 @@ class PositionReport(NamedTuple):
     @property
     def key(self) -> LegKey:
         """The leg this report describes."""
-        return LegKey(self.category, self.symbol, self.position_idx)
+        return _new_tuple(LegKey, (self.category, self.symbol, self.position_idx))
 
     @property
     def net_qty(self) -> Decimal:
@@ -75,13 +79,17 @@ def judge_report(held: PositionReport | None, report: PositionReport) -> Verdict
 
 
 class Leg:
-    """What we know of one leg: the newest report and the fills booked to it."""
+    """What we know of one leg: the newest report and the fills booked to it.
 
-    __slots__ = ("fills_net", "key", "mismatch_open", "report", "tail")
+    Change ``report`` only through ``set_report``: it also keeps ``reported_net``."""
+
+    __slots__ = ("fills_net", "key", "mismatch_open", "report", "reported_net", "tail")
 
     def __init__(self, key: LegKey) -> None:
         self.key = key
         self.report: PositionReport | None = None
+        #: ``report.net_qty``, worked out once per report (None without a report).
+        self.reported_net: Decimal | None = None
         #: Sum of signed qty of every position-changing fill booked to this leg.
         self.fills_net: Decimal = _ZERO
         #: (seq, signed qty) of fills newer than the held report: not covered by it yet.
@@ -96,26 +104,27 @@ class Leg:
 
     def add_fill(self, seq: int | None, signed_qty: Decimal) -> None:
         """Book a fill's signed quantity to this leg."""
-        self.fills_net = add(self.fills_net, signed_qty)
+        self.fills_net = _add(self.fills_net, signed_qty)
         if seq is not None and (self.report is None or seq > self.report.seq):
             self.tail.append((seq, signed_qty))
 
     def set_report(self, report: PositionReport) -> None:
         """Hold a newer report and drop the fills it now covers from the tail."""
         self.report = report
+        self.reported_net = report.net_qty
         if self.tail:
             self.tail = [(s, q) for s, q in self.tail if s > report.seq]
 
     def covered_net(self) -> Decimal:
         """The fills the held report covers (seq <= its seq)."""
         if not self.tail:
-            return self.derived_net
-        return add(self.derived_net, negate(total(q for _, q in self.tail)))
+            return self.fills_net
+        return add(self.fills_net, negate(total(q for _, q in self.tail)))
 
     def disagreement(self) -> tuple[Decimal, Decimal] | None:
         """(reported, derived) when the held report and the fills it covers differ."""
-        if self.report is None:
+        reported = self.reported_net
+        if reported is None:
             return None
-        reported = self.report.net_qty
-        derived = self.covered_net()
+        derived = self.covered_net() if self.tail else self.fills_net
         return None if reported == derived else (reported, derived)

@@ -22,9 +22,8 @@ from oms.bybit.rest import RestClient
 from oms.bybit.signing import Credentials, Secret
 from oms.bybit.stream import PrivateStream, StreamSettings, Subscribed
 from oms.demo import compare_with_truth, load_ledger
-from oms.live import LiveRunner, ResyncScope
+from oms.live import LiveRunner, RestRows, ResyncScope
 from oms.publish import read_events
-from oms.run import RestRows
 from oms.sandbox.exchange import wall_ms
 from oms.service import AccountService
 
