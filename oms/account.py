@@ -221,9 +221,10 @@ class Account:
     # --- queries (any thread) -----------------------------------------------------------
 
     def order(self, order_id: str) -> Order | None:
-        """An order by Bybit's orderId."""
+        """An order by Bybit's orderId (from the database if it has left memory)."""
         with self._service.lock:
-            return self._service.ledger.order(order_id)
+            held = self._service.ledger.order(order_id)
+        return held if held is not None else self._service.stored_order(order_id)
 
     def order_by_link_id(self, order_link_id: str) -> Order | None:
         """The newest order carrying this orderLinkId (your client order id)."""
@@ -231,7 +232,9 @@ class Account:
             return None
         with self._service.lock:
             found = [o for o in self._service.ledger.orders() if o.order_link_id == order_link_id]
-        return max(found, key=lambda o: (o.created_time, o.updated_time), default=None)
+        if found:
+            return max(found, key=lambda o: (o.created_time, o.updated_time))
+        return self._service.stored_order_by_link_id(order_link_id)
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         """Orders still working or waiting for a trigger, oldest first."""
@@ -239,9 +242,12 @@ class Account:
             return self._service.ledger.open_orders(symbol)
 
     def fills(self, order_id: str | None = None) -> list[Fill]:
-        """Booked fills (unique by execId), all or of one order, in booking order."""
+        """Booked fills (unique by execId) held in memory, in booking order; with
+        ``order_id``, that order's fills (from the database if it has left memory)."""
         with self._service.lock:
-            return self._service.ledger.fills(order_id)
+            held = self._service.ledger.fills(order_id)
+            in_memory = order_id is None or self._service.ledger.order(order_id) is not None
+        return held if in_memory or held else self._service.stored_fills(order_id or "")
 
     def positions(self) -> list[Position]:
         """Every leg known from position reports or fills, sorted."""

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
     from oms.bybit.ledger import FrameResult
     from oms.core.events import Event
+    from oms.core.fills import Fill
     from oms.core.ledger import Batch
     from oms.core.orders import Order
     from oms.core.positions import LegKey
@@ -222,6 +223,23 @@ class AccountService:
             self._next_tick = now + WATCH_TICK_MS
             self.record(self._due(now))
         self.flush()
+
+    # --- reading what memory no longer holds (any thread) -------------------------------
+
+    def stored_order(self, order_id: str) -> Order | None:
+        """An order as stored (committed), read on a connection of its own."""
+        with self.engine.connect() as conn:
+            return self.repo.load_order(conn, order_id)
+
+    def stored_order_by_link_id(self, order_link_id: str) -> Order | None:
+        """The newest stored order with this orderLinkId, on a connection of its own."""
+        with self.engine.connect() as conn:
+            return self.repo.load_order_by_link_id(conn, order_link_id)
+
+    def stored_fills(self, order_id: str) -> list[Fill]:
+        """An order's stored executions, on a connection of its own."""
+        with self.engine.connect() as conn:
+            return self.repo.load_fills(conn, order_id)
 
     def replay_progress(self, source: str) -> tuple[int, bool] | None:
         """(lines done, finished) of an earlier replay of ``source`` in this database."""

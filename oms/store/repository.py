@@ -391,6 +391,21 @@ class Repository:
         )
         return None if row is None else _order_from_row(row)
 
+    def load_order_by_link_id(self, connection: Connection, order_link_id: str) -> Order | None:
+        """The newest stored order carrying an orderLinkId, if any."""
+        t = ORDERS
+        row = (
+            connection.execute(
+                select(t)
+                .where(t.c.account == self.account, t.c.order_link_id == order_link_id)
+                .order_by(t.c.created_time.desc(), t.c.updated_time.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+        return None if row is None else _order_from_row(row)
+
     def load_fills(self, connection: Connection, order_id: str | None = None) -> list[Fill]:
         """Every execution of the account (or of one order), in execution order."""
         t = EXECUTIONS
