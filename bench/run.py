@@ -12,7 +12,9 @@ Each is run ``--repeat`` times (interleaved, ``gc.collect()`` before each run) a
 and median reported. Afterwards the capture is replayed once more, collecting every event:
 any anomaly means the capture is invalid and the run fails (exit 1). The targets are a
 report, not a test: PASS or FAIL is printed and written, and the exit status is 0 either
-way. ``--profile`` runs cProfile over decode+ledger instead of timing.
+way. ``--profile`` runs cProfile over decode+ledger instead of timing. ``--count NAME``
+runs one measurement once, untimed and unchecked, for an instruction counter (see the
+README): the difference between ``--count NAME`` and ``--count none`` is NAME's work.
 
 Run from the repository root: ``.venv/bin/python bench/run.py`` (or ``make bench``).
 """
@@ -397,6 +399,21 @@ def profile(console: Console, lines: Sequence[str], top: int) -> None:
         )
 
 
+def count(lines: Sequence[str], name: str) -> None:
+    """Warm every measurement up, then run ``name`` once over ``lines`` (none: nothing).
+
+    Under ``valgrind --tool=cachegrind``, instructions(name) - instructions(none) is the
+    work of ``name`` alone: a count that other load on the machine does not disturb."""
+    warm = lines[:WARMUP_LINES]
+    for m in MEASUREMENTS:
+        m.prepare(warm)()
+    for m in MEASUREMENTS:
+        if m.name == name:
+            run = m.prepare(lines)
+            gc.collect()
+            run()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="oms decode/ledger throughput vs the floor")
     parser.add_argument("--frames", type=int, default=100_000, help="frames (default 100000)")
@@ -407,6 +424,11 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", action="store_true", help="cProfile decode+ledger instead of timing"
     )
     parser.add_argument("--top", type=int, default=25, help="functions shown by --profile")
+    parser.add_argument(
+        "--count",
+        choices=["none", *(m.name for m in MEASUREMENTS)],
+        help="run one measurement once, untimed (for valgrind); none: only the set-up",
+    )
     args = parser.parse_args(argv)
     if args.frames < 1 or args.repeat < 1:
         parser.error("--frames and --repeat must be positive")
@@ -419,6 +441,9 @@ def main(argv: list[str] | None = None) -> int:
     print_capture(console, summary)
 
     load_before = _load()
+    if args.count is not None:
+        count(capture.lines, args.count)
+        return 0
     if args.profile:
         profile(console, capture.lines, args.top)
         times = None

@@ -134,7 +134,9 @@ def _replay_into_db(args: argparse.Namespace) -> int:
             service.set_replay_progress(source, lines_done[0], finished=True)
         total += _log_anomalies(service.settle())
         log.info("replay done: %d anomalies", total)
-        _emit_state(state_document(service.ledger), args)
+    # Memory held only the newest ended orders; the document shows them all.
+    with AccountService(args.db, account=args.account, keep_terminal_orders=None) as full:
+        _emit_state(state_document(full.ledger), args)
     return 0
 
 

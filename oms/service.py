@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from oms.bybit.ledger import Ledger, now_ms
 from oms.core.events import MalformedFrame
-from oms.core.ledger import DEFAULT_SETTLE_FRAMES
+from oms.core.ledger import DEFAULT_SETTLE_FRAMES, EvictedFill
 from oms.core.orders import Verdict
 from oms.core.reconcile import VenueSnapshot, reconcile
 from oms.errors import StorageError
@@ -57,6 +57,9 @@ DEFAULT_GROUP_FRAMES: Final = 100
 DEFAULT_GROUP_MS: Final = 5.0
 #: How often (ms) watchers are asked for events that are due by the clock alone.
 WATCH_TICK_MS: Final = 100
+#: Terminal orders (with their fills) kept in memory; older ones are read back from the
+#: database when a late report names them.
+DEFAULT_KEEP_TERMINAL_ORDERS: Final = 5_000
 
 
 class Watcher(Protocol):
@@ -95,10 +98,15 @@ class AccountService:
         settle_frames: int = DEFAULT_SETTLE_FRAMES,
         group_frames: int = DEFAULT_GROUP_FRAMES,
         group_ms: float = DEFAULT_GROUP_MS,
+        keep_terminal_orders: int | None = DEFAULT_KEEP_TERMINAL_ORDERS,
     ) -> None:
         self.account = account
         self.group_frames = group_frames
         self.group_ms = group_ms
+        #: None: keep every order in memory (and load every order on open).
+        self.keep_terminal_orders = keep_terminal_orders
+        # Evict in steps (a tenth of what is kept) rather than one order per commit.
+        self._evict_slack = 0 if keep_terminal_orders is None else keep_terminal_orders // 10
         self.engine: Engine = open_engine(url)
         self.repo = Repository(self.engine.dialect, account)
         self.ledger = Ledger(settle_frames=settle_frames)
@@ -119,20 +127,33 @@ class AccountService:
             raise
 
     def _restore(self) -> None:
-        conn = self._connection
+        conn, keep = self._connection, self.keep_terminal_orders
         with conn.begin():
-            orders = self.repo.load_orders(conn)
-            fills = self.repo.load_fills(conn)
+            orders = self.repo.load_orders(conn, keep_terminal=keep)
+            held = {o.order_id for o in orders}
+            if keep is not None and self.repo.count_orders(conn) > len(orders):
+                # Some orders stay in the database: reports naming them must find them.
+                # (Until then, a new orderId costs no lookup.)
+                self.ledger.recall = _StoredState(self)
             legs = self.repo.load_legs(conn)
             counts = self.repo.frame_counts(conn)
-        self.ledger.restore(orders=orders, fills=fills, legs=legs)
+            # Fills of stored orders left out only count in their legs (streamed: a long
+            # history is never in memory at once); the rest are held as before.
+            self.ledger.restore(
+                orders=orders,
+                fills=(
+                    fill if idx is None or fill.order_id in held else EvictedFill(fill, idx)
+                    for fill, idx in self.repo.iter_fills(conn)
+                ),
+                legs=legs,
+            )
         self.ledger.restore_stats(counts)
-        if orders or fills:
+        if orders or legs:
             log.info(
-                "restored account %s: %d orders, %d fills, %d legs",
+                "restored account %s: %d orders and %d fills in memory, %d legs",
                 self.account,
                 len(orders),
-                len(fills),
+                len(self.ledger.fills()),
                 len(legs),
             )
 
@@ -263,7 +284,17 @@ class AccountService:
             # caller restarts from the database (and the stream resyncs what was lost).
             self._broken = str(exc)
             raise StorageError(f"commit failed: {exc}") from exc
+        self._evict()
         self._publish(events)
+
+    def _evict(self) -> None:
+        """After a commit (so that what leaves memory is in the database)."""
+        keep = self.keep_terminal_orders
+        if keep is not None and self.ledger.terminal_count > keep + self._evict_slack:
+            with self.lock:
+                if self.ledger.recall is None:
+                    self.ledger.recall = _StoredState(self)
+                self.ledger.evict(keep)
 
     def _write(self, staged: _Staged) -> list[Event]:
         conn, repo, ledger = self._connection, self.repo, self.ledger
@@ -360,3 +391,22 @@ class AccountService:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+class _StoredState:
+    """The database as the ledger's ``Recall``: what eviction took out of memory. Read on
+    the service's own connection, from the thread that applies frames."""
+
+    def __init__(self, service: AccountService) -> None:
+        self._service = service
+
+    def order(self, order_id: str) -> tuple[Order, list[Fill]] | None:
+        conn, repo = self._service._connection, self._service.repo  # noqa: SLF001 - its owner
+        with conn.begin():
+            order = repo.load_order(conn, order_id)
+            return None if order is None else (order, repo.load_fills(conn, order_id))
+
+    def fill(self, exec_id: str) -> Fill | None:
+        conn, repo = self._service._connection, self._service.repo  # noqa: SLF001 - its owner
+        with conn.begin():
+            return repo.load_fill(conn, exec_id)

@@ -19,9 +19,23 @@ from oms.bybit.decode import (
     decode,
     excerpt,
 )
-from oms.bybit.translate import fast_fill_from, fill_from, order_from, position_from
+from oms.bybit.translate import (
+    FAST_FRAMES,
+    fast_fill_from,
+    fill_from,
+    order_from,
+    position_from,
+)
 from oms.core import events as ev
-from oms.core.ledger import DEFAULT_SETTLE_FRAMES, Batch, CoreLedger, Outcome, Update
+from oms.core.ledger import (
+    DEFAULT_SETTLE_FRAMES,
+    VERDICT_OUTCOME,
+    Batch,
+    CoreLedger,
+    Outcome,
+    Update,
+    outcome_of,
+)
 from oms.errors import MalformedFrameError
 
 if TYPE_CHECKING:
@@ -36,8 +50,13 @@ _TRANSLATORS: Final[dict[Kind, Callable[[Any], Update]]] = {
     Kind.POSITION: position_from,
 }
 
+_time_ns: Final = time.time_ns
+
 #: Keys of ``Ledger.stats``, in display order.
 STAT_KEYS: Final = ("frames", *(o.value for o in Outcome))
+#: The stats key of each outcome (``Outcome.value`` is a Python-level property: per frame,
+#: a dict lookup is cheaper).
+_STAT_KEYS: Final = {o: o.value for o in Outcome}
 
 
 def category_of(topic: str) -> str:
@@ -70,6 +89,8 @@ class Ledger(CoreLedger):
         self._stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
         self._wallet: dict[str, WalletMsg] = {}
         self._wallet_time = 0
+        #: the Batch ``apply_frame`` records into (see there)
+        self._scratch = Batch()
 
     @property
     def stats(self) -> dict[str, int]:
@@ -90,28 +111,62 @@ class Ledger(CoreLedger):
     def apply_frame(self, text: str | bytes, *, received_at: int | None = None) -> list[ev.Event]:
         """Apply one raw frame as received; return the events it caused. Never raises
         for bad input."""
-        return self.ingest(text, received_at=received_at).events
+        at = _time_ns() // 1_000_000 if received_at is None else received_at
+        try:
+            _, updates = FAST_FRAMES.validate_json(text)
+        except ValueError:  # pydantic's ValidationError is one too
+            updates = None
+        if not updates:
+            return self._ingest_generally(text, at).events
+        stats = self._stats
+        stats["frames"] += 1
+        # Only the events leave this method, so one Batch serves every frame.
+        batch = self._scratch
+        batch.clear()
+        self._apply_to(batch, updates, at)
+        verdicts = batch.verdicts  # = outcome_of(verdicts), without the call for one element
+        outcome = VERDICT_OUTCOME[verdicts[0]] if len(verdicts) == 1 else outcome_of(verdicts)
+        stats[_STAT_KEYS[outcome]] += 1
+        return batch.events
 
     def ingest(self, text: str | bytes, *, received_at: int | None = None) -> FrameResult:
         """Apply one raw frame and return everything it did."""
-        at = now_ms() if received_at is None else received_at
+        at = _time_ns() // 1_000_000 if received_at is None else received_at
+        try:
+            topic, updates = FAST_FRAMES.validate_json(text)
+        except ValueError:  # pydantic's ValidationError is one too
+            updates = None
+        if not updates:
+            return self._ingest_generally(text, at)
         self._stats["frames"] += 1
+        batch = self.apply(updates, received_at=at)
+        outcome = outcome_of(batch.verdicts)
+        self._stats[_STAT_KEYS[outcome]] += 1
+        return FrameResult(outcome, batch.events, topic, batch)
+
+    # The fast path (both methods above): an order, execution or position frame validated
+    # straight into core values by ``oms.bybit.translate.FAST_FRAMES``. A frame it does not
+    # take, cannot translate, or that carries no element has changed nothing; the general
+    # path then decodes it again and applies, refuses or names it exactly as before.
+
+    def _ingest_generally(self, text: str | bytes, at: int) -> FrameResult:
+        """Decode, apply and count a frame the general way."""
+        stats = self._stats
+        stats["frames"] += 1
+        result = self._decode_and_apply(text, at)
+        stats[_STAT_KEYS[result.outcome]] += 1
+        return result
+
+    def _decode_and_apply(self, text: str | bytes, at: int) -> FrameResult:
         try:
             decoded = decode(text)
         except MalformedFrameError as exc:
-            return self._count(self._malformed(text, at, [exc]))
+            return self._malformed(text, at, [exc])
         if decoded.__class__ is DataFrame:
-            result = self._apply_data(decoded, text, at)
-        elif isinstance(decoded, ControlFrame):
-            result = FrameResult(Outcome.CONTROL, [], control=decoded)
-        else:
-            result = FrameResult(Outcome.IGNORED, [], topic=decoded.topic)
-        self._stats[result.outcome.value] += 1
-        return result
-
-    def _count(self, result: FrameResult) -> FrameResult:
-        self._stats[result.outcome.value] += 1
-        return result
+            return self._apply_data(decoded, text, at)
+        if isinstance(decoded, ControlFrame):
+            return FrameResult(Outcome.CONTROL, [], control=decoded)
+        return FrameResult(Outcome.IGNORED, [], topic=decoded.topic)
 
     def _malformed(
         self, text: str | bytes, at: int, errors: list[MalformedFrameError], venue_time: int = 0

@@ -23,12 +23,15 @@ from pydantic import BaseModel, ConfigDict, Field
 # At most 30 digits on either side of the point and a two-digit exponent: more than any
 # price or quantity has, and it keeps every ledger sum exact (see oms.core.exact) and
 # every number printable ("1e9999999" would otherwise overflow or eat memory).
-_DECIMAL = r"-?(?:[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})(?:[eE][-+]?[0-9]{1,2})?"
+#: Decimal text without a sign.
+UNSIGNED_DECIMAL = r"(?:[0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})(?:[eE][-+]?[0-9]{1,2})?"
+#: Decimal text.
+DECIMAL = f"-?{UNSIGNED_DECIMAL}"
 
 #: Exact decimal text; ``""`` means absent.
-DecimalText = Annotated[str, Field(pattern=f"^(?:{_DECIMAL})?$")]
+DecimalText = Annotated[str, Field(pattern=f"^(?:{DECIMAL})?$")]
 #: Exact decimal text that must be present.
-RequiredDecimalText = Annotated[str, Field(pattern=f"^{_DECIMAL}$")]
+RequiredDecimalText = Annotated[str, Field(pattern=f"^{DECIMAL}$")]
 #: Milliseconds, sent as a string (or a number); ``""`` means unknown.
 Millis = Annotated[int | Literal[""], Field(union_mode="left_to_right")]
 

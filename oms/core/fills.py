@@ -105,11 +105,12 @@ def enriches(held: Fill, report: Fill) -> bool:
 class FillBook:
     """Booked fills by execId, with the quantity booked per order."""
 
-    __slots__ = ("_booked_qty", "_by_exec_id")
+    __slots__ = ("_by_exec_id", "booked")
 
     def __init__(self) -> None:
         self._by_exec_id: dict[str, Fill] = {}
-        self._booked_qty: dict[str, Decimal] = {}
+        #: quantity booked per orderId (read it, change it only through this class)
+        self.booked: dict[str, Decimal] = {}
 
     def __len__(self) -> int:
         return len(self._by_exec_id)
@@ -130,16 +131,33 @@ class FillBook:
         self._by_exec_id[fill.exec_id] = fill
         order_id = fill.order_id
         if order_id and fill.exec_type not in POSITION_NEUTRAL_EXEC_TYPES:
-            booked = self._booked_qty
+            booked = self.booked
             booked[order_id] = _add(booked.get(order_id, _ZERO), fill.exec_qty)
+
+    def forget(self, order_ids: set[str], *, keep: set[str]) -> None:
+        """Drop the fills of ``order_ids`` and every fill without an order, except the
+        execIds in ``keep`` (rebuilding is cheaper than an index kept on every booking)."""
+        self._by_exec_id = {
+            exec_id: fill
+            for exec_id, fill in self._by_exec_id.items()
+            if exec_id in keep or (fill.order_id and fill.order_id not in order_ids)
+        }
+        for order_id in order_ids:
+            self.booked.pop(order_id, None)
 
     def add(self, fill: Fill) -> Fill | None:
         """Book ``fill`` unless its execId is booked already; return the booked copy then.
 
         One call for the lookup and the booking, which the ledger does on every fill."""
-        held = self._by_exec_id.get(fill.exec_id)
-        if held is None:
-            self.book(fill)
+        by_exec_id = self._by_exec_id
+        exec_id = fill.exec_id
+        held = by_exec_id.get(exec_id)
+        if held is None:  # = self.book(fill), inline
+            by_exec_id[exec_id] = fill
+            order_id = fill.order_id
+            if order_id and fill.exec_type not in POSITION_NEUTRAL_EXEC_TYPES:
+                booked = self.booked
+                booked[order_id] = _add(booked.get(order_id, _ZERO), fill.exec_qty)
         return held
 
     def replace(self, fill: Fill) -> None:
@@ -148,4 +166,4 @@ class FillBook:
 
     def booked_qty(self, order_id: str) -> Decimal:
         """Quantity booked against an order so far."""
-        return self._booked_qty.get(order_id, _ZERO)
+        return self.booked.get(order_id, _ZERO)

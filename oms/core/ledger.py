@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Final, NamedTuple, cast
+from typing import TYPE_CHECKING, Final, NamedTuple, Protocol
 
 from oms.core import events as ev
 from oms.core.exact import total
@@ -27,7 +27,7 @@ from oms.core.fills import (
     FillBook,
     enriches,
 )
-from oms.core.orders import CANCEL_RACE_REASON, Order, Verdict, decide
+from oms.core.orders import CANCEL_RACE_REASON, Order, Side, Verdict, decide
 from oms.core.positions import Leg, LegKey, PositionReport, judge_report
 from oms.core.states import TERMINAL, OrderStatus
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 Update = Order | Fill | PositionReport
 
 _ZERO: Final = Decimal(0)
-_new: Final = object.__new__
+_new_tuple: Final = tuple.__new__
 #: Frames a cross-topic disagreement may last before it is reported (see module doc).
 DEFAULT_SETTLE_FRAMES: Final = 50
 #: A leg continuously in disagreement for this many settle windows is reported even if
@@ -76,7 +76,8 @@ class Outcome(Enum):
     IGNORED = "ignored"
 
 
-_VERDICT_OUTCOME: Final = {
+#: The outcome of a frame whose only element got this verdict.
+VERDICT_OUTCOME: Final = {
     Verdict.APPLIED: Outcome.APPLIED,
     Verdict.DUPLICATE: Outcome.DUPLICATE,
     Verdict.STALE: Outcome.STALE,
@@ -90,7 +91,7 @@ _OUTCOME_PRIORITY: Final = (Outcome.ILLEGAL, Outcome.APPLIED, Outcome.DUPLICATE,
 
 def combine(verdicts: Iterable[Verdict]) -> Outcome:
     """The outcome of a frame from the verdicts on its elements."""
-    seen = {_VERDICT_OUTCOME[v] for v in verdicts}
+    seen = {VERDICT_OUTCOME[v] for v in verdicts}
     for outcome in _OUTCOME_PRIORITY:
         if outcome in seen:
             return outcome
@@ -106,34 +107,19 @@ class OrderUpdateRecord:
     verdict: Verdict
 
 
-_MutableOrderUpdateRecord: Final = ev.mutable_twin(OrderUpdateRecord)
-
-
-def _update_record(
-    previous: OrderStatus | None, report: Order, verdict: Verdict
-) -> OrderUpdateRecord:
-    """``OrderUpdateRecord(previous, report, verdict)``, built fast: one is made per applied
-    order report (see ``oms.core.events.mutable_twin``)."""
-    record = _new(_MutableOrderUpdateRecord)
-    record.previous = previous
-    record.report = report
-    record.verdict = verdict
-    record.__class__ = OrderUpdateRecord
-    return cast("OrderUpdateRecord", record)
-
-
 class Batch:
     """The result of applying one frame's updates (a plain slotted class: one is made
     per frame, and a dataclass's default factories cost more than the work it records).
     """
 
-    __slots__ = ("events", "fills", "legs", "order_updates", "orders", "verdicts")
+    __slots__ = ("events", "fills", "legs", "order_reports", "orders", "verdicts")
 
     def __init__(self) -> None:
         #: the verdict on each update, in order
         self.verdicts: list[Verdict] = []
-        #: order reports applied or refused as illegal (the order history)
-        self.order_updates: list[OrderUpdateRecord] = []
+        #: ``order_updates`` as plain (previous status, report, verdict) tuples: the
+        #: records are made only when asked for (most callers never ask)
+        self.order_reports: list[tuple[OrderStatus | None, Order, Verdict]] = []
         #: events, in the order they happened
         self.events: list[ev.Event] = []
         #: ids of orders and fills, and keys of legs, whose state changed
@@ -141,13 +127,52 @@ class Batch:
         self.fills: set[str] = set()
         self.legs: set[LegKey] = set()
 
+    def clear(self) -> None:
+        """Empty it for the next frame, with a new ``events`` list (the old one may have
+        been handed out): cheaper than a new ``Batch`` when nothing else holds it."""
+        self.verdicts.clear()
+        self.order_reports.clear()
+        self.events = []
+        self.orders.clear()
+        self.fills.clear()
+        self.legs.clear()
+
+    @property
+    def order_updates(self) -> list[OrderUpdateRecord]:
+        """Order reports applied or refused as illegal (the order history), in order."""
+        return [OrderUpdateRecord(*report) for report in self.order_reports]
+
     @property
     def outcome(self) -> Outcome:
         """The frame's combined outcome."""
-        verdicts = self.verdicts
-        if len(verdicts) == 1:
-            return _VERDICT_OUTCOME[verdicts[0]]
-        return combine(verdicts)
+        return outcome_of(self.verdicts)
+
+
+def outcome_of(verdicts: list[Verdict]) -> Outcome:
+    """The outcome of a frame from the verdicts on its elements (one, nearly always)."""
+    if len(verdicts) == 1:
+        return VERDICT_OUTCOME[verdicts[0]]
+    return combine(verdicts)
+
+
+class EvictedFill(NamedTuple):
+    """A stored fill whose order stays out of memory on restore: it only counts in its leg
+    (``position_idx`` is its order's)."""
+
+    fill: Fill
+    position_idx: int
+
+
+class Recall(Protocol):
+    """Where a bounded ledger finds what it evicted (the store)."""
+
+    def order(self, order_id: str) -> tuple[Order, list[Fill]] | None:
+        """A stored order with its stored fills."""
+        ...
+
+    def fill(self, exec_id: str) -> Fill | None:
+        """A stored fill."""
+        ...
 
 
 class CoreLedger:
@@ -169,6 +194,8 @@ class CoreLedger:
         #: disagreements not yet reported, with when they (and their report) began
         self._pending_legs: dict[LegKey, _Pending] = {}
         self._pending_fills: dict[str, int] = {}
+        #: Where orders and fills that left memory can be found again (see ``evict``).
+        self.recall: Recall | None = None
 
     # --- queries ------------------------------------------------------------------------
 
@@ -249,11 +276,12 @@ class CoreLedger:
         self,
         *,
         orders: Iterable[Order],
-        fills: Iterable[Fill],
+        fills: Iterable[Fill | EvictedFill],
         legs: Iterable[tuple[PositionReport | None, LegKey]],
     ) -> None:
-        """Load state saved by a store: every order, every booked fill, and per leg its
-        newest report. Only for a fresh ledger.
+        """Load state saved by a store: the orders to hold, every booked fill, and per
+        leg its newest report. Only for a fresh ledger. A fill given as ``EvictedFill``
+        belongs to a stored order not held in memory: it only counts in its leg.
 
         The fills-derived nets are recomputed from the fills rather than taken from the
         saved value: a fill that was still waiting for its order when the state was saved
@@ -269,11 +297,20 @@ class CoreLedger:
             if key.position_idx == 0:
                 self._oneway.add((key.category, key.symbol))
         for fill in fills:
-            self._restore_fill(fill)
+            if isinstance(fill, EvictedFill):  # its order stays in the store
+                self._restore_evicted(fill.fill, fill.position_idx)
+            else:
+                self._restore_fill(fill)
         for leg in self._legs.values():
             if leg.disagreement() is not None and leg.report is not None:
                 identity = (leg.report.seq, leg.report.updated_time)
                 self._pending_legs[leg.key] = _Pending(self._tick, self._tick, identity)
+
+    def _restore_evicted(self, fill: Fill, position_idx: int) -> None:
+        if fill.changes_position and fill.category != "spot":
+            self._leg_of(fill.category, fill.symbol, position_idx).add_fill(
+                fill.seq, fill.signed_qty
+            )
 
     def _restore_fill(self, fill: Fill) -> None:
         self._fills.book(fill)
@@ -290,8 +327,13 @@ class CoreLedger:
 
     def apply(self, updates: Sequence[Update], *, received_at: int) -> Batch:
         """Apply one frame's updates in order and return what they did."""
-        self._tick += 1
         batch = Batch()
+        self._apply_to(batch, updates, received_at)
+        return batch
+
+    def _apply_to(self, batch: Batch, updates: Sequence[Update], received_at: int) -> None:
+        """``apply``, recording into ``batch``."""
+        self._tick += 1
         for update in updates:
             if isinstance(update, Order):
                 self._apply_order(update, received_at, batch)
@@ -301,7 +343,6 @@ class CoreLedger:
                 self._apply_position(update, received_at, batch)
         if self._pending_legs or self._pending_fills:
             self._confirm_pending(received_at, batch, force=False)
-        return batch
 
     @property
     def has_pending(self) -> bool:
@@ -316,16 +357,21 @@ class CoreLedger:
 
     # --- orders -------------------------------------------------------------------------
 
-    def _apply_order(self, report: Order, received_at: int, batch: Batch) -> None:
-        order_id = report.order_id
+    def _apply_order(self, report: Order, received_at: int, batch: Batch) -> None:  # noqa: C901 - the hot path, kept in one piece on purpose
+        # One unpacking instead of a dozen NamedTuple attribute reads (each a descriptor
+        # call): this runs for every order report.
+        (order_id, order_link_id, category, symbol, _, position_idx, status, _, _) = report[:9]
+        cum_exec_qty, _, _, leaves_qty = report[12:16]
+        reject_reason, _, updated_time = report[21:]
         held = self._orders.get(order_id)
+        if held is None and self.recall is not None:  # perhaps evicted: ask the store
+            held = self._recall_order(order_id)
         decision = decide(held, report)
         verdict = decision.verdict
         batch.verdicts.append(verdict)
-        status = report.status
         previous = None if held is None else held.status
         if (
-            report.reject_reason == CANCEL_RACE_REASON
+            reject_reason == CANCEL_RACE_REASON
             and status in TERMINAL
             and verdict is not Verdict.ILLEGAL
         ):
@@ -334,51 +380,60 @@ class CoreLedger:
             if verdict is Verdict.ILLEGAL:
                 self._refuse_order(held, report, decision.reason, received_at, batch)
             return
-        self._hold_order(report)
+        # = self._hold_order(report), inline: this runs for nearly every order report
+        self._orders[order_id] = report
+        if status in TERMINAL:
+            self._open.discard(order_id)
+        else:
+            self._open.add(order_id)
+        if position_idx == 0:
+            self._oneway.add((category, symbol))
         batch.orders.add(order_id)
-        batch.order_updates.append(_update_record(previous, report, Verdict.APPLIED))
+        batch.order_reports.append((previous, report, Verdict.APPLIED))
         if decision.status_changed:
             batch.events.append(
                 ev.order_status_changed(
-                    report.updated_time,
+                    updated_time,
                     received_at,
                     order_id,
-                    report.order_link_id,
-                    report.symbol,
+                    order_link_id,
+                    symbol,
                     previous,
                     status,
-                    report.cum_exec_qty,
-                    report.leaves_qty,
-                    report.order_link_id == "",  # external
+                    cum_exec_qty,
+                    leaves_qty,
+                    order_link_id == "",  # external
                 )
             )
         if decision.amended and held is not None:
-            batch.events.append(
-                ev.order_amended(
-                    report.updated_time,
-                    received_at,
-                    order_id,
-                    report.symbol,
-                    status,
-                    held.qty,
-                    report.qty,
-                    held.price,
-                    report.price,
-                    held.trigger_price,
-                    report.trigger_price,
-                )
-            )
+            self._note_amend(held, report, received_at, batch)
         if order_id in self._awaiting_order:
             self._attribute_waiting(report, received_at, batch)
         if status in TERMINAL:
             self._check_overfill(report, received_at, batch)
 
+    @staticmethod
+    def _note_amend(held: Order, report: Order, received_at: int, batch: Batch) -> None:
+        batch.events.append(
+            ev.order_amended(
+                report.updated_time,
+                received_at,
+                report.order_id,
+                report.symbol,
+                report.status,
+                held.qty,
+                report.qty,
+                held.price,
+                report.price,
+                held.trigger_price,
+                report.trigger_price,
+            )
+        )
+
     def _refuse_order(
         self, held: Order | None, report: Order, reason: str, received_at: int, batch: Batch
     ) -> None:
-        batch.order_updates.append(
-            OrderUpdateRecord(held.status if held else None, report, Verdict.ILLEGAL)
-        )
+        batch.order_reports.append((held.status if held else None, report, Verdict.ILLEGAL))
         batch.events.append(
             ev.IllegalTransition(
                 venue_time=report.updated_time,
@@ -390,6 +445,65 @@ class CoreLedger:
                 reported=report.status,
             )
         )
+
+    # --- bounded memory -----------------------------------------------------------------
+
+    @property
+    def terminal_count(self) -> int:
+        """Terminal orders held in memory."""
+        return len(self._orders) - len(self._open)
+
+    def evict(self, keep_terminal: int) -> int:
+        """Forget the oldest terminal orders beyond the newest ``keep_terminal``, with
+        their fills, and every fill without an order; return how many orders left.
+
+        Only what nothing still waits on leaves: an order whose booked fills differ from
+        its cumExecQty, or whose fills are still being attributed, stays. Legs keep their
+        sums. Set ``recall`` first: later reports of what left are judged against it."""
+        excess = self.terminal_count - keep_terminal
+        if excess <= 0 or self.recall is None:
+            return 0
+        gone: set[str] = set()
+        booked_qty = self._fills.booked_qty
+        for order_id, order in self._orders.items():  # first seen first
+            if len(gone) >= excess:
+                break
+            if (
+                order.status in TERMINAL
+                and order_id not in self._awaiting_order
+                and booked_qty(order_id) == order.cum_exec_qty
+            ):
+                gone.add(order_id)
+        for order_id in gone:
+            del self._orders[order_id]
+            self._overfilled.discard(order_id)
+            self._cancel_rejected.discard(order_id)
+        waiting = {e for pairs in self._awaiting_order.values() for e, _ in pairs}
+        self._fills.forget(gone, keep=waiting)
+        return len(gone)
+
+    def _recall_order(self, order_id: str) -> Order | None:
+        """Bring an evicted order and its fills back into memory (legs already count them)."""
+        found = self.recall.order(order_id) if self.recall is not None else None
+        if found is None:
+            return None
+        order, fills = found
+        self._hold_order(order)
+        for fill in fills:
+            if fill.exec_id not in self._fills:
+                self._fills.book(fill)
+        return order
+
+    def _recall_fill(self, order_id: str, exec_id: str) -> None:
+        """Before booking a fill of an order not in memory: if it was booked before and
+        evicted, bring it back so that it is recognised as a duplicate."""
+        if exec_id in self._fills or self.recall is None:
+            return
+        if order_id and self._recall_order(order_id) is not None:
+            return
+        stored = self.recall.fill(exec_id)
+        if stored is not None:
+            self._fills.book(stored)
 
     def _hold_order(self, order: Order) -> None:
         self._orders[order.order_id] = order
@@ -417,11 +531,16 @@ class CoreLedger:
         )
 
     def _check_overfill(self, order: Order, received_at: int, batch: Batch) -> None:
-        if order.status not in TERMINAL or order.order_id in self._overfilled:
+        """Report a terminal order whose booked fills exceed its final cumExecQty, once.
+
+        Callers check ``order.status in TERMINAL`` first: most orders are not, and that
+        check costs less than this call."""
+        order_id = order.order_id
+        if order_id in self._overfilled:
             return
-        booked = self._fills.booked_qty(order.order_id)
+        booked = self._fills.booked.get(order_id, _ZERO)
         if booked > order.cum_exec_qty:
-            self._overfilled.add(order.order_id)
+            self._overfilled.add(order_id)
             batch.events.append(
                 ev.OverFilled(
                     venue_time=order.updated_time,
@@ -436,8 +555,13 @@ class CoreLedger:
 
     # --- fills --------------------------------------------------------------------------
 
-    def _apply_fill(self, fill: Fill, received_at: int, batch: Batch) -> None:
-        exec_id = fill.exec_id
+    def _apply_fill(self, fill: Fill, received_at: int, batch: Batch) -> None:  # noqa: C901 - the hot path, kept in one piece on purpose
+        # One unpacking instead of a dozen NamedTuple attribute reads (see _apply_order).
+        (exec_id, order_id, _, category, symbol, side, exec_type, exec_qty, exec_price) = fill[:9]
+        exec_fee = fill[10]
+        exec_time, seq, _ = fill[15:]
+        if self.recall is not None and order_id not in self._orders:
+            self._recall_fill(order_id, exec_id)  # perhaps evicted: ask the store
         held = self._fills.add(fill)
         if held is not None:
             if enriches(held, fill):
@@ -449,35 +573,43 @@ class CoreLedger:
             return
         batch.verdicts.append(Verdict.APPLIED)
         batch.fills.add(exec_id)
-        order = self._orders.get(fill.order_id)
-        changes = fill.exec_type not in POSITION_NEUTRAL_EXEC_TYPES
-        moves = changes and fill.category != "spot"
-        leg = self._fill_leg(fill, order) if moves else None
+        order = self._orders.get(order_id)
+        changes = exec_type not in POSITION_NEUTRAL_EXEC_TYPES
+        moves = changes and category != "spot"
+        if not moves:
+            leg = None
+        elif order is not None:  # = self._fill_leg(fill, order), inline for the usual case
+            parts = (order.category, order.symbol, order.position_idx)  # its leg's key
+            leg = self._legs.get(parts) or self._leg_of(*parts)  # type: ignore[call-overload]
+        else:
+            leg = self._fill_leg(fill, order)
         batch.events.append(
             ev.fill_booked(
-                fill.exec_time,
+                exec_time,
                 received_at,
                 exec_id,
-                fill.order_id,
-                fill.symbol,
-                fill.side,
-                fill.exec_type,
-                fill.exec_qty,
-                fill.exec_price,
-                fill.exec_fee,
+                order_id,
+                symbol,
+                side,
+                exec_type,
+                exec_qty,
+                exec_price,
+                exec_fee,
                 changes,
                 None if leg is None else leg.key.position_idx,
             )
         )
         if order is None:
-            expects_order = fill.exec_type not in _ORDERLESS_EXEC_TYPES
+            expects_order = exec_type not in _ORDERLESS_EXEC_TYPES
             if expects_order or (moves and leg is None):
-                waiting = self._awaiting_order.setdefault(fill.order_id, [])
+                waiting = self._awaiting_order.setdefault(order_id, [])
                 waiting.append((exec_id, leg is not None or not moves))
             if expects_order:
                 self._pending_fills[exec_id] = self._tick
-        if leg is not None:
-            self._book_to_leg(fill, leg, received_at, batch)
+        if leg is not None:  # = self._book_to_leg(fill, leg, ...), inline
+            leg.add_fill(seq, exec_qty if side is Side.BUY else exec_qty.copy_negate())
+            batch.legs.add(leg.key)
+            self._recheck_leg(leg, received_at, batch)
         if order is not None and order.status in TERMINAL:
             self._check_overfill(order, received_at, batch)
 
@@ -502,7 +634,8 @@ class CoreLedger:
                 self._book_to_leg(fill, leg, received_at, batch)
 
     def _book_to_leg(self, fill: Fill, leg: Leg, received_at: int, batch: Batch) -> None:
-        leg.add_fill(fill.seq, fill.signed_qty)
+        qty = fill.exec_qty  # signed: = fill.signed_qty, without the property call
+        leg.add_fill(fill.seq, qty if fill.side is Side.BUY else qty.copy_negate())
         batch.legs.add(leg.key)
         self._recheck_leg(leg, received_at, batch)
 
@@ -525,8 +658,14 @@ class CoreLedger:
     # --- positions ----------------------------------------------------------------------
 
     def _apply_position(self, report: PositionReport, received_at: int, batch: Batch) -> None:
-        leg = self._leg_of(report.category, report.symbol, report.position_idx)
-        verdict = judge_report(leg.report, report)
+        # One unpacking instead of NamedTuple attribute reads (see _apply_order).
+        (category, symbol, position_idx, side, size, _, _, _, _, seq, updated_time) = report
+        parts = (category, symbol, position_idx)  # = self._leg_of(*parts), the get inline
+        leg: Leg = self._legs.get(parts) or self._leg_of(*parts)  # type: ignore[call-overload]
+        held = leg.report
+        # = judge_report(held, report), without the call for the usual newer report
+        newer = held is None or seq > held.seq
+        verdict = Verdict.APPLIED if newer else judge_report(held, report)
         batch.verdicts.append(verdict)
         if verdict is not Verdict.APPLIED:
             return
@@ -534,27 +673,29 @@ class CoreLedger:
         if previous is None:
             previous = _ZERO
         leg.set_report(report)
-        key = leg.key
-        batch.legs.add(key)
-        if report.position_idx == 0:
-            self._oneway.add((report.category, report.symbol))
+        batch.legs.add(leg.key)
+        if position_idx == 0:
+            self._oneway.add((category, symbol))
         net = leg.reported_net
         if net is not None and previous != net:
             batch.events.append(
                 ev.position_changed(
-                    report.updated_time,
+                    updated_time,
                     received_at,
-                    key.category,
-                    key.symbol,
-                    key.position_idx,
+                    category,
+                    symbol,
+                    position_idx,
                     previous,
                     net,
-                    report.size,
-                    report.side,
-                    report.seq,
+                    size,
+                    side,
+                    seq,
                 )
             )
-        self._recheck_leg(leg, received_at, batch)
+        # The report equals every fill booked, and nothing is pending or announced: the
+        # usual case, where _recheck_leg would do nothing.
+        if leg.tail or net != leg.fills_net or leg.mismatch_open or self._pending_legs:
+            self._recheck_leg(leg, received_at, batch)
 
     def _recheck_leg(self, leg: Leg, received_at: int, batch: Batch) -> None:
         """Start (or restart) the settle clock on a disagreement, or announce a resolution.
@@ -564,7 +705,13 @@ class CoreLedger:
         reports for ``_CONTINUOUS_WINDOWS`` windows is reported anyway, so a busy symbol
         whose fills are really missing is not excused forever."""
         report = leg.report
-        if leg.disagreement() is None:
+        reported = leg.reported_net
+        # No report, or a report that equals every fill: agreement without the call.
+        if (
+            reported is None
+            or (not leg.tail and reported == leg.fills_net)
+            or leg.disagreement() is None
+        ):
             if self._pending_legs:
                 self._pending_legs.pop(leg.key, None)
             if leg.mismatch_open and report is not None:
@@ -585,10 +732,12 @@ class CoreLedger:
             return
         identity = (report.seq, report.updated_time)
         pending = self._pending_legs.get(leg.key)
+        # _Pending(since, report_since, report), built as a tuple: a fill often starts one
         if pending is None:
-            self._pending_legs[leg.key] = _Pending(self._tick, self._tick, identity)
+            self._pending_legs[leg.key] = _new_tuple(_Pending, (self._tick, self._tick, identity))
         elif pending.report != identity:
-            self._pending_legs[leg.key] = _Pending(pending.since, self._tick, identity)
+            since = pending.since
+            self._pending_legs[leg.key] = _new_tuple(_Pending, (since, self._tick, identity))
 
     def _confirm_pending(self, received_at: int, batch: Batch, *, force: bool) -> None:
         due = self._tick - self.settle_frames

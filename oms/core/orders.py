@@ -150,11 +150,10 @@ def decide(held: Order | None, report: Order) -> Decision:  # noqa: PLR0911 - a 
     time, held_time = report.updated_time, held.updated_time
     cum, held_cum = report.cum_exec_qty, held.cum_exec_qty
     rank, held_rank = RANK[status], RANK[held_status]
-    # ``is`` first: equal quantities are often the very same (cached) Decimal.
-    cum_newer = cum is not held_cum and cum > held_cum
-    cum_older = cum is not held_cum and cum < held_cum
-    newer = time > held_time or cum_newer or rank > held_rank
-    older = time < held_time or cum_older or rank < held_rank
+    # Decimals compared last, and ``is`` first: equal quantities are often the very same
+    # (cached) Decimal, and a usual report is already newer by its time.
+    newer = time > held_time or rank > held_rank or (cum is not held_cum and cum > held_cum)
+    older = time < held_time or rank < held_rank or (cum is not held_cum and cum < held_cum)
     if newer and older:
         signs = (_sign(time, held_time), _sign(cum, held_cum), _sign(rank, held_rank))
         return Decision(Verdict.ILLEGAL, reason=_contradiction(signs))

@@ -16,7 +16,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Final, NamedTuple
 
-from oms.core.exact import EXACT, add, negate, total
+from oms.core.exact import EXACT, negate, total
 from oms.core.orders import Side, Verdict
 
 _ZERO: Final = Decimal(0)
@@ -81,19 +81,23 @@ def judge_report(held: PositionReport | None, report: PositionReport) -> Verdict
 class Leg:
     """What we know of one leg: the newest report and the fills booked to it.
 
-    Change ``report`` only through ``set_report``: it also keeps ``reported_net``."""
+    Change ``report`` only through ``set_report``, and the fills only through
+    ``add_fill``: they also keep ``reported_net`` and ``tail_net`` (worked out once per
+    report and once per fill here, rather than on every check of the leg)."""
 
-    __slots__ = ("fills_net", "key", "mismatch_open", "report", "reported_net", "tail")
+    __slots__ = ("fills_net", "key", "mismatch_open", "report", "reported_net", "tail", "tail_net")
 
     def __init__(self, key: LegKey) -> None:
         self.key = key
         self.report: PositionReport | None = None
-        #: ``report.net_qty``, worked out once per report (None without a report).
+        #: ``report.net_qty`` (None without a report).
         self.reported_net: Decimal | None = None
         #: Sum of signed qty of every position-changing fill booked to this leg.
         self.fills_net: Decimal = _ZERO
         #: (seq, signed qty) of fills newer than the held report: not covered by it yet.
         self.tail: list[tuple[int, Decimal]] = []
+        #: The sum of the tail's quantities.
+        self.tail_net: Decimal = _ZERO
         #: Whether a mismatch has been announced and not yet resolved.
         self.mismatch_open = False
 
@@ -107,24 +111,34 @@ class Leg:
         self.fills_net = _add(self.fills_net, signed_qty)
         if seq is not None and (self.report is None or seq > self.report.seq):
             self.tail.append((seq, signed_qty))
+            self.tail_net = _add(self.tail_net, signed_qty)
 
     def set_report(self, report: PositionReport) -> None:
         """Hold a newer report and drop the fills it now covers from the tail."""
         self.report = report
-        self.reported_net = report.net_qty
+        side = report.side
+        if side is Side.BUY:  # = report.net_qty, without the property call
+            self.reported_net = report.size
+        elif side is Side.SELL:
+            self.reported_net = report.size.copy_negate()
+        else:
+            self.reported_net = _ZERO
         if self.tail:
-            self.tail = [(s, q) for s, q in self.tail if s > report.seq]
+            tail = self.tail = [(s, q) for s, q in self.tail if s > report.seq]
+            self.tail_net = total(q for _, q in tail) if tail else _ZERO
 
     def covered_net(self) -> Decimal:
         """The fills the held report covers (seq <= its seq)."""
         if not self.tail:
             return self.fills_net
-        return add(self.fills_net, negate(total(q for _, q in self.tail)))
+        return _add(self.fills_net, self.tail_net.copy_negate())
 
     def disagreement(self) -> tuple[Decimal, Decimal] | None:
         """(reported, derived) when the held report and the fills it covers differ."""
         reported = self.reported_net
         if reported is None:
             return None
-        derived = self.covered_net() if self.tail else self.fills_net
+        derived = self.fills_net  # = self.covered_net(), without the call
+        if self.tail:
+            derived = _add(derived, self.tail_net.copy_negate())
         return None if reported == derived else (reported, derived)

@@ -379,6 +379,12 @@ class Repository:
         rows = connection.execute(query.order_by(t.c.created_time, t.c.order_id)).mappings()
         return [_order_from_row(r) for r in rows]
 
+    def count_orders(self, connection: Connection) -> int:
+        """How many orders of the account are stored."""
+        t = ORDERS
+        query = select(func.count()).select_from(t).where(t.c.account == self.account)
+        return int(connection.execute(query).scalar_one())
+
     def load_order(self, connection: Connection, order_id: str) -> Order | None:
         """One order by id, if stored."""
         t = ORDERS
@@ -415,43 +421,32 @@ class Repository:
         rows = connection.execute(query.order_by(t.c.exec_time, t.c.exec_id)).mappings()
         return [_fill_from_row(r) for r in rows]
 
-    def iter_fills(self, connection: Connection, batch: int = 5_000) -> Iterator[Fill]:
-        """Every execution of the account in execution order, read ``batch`` rows at a
-        time (a restore of a long history never holds all of them at once)."""
-        t = EXECUTIONS
+    def iter_fills(
+        self, connection: Connection, batch: int = 5_000
+    ) -> Iterator[tuple[Fill, int | None]]:
+        """Every execution of the account in execution order, with the positionIdx of its
+        stored order (None if its order is not stored), read ``batch`` rows at a time: a
+        restore of a long history never holds all of them at once."""
+        t, o = EXECUTIONS, ORDERS
         query = (
-            select(t)
+            select(t, o.c.position_idx.label("order_position_idx"))
+            .outerjoin(o, (o.c.account == t.c.account) & (o.c.order_id == t.c.order_id))
             .where(t.c.account == self.account)
             .order_by(t.c.exec_time, t.c.exec_id)
             .execution_options(yield_per=batch)
         )
         for r in connection.execute(query).mappings():
-            yield _fill_from_row(r)
+            yield _fill_from_row(r), r["order_position_idx"]
 
-    def has_execution(self, connection: Connection, exec_id: str) -> bool:
-        """Whether an execId is stored."""
+    def load_fill(self, connection: Connection, exec_id: str) -> Fill | None:
+        """One stored execution by execId."""
         t = EXECUTIONS
-        found = connection.execute(
-            select(t.c.exec_id).where(t.c.account == self.account, t.c.exec_id == exec_id)
-        ).first()
-        return found is not None
-
-    def order_position_idx(
-        self, connection: Connection, order_ids: Iterable[str]
-    ) -> dict[str, int]:
-        """positionIdx of stored orders, by id (for fills whose order is not in memory)."""
-        t = ORDERS
-        ids = list(order_ids)
-        out: dict[str, int] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            rows = connection.execute(
-                select(t.c.order_id, t.c.position_idx).where(
-                    t.c.account == self.account, t.c.order_id.in_(chunk)
-                )
-            )
-            out.update({str(i): int(p) for i, p in rows})
-        return out
+        row = (
+            connection.execute(select(t).where(t.c.account == self.account, t.c.exec_id == exec_id))
+            .mappings()
+            .first()
+        )
+        return None if row is None else _fill_from_row(row)
 
     def load_legs(self, connection: Connection) -> list[tuple[PositionReport | None, LegKey]]:
         """Every leg: (newest report or None, key). Fills-derived nets are recomputed
