@@ -32,6 +32,7 @@ from oms.core.expectations import (
     ExpectedOrder,
     ExpectedPosition,
 )
+from oms.core.ledger import DEFAULT_KEEP_TERMINAL_ORDERS
 from oms.core.orders import Side
 from oms.errors import LocalError
 from oms.live import LiveRunner, RestRows, ResyncScope
@@ -116,13 +117,20 @@ class Account:
         position_grace_ms: int = DEFAULT_POSITION_GRACE_MS,
         metrics: Metrics = NO_METRICS,
         record: Callable[[str], None] | None = None,
+        keep_terminal_orders: int | None = DEFAULT_KEEP_TERMINAL_ORDERS,
+        keep_terminal_ms: int | None = None,
     ) -> None:
         self.name = account
         #: Every log line of this account's threads names it and the stream's connection.
         self.log_context = account_context(account)
         rest = _rest_client(stream, rest_url, credentials)  # before the database: may refuse
         with bound(self.log_context):
-            self._service = AccountService(url, account=account)
+            self._service = AccountService(
+                url,
+                account=account,
+                keep_terminal_orders=keep_terminal_orders,
+                keep_terminal_ms=keep_terminal_ms,
+            )
         self._book = ExpectationBook(
             report_unexpected_orders=report_unexpected_orders,
             position_grace_ms=position_grace_ms,

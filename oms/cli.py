@@ -27,6 +27,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from oms.bybit.ledger import Ledger, now_ms
 from oms.capture import bytes_read, capture_identity, open_capture
 from oms.core.events import Anomaly, Event
+from oms.core.ledger import DEFAULT_KEEP_TERMINAL_ORDERS
 from oms.errors import OmsError
 from oms.logs import LEVELS, account_context, bound, configure
 from oms.render import console, inspect_table, print_state
@@ -108,7 +109,9 @@ def _replay_into_db(args: argparse.Namespace) -> int:
     from oms.service import AccountService  # noqa: PLC0415 - the store is only loaded when asked for
 
     source = capture_identity(args.capture)
-    with AccountService(args.db, account=args.account) as service:
+    with AccountService(
+        args.db, account=args.account, keep_terminal_orders=args.keep_orders
+    ) as service:
         skip = _resume_point(service, source)
         if skip:
             log.info("resuming the replay of %s after line %d", args.capture, skip)
@@ -256,6 +259,7 @@ def _run(args: argparse.Namespace) -> int:
         dead_after_s=args.dead_after,
         metrics_port=args.metrics_port,
         metrics_host=args.metrics_host,
+        keep_terminal_orders=args.keep_orders,
     )
     return main_run(options)
 
@@ -315,6 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--db", help="database URL (or SQLite file) to journal and store into")
     replay.add_argument("--account", default="default", help="account name in the database")
+    replay.add_argument(
+        "--keep-orders",
+        type=int,
+        default=DEFAULT_KEEP_TERMINAL_ORDERS,
+        help="with --db: ended orders kept in memory (default %(default)s)",
+    )
     replay.set_defaults(handler=_cmd_replay)
 
     inspect = sub.add_parser(
@@ -362,6 +372,12 @@ def _add_run(
         "--topics", nargs="+", default=["order", "execution", "position"], help="topics"
     )
     run.add_argument("--record", help="append every raw frame to this capture file")
+    run.add_argument(
+        "--keep-orders",
+        type=int,
+        default=DEFAULT_KEEP_TERMINAL_ORDERS,
+        help="ended orders kept in memory; older ones stay in the database (default %(default)s)",
+    )
     run.add_argument("--duration", type=float, help="stop after this many seconds")
     run.add_argument("--no-view", action="store_true", help="no live table (log lines only)")
     run.add_argument("--category", nargs="+", default=["linear"], help="resync categories")

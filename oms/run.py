@@ -29,6 +29,7 @@ from oms.bybit.rest import REST_URLS
 from oms.bybit.signing import Credentials
 from oms.bybit.stream import PrivateStream, StreamSettings
 from oms.core.events import Anomaly
+from oms.core.ledger import DEFAULT_KEEP_TERMINAL_ORDERS
 from oms.errors import LocalError
 from oms.live import ResyncScope
 from oms.logs import bound
@@ -63,6 +64,8 @@ class RunOptions:
     #: Serve Prometheus metrics on this port (0: any free one); None: no metrics.
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
+    #: Ended orders kept in memory (older ones are read back from the database).
+    keep_terminal_orders: int | None = DEFAULT_KEEP_TERMINAL_ORDERS
 
 
 class _Recorder:
@@ -109,6 +112,7 @@ class Session:
             scope=options.scope,
             metrics=metrics,
             record=self._recorder,
+            keep_terminal_orders=options.keep_terminal_orders,
         )
         self.log_context = self.account.log_context
         # The parts the live view and the tests look at.

@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from oms.bybit.ledger import Ledger, now_ms
 from oms.core.events import MalformedFrame
-from oms.core.ledger import DEFAULT_SETTLE_FRAMES, EvictedFill
+from oms.core.ledger import DEFAULT_KEEP_TERMINAL_ORDERS, DEFAULT_SETTLE_FRAMES, EvictedFill
 from oms.core.orders import Verdict
 from oms.core.reconcile import VenueSnapshot, reconcile
 from oms.errors import StorageError
@@ -57,9 +57,6 @@ DEFAULT_GROUP_FRAMES: Final = 100
 DEFAULT_GROUP_MS: Final = 5.0
 #: How often (ms) watchers are asked for events that are due by the clock alone.
 WATCH_TICK_MS: Final = 100
-#: Terminal orders (with their fills) kept in memory; older ones are read back from the
-#: database when a late report names them.
-DEFAULT_KEEP_TERMINAL_ORDERS: Final = 5_000
 
 
 class Watcher(Protocol):
@@ -99,12 +96,15 @@ class AccountService:
         group_frames: int = DEFAULT_GROUP_FRAMES,
         group_ms: float = DEFAULT_GROUP_MS,
         keep_terminal_orders: int | None = DEFAULT_KEEP_TERMINAL_ORDERS,
+        keep_terminal_ms: int | None = None,
     ) -> None:
         self.account = account
         self.group_frames = group_frames
         self.group_ms = group_ms
         #: None: keep every order in memory (and load every order on open).
         self.keep_terminal_orders = keep_terminal_orders
+        #: Terminal orders last updated longer ago than this (venue time) leave memory too.
+        self.keep_terminal_ms = keep_terminal_ms
         # Evict in steps (a tenth of what is kept) rather than one order per commit.
         self._evict_slack = 0 if keep_terminal_orders is None else keep_terminal_orders // 10
         self.engine: Engine = open_engine(url)
@@ -290,11 +290,15 @@ class AccountService:
     def _evict(self) -> None:
         """After a commit (so that what leaves memory is in the database)."""
         keep = self.keep_terminal_orders
-        if keep is not None and self.ledger.terminal_count > keep + self._evict_slack:
+        if keep is None:
+            return
+        # An age pass scans the orders held (a few thousand) once per commit.
+        before = None if self.keep_terminal_ms is None else now_ms() - self.keep_terminal_ms
+        if before is not None or self.ledger.terminal_count > keep + self._evict_slack:
             with self.lock:
                 if self.ledger.recall is None:
                     self.ledger.recall = _StoredState(self)
-                self.ledger.evict(keep)
+                self.ledger.evict(keep, updated_before=before)
 
     def _write(self, staged: _Staged) -> list[Event]:
         conn, repo, ledger = self._connection, self.repo, self.ledger

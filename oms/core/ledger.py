@@ -38,6 +38,9 @@ Update = Order | Fill | PositionReport
 
 _ZERO: Final = Decimal(0)
 _new_tuple: Final = tuple.__new__
+#: Terminal orders (with their fills) a store keeps in memory by default (see ``evict``);
+#: older ones are read back from the database when a late report names them.
+DEFAULT_KEEP_TERMINAL_ORDERS: Final = 5_000
 #: Frames a cross-topic disagreement may last before it is reported (see module doc).
 DEFAULT_SETTLE_FRAMES: Final = 50
 #: A leg continuously in disagreement for this many settle windows is reported even if
@@ -453,21 +456,25 @@ class CoreLedger:
         """Terminal orders held in memory."""
         return len(self._orders) - len(self._open)
 
-    def evict(self, keep_terminal: int) -> int:
-        """Forget the oldest terminal orders beyond the newest ``keep_terminal``, with
-        their fills, and every fill without an order; return how many orders left.
+    def evict(self, keep_terminal: int, *, updated_before: int | None = None) -> int:
+        """Forget the oldest terminal orders beyond the newest ``keep_terminal`` (and any
+        terminal order last updated before ``updated_before``, epoch ms), with their
+        fills, and every fill without an order; return how many orders left.
 
         Only what nothing still waits on leaves: an order whose booked fills differ from
         its cumExecQty, or whose fills are still being attributed, stays. Legs keep their
         sums. Set ``recall`` first: later reports of what left are judged against it."""
         excess = self.terminal_count - keep_terminal
-        if excess <= 0 or self.recall is None:
+        if (excess <= 0 and updated_before is None) or self.recall is None:
             return 0
         gone: set[str] = set()
         booked_qty = self._fills.booked_qty
         for order_id, order in self._orders.items():  # first seen first
-            if len(gone) >= excess:
-                break
+            old = updated_before is not None and order.updated_time < updated_before
+            if len(gone) >= excess and not old:
+                if updated_before is None:
+                    break
+                continue
             if (
                 order.status in TERMINAL
                 and order_id not in self._awaiting_order
@@ -610,7 +617,13 @@ class CoreLedger:
             leg.add_fill(seq, exec_qty if side is Side.BUY else exec_qty.copy_negate())
             batch.legs.add(leg.key)
             self._recheck_leg(leg, received_at, batch)
-        if order is not None and order.status in TERMINAL:
+        # = self._check_overfill(order, ...), its test inline: a fill for a terminal order
+        # is the usual case (fills arrive after their order's report), an overfill is not.
+        if (
+            order is not None
+            and order.status in TERMINAL
+            and self._fills.booked.get(order_id, _ZERO) > order.cum_exec_qty
+        ):
             self._check_overfill(order, received_at, batch)
 
     def _fill_leg(self, fill: Fill, order: Order | None) -> Leg | None:

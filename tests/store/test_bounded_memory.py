@@ -130,3 +130,13 @@ def test_any_disordered_session_ends_the_same_with_or_without_eviction(
     run(unbounded, delivered, keep_terminal_orders=1_000_000)
     run(bounded, delivered, keep_terminal_orders=0)
     assert state(bounded) == state(unbounded)
+
+
+def test_terminal_orders_also_leave_memory_by_age(tmp_path):
+    lines = lines_of(DIRTY)
+    unbounded, aged = (f"sqlite:///{tmp_path / n}.db" for n in ("full", "aged"))
+    full = run(unbounded, lines, keep_terminal_orders=1_000_000)
+    # the recorded session is years old: every ended order is older than 1 s
+    kept = run(aged, lines, keep_terminal_orders=1_000_000, keep_terminal_ms=1_000)
+    assert kept["terminal"] * 10 < full["terminal"]
+    assert state(aged) == state(unbounded)
