@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import Enum
-from typing import Final, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 from oms.core.exact import EXACT
 from oms.core.orders import Side
+
+if TYPE_CHECKING:
+    from collections.abc import Container
 
 
 class FillSource(Enum):
@@ -134,13 +137,14 @@ class FillBook:
             booked = self.booked
             booked[order_id] = _add(booked.get(order_id, _ZERO), fill.exec_qty)
 
-    def forget(self, order_ids: set[str], *, keep: set[str]) -> None:
-        """Drop the fills of ``order_ids`` and every fill without an order, except the
-        execIds in ``keep`` (rebuilding is cheaper than an index kept on every booking)."""
+    def forget(self, order_ids: set[str], *, held: Container[str], keep: Container[str]) -> None:
+        """Drop every fill whose order is not ``held`` (the fills of the evicted
+        ``order_ids``, and funding and other fills of no order), except the execIds in
+        ``keep``. Rebuilding is cheaper than an index kept up on every booking."""
         self._by_exec_id = {
             exec_id: fill
             for exec_id, fill in self._by_exec_id.items()
-            if exec_id in keep or (fill.order_id and fill.order_id not in order_ids)
+            if fill.order_id in held or exec_id in keep
         }
         for order_id in order_ids:
             self.booked.pop(order_id, None)

@@ -486,7 +486,7 @@ class CoreLedger:
             self._overfilled.discard(order_id)
             self._cancel_rejected.discard(order_id)
         waiting = {e for pairs in self._awaiting_order.values() for e, _ in pairs}
-        self._fills.forget(gone, keep=waiting)
+        self._fills.forget(gone, held=self._orders, keep=waiting)
         return len(gone)
 
     def _recall_order(self, order_id: str) -> Order | None:
