@@ -29,9 +29,15 @@ from typing import TYPE_CHECKING, Final, Protocol, Self
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from oms.bybit.decode import valid_unicode
 from oms.bybit.ledger import Ledger, now_ms
 from oms.core.events import MalformedFrame
-from oms.core.ledger import DEFAULT_KEEP_TERMINAL_ORDERS, DEFAULT_SETTLE_FRAMES, EvictedFill
+from oms.core.ledger import (
+    DEFAULT_KEEP_TERMINAL_ORDERS,
+    DEFAULT_SETTLE_FRAMES,
+    EvictedFill,
+    Outcome,
+)
 from oms.core.orders import Verdict
 from oms.core.reconcile import VenueSnapshot, reconcile
 from oms.errors import StorageError
@@ -195,6 +201,8 @@ class AccountService:
 
     def _stage(self, text: str, result: FrameResult, at: int) -> None:
         errors = [e.reason for e in result.events if isinstance(e, MalformedFrame)]
+        if result.outcome is Outcome.MALFORMED:
+            text = valid_unicode(text)  # a lone surrogate cannot be stored as text
         frame = {
             "received_at": at,
             "topic": result.topic,

@@ -201,7 +201,8 @@ def excerpt(text: str | bytes) -> str:
     """A short printable prefix of a frame, for reasons and logs."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "..."
+    text = text if len(text) <= _EXCERPT else text[:_EXCERPT] + "..."
+    return valid_unicode(text)  # printable and storable, whatever the frame held
 
 
 def decode(text: str | bytes) -> Decoded:
@@ -220,11 +221,23 @@ def decode(text: str | bytes) -> Decoded:
     return _decode_slowly(text)
 
 
-def _decode_slowly(text: str | bytes) -> Decoded:
+def valid_unicode(text: str) -> str:
+    """``text`` with every lone surrogate (not encodable text) replaced by U+FFFD."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _parse(text: str | bytes) -> object:
     try:
-        tree = pydantic_core.from_json(text)
+        return pydantic_core.from_json(text)
     except ValueError as exc:
         raise MalformedFrameError(f"not JSON ({exc}): {excerpt(text)!r}") from exc
+    except TypeError as exc:  # a str holding a lone surrogate: not Unicode text at all
+        shown = excerpt(text)
+        raise MalformedFrameError(f"not valid Unicode text (a lone surrogate): {shown!r}") from exc
+
+
+def _decode_slowly(text: str | bytes) -> Decoded:
+    tree = _parse(text)
     if not isinstance(tree, dict):
         raise MalformedFrameError(f"not a JSON object but {type(tree).__name__}")
     topic = tree.get("topic")

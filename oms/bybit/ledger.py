@@ -50,8 +50,6 @@ _TRANSLATORS: Final[dict[Kind, Callable[[Any], Update]]] = {
     Kind.POSITION: position_from,
 }
 
-_time_ns: Final = time.time_ns
-
 #: Keys of ``Ledger.stats``, in display order.
 STAT_KEYS: Final = ("frames", *(o.value for o in Outcome))
 #: The stats key of each outcome (``Outcome.value`` is a Python-level property: per frame,
@@ -111,7 +109,7 @@ class Ledger(CoreLedger):
     def apply_frame(self, text: str | bytes, *, received_at: int | None = None) -> list[ev.Event]:
         """Apply one raw frame as received; return the events it caused. Never raises
         for bad input."""
-        at = _time_ns() // 1_000_000 if received_at is None else received_at
+        at = time.time_ns() // 1_000_000 if received_at is None else received_at  # = now_ms()
         try:
             _, updates = FAST_FRAMES.validate_json(text)
         except ValueError:  # pydantic's ValidationError is one too
@@ -131,7 +129,7 @@ class Ledger(CoreLedger):
 
     def ingest(self, text: str | bytes, *, received_at: int | None = None) -> FrameResult:
         """Apply one raw frame and return everything it did."""
-        at = _time_ns() // 1_000_000 if received_at is None else received_at
+        at = time.time_ns() // 1_000_000 if received_at is None else received_at  # = now_ms()
         try:
             topic, updates = FAST_FRAMES.validate_json(text)
         except ValueError:  # pydantic's ValidationError is one too

@@ -230,17 +230,16 @@ class FillsMissing(Anomaly):
 #
 # A frozen dataclass's ``__init__`` stores each field with ``object.__setattr__`` (the class
 # itself refuses attribute assignment). Measured with callgrind, that makes building one
-# ``OrderStatusChanged`` cost as much as a third of parsing the frame's JSON. The ledger
+# ``OrderStatusChanged`` cost 40% as much as parsing the frame's JSON. The ledger
 # makes an event for nearly every frame, so the events it makes on every frame are built
 # here instead: a mutable twin class with exactly the same slots is filled with plain
 # slot stores and then given the event's class. The result is an ordinary instance of the
 # frozen event class (equal, hashable, immutable, picklable as any other); only its
-# construction is cheaper. Everything else builds events the usual way. (The core ledger
-# builds its per-frame ``OrderUpdateRecord`` the same way.)
+# construction is cheaper. Everything else builds events the usual way.
 
 
-def mutable_twin(cls: type[Any]) -> type[Any]:
-    """A class with the bases and slot layout of the frozen slotted dataclass ``cls``
+def _mutable_twin(cls: type[Event]) -> type[Any]:
+    """A class with the bases and slot layout of the frozen slotted event class ``cls``
     whose instances accept assignment.
 
     ``__class__`` may be switched between two classes of identical layout, and an
@@ -256,10 +255,10 @@ def mutable_twin(cls: type[Any]) -> type[Any]:
 
 
 _new: Final[Callable[[type[Any]], Any]] = object.__new__
-_MutableOrderStatusChanged: Final = mutable_twin(OrderStatusChanged)
-_MutableOrderAmended: Final = mutable_twin(OrderAmended)
-_MutableFillBooked: Final = mutable_twin(FillBooked)
-_MutablePositionChanged: Final = mutable_twin(PositionChanged)
+_MutableOrderStatusChanged: Final = _mutable_twin(OrderStatusChanged)
+_MutableOrderAmended: Final = _mutable_twin(OrderAmended)
+_MutableFillBooked: Final = _mutable_twin(FillBooked)
+_MutablePositionChanged: Final = _mutable_twin(PositionChanged)
 
 
 def order_status_changed(  # noqa: PLR0913, PLR0917 - a parameter per field, as the event has
