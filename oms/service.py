@@ -139,8 +139,10 @@ class AccountService:
             held = {o.order_id for o in orders}
             if keep is not None and self.repo.count_orders(conn) > len(orders):
                 # Some orders stay in the database: reports naming them must find them.
-                # (Until then, a new orderId costs no lookup.)
                 self.ledger.recall = _StoredState(self)
+                for order_id in self.repo.iter_order_ids(conn):
+                    if order_id not in held:
+                        self.ledger.evicted.add(order_id)
             legs = self.repo.load_legs(conn)
             counts = self.repo.frame_counts(conn)
             # Fills of stored orders left out only count in their legs (streamed: a long

@@ -137,17 +137,24 @@ class FillBook:
             booked = self.booked
             booked[order_id] = _add(booked.get(order_id, _ZERO), fill.exec_qty)
 
-    def forget(self, order_ids: set[str], *, held: Container[str], keep: Container[str]) -> None:
+    def forget(
+        self, order_ids: set[str], *, held: Container[str], keep: Container[str]
+    ) -> list[str]:
         """Drop every fill whose order is not ``held`` (the fills of the evicted
         ``order_ids``, and funding and other fills of no order), except the execIds in
-        ``keep``. Rebuilding is cheaper than an index kept up on every booking."""
-        self._by_exec_id = {
-            exec_id: fill
-            for exec_id, fill in self._by_exec_id.items()
-            if fill.order_id in held or exec_id in keep
-        }
+        ``keep``; return the execIds dropped. Rebuilding is cheaper than an index kept up
+        on every booking."""
+        kept: dict[str, Fill] = {}
+        dropped: list[str] = []
+        for exec_id, fill in self._by_exec_id.items():
+            if fill.order_id in held or exec_id in keep:
+                kept[exec_id] = fill
+            else:
+                dropped.append(exec_id)
+        self._by_exec_id = kept
         for order_id in order_ids:
             self.booked.pop(order_id, None)
+        return dropped
 
     def add(self, fill: Fill) -> Fill | None:
         """Book ``fill`` unless its execId is booked already; return the booked copy then.

@@ -19,6 +19,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Final, NamedTuple, Protocol
 
 from oms.core import events as ev
+from oms.core.evicted import EvictedIds
 from oms.core.exact import total
 from oms.core.fills import (
     EXCHANGE_INITIATED_EXEC_TYPES,
@@ -199,6 +200,8 @@ class CoreLedger:
         self._pending_fills: dict[str, int] = {}
         #: Where orders and fills that left memory can be found again (see ``evict``).
         self.recall: Recall | None = None
+        #: Ids let go (approximately): only reports naming one of them need ``recall``.
+        self.evicted = EvictedIds()
 
     # --- queries ------------------------------------------------------------------------
 
@@ -481,16 +484,21 @@ class CoreLedger:
                 and booked_qty(order_id) == order.cum_exec_qty
             ):
                 gone.add(order_id)
+        evicted = self.evicted
         for order_id in gone:
+            evicted.add(order_id)
             del self._orders[order_id]
             self._overfilled.discard(order_id)
             self._cancel_rejected.discard(order_id)
         waiting = {e for pairs in self._awaiting_order.values() for e, _ in pairs}
-        self._fills.forget(gone, held=self._orders, keep=waiting)
+        for exec_id in self._fills.forget(gone, held=self._orders, keep=waiting):
+            evicted.add(exec_id)
         return len(gone)
 
     def _recall_order(self, order_id: str) -> Order | None:
         """Bring an evicted order and its fills back into memory (legs already count them)."""
+        if order_id not in self.evicted:  # the usual case: a new order, no lookup
+            return None
         found = self.recall.order(order_id) if self.recall is not None else None
         if found is None:
             return None
@@ -507,6 +515,8 @@ class CoreLedger:
         if exec_id in self._fills or self.recall is None:
             return
         if order_id and self._recall_order(order_id) is not None:
+            return
+        if exec_id not in self.evicted:  # the usual case: a new fill, no lookup
             return
         stored = self.recall.fill(exec_id)
         if stored is not None:

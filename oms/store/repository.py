@@ -379,6 +379,17 @@ class Repository:
         rows = connection.execute(query.order_by(t.c.created_time, t.c.order_id)).mappings()
         return [_order_from_row(r) for r in rows]
 
+    def iter_order_ids(self, connection: Connection, batch: int = 10_000) -> Iterator[str]:
+        """Every stored orderId of the account, read ``batch`` at a time."""
+        t = ORDERS
+        query = (
+            select(t.c.order_id)
+            .where(t.c.account == self.account)
+            .execution_options(yield_per=batch)
+        )
+        for (order_id,) in connection.execute(query):
+            yield str(order_id)
+
     def count_orders(self, connection: Connection) -> int:
         """How many orders of the account are stored."""
         t = ORDERS
