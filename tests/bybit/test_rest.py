@@ -527,7 +527,17 @@ def test_positions_all_pages_with_category(bybit, client):
 # -- rate limits, retries and failures ---------------------------------------------------
 
 
-def test_rate_limit_twice_then_success_backs_off_exponentially(bybit, client, sleeps):
+def test_rate_limit_twice_then_success_backs_off_exponentially(bybit, sleeps):
+    # The fake sleep returns at once, so two signings could fall in one millisecond and
+    # carry one timestamp. The clock moves on by a millisecond per sleep instead (not by
+    # the whole delay: the server refuses timestamps more than 1 s ahead of its own).
+    now = [time.time()]
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += 0.001
+
+    client = make_client(bybit, sleeps, sleep=sleep, clock=lambda: now[0])
     bybit.script(
         "/v5/position/list",
         ret(10006, "Too many visits!"),
