@@ -137,7 +137,7 @@ class Account:
         )
         self._service.watchers.append(_BookWatcher(self._book, self._service))
         self._publisher = Publisher()
-        self._service.subscribe(self._publisher.publish_one)
+        self._service.subscribe(self._publisher.publish)
         self._runner = LiveRunner(
             self._service, rest, RestRows(), scope=scope, metrics=metrics, record=record
         )

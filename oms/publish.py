@@ -177,14 +177,10 @@ class Publisher:
             self._subscriptions = [s for s in self._subscriptions if s is not subscription]
         subscription.close()
 
-    def publish(self, events: list[Event]) -> None:
-        """Offer committed events to every subscription (non-blocking)."""
+    def publish(self, event: Event) -> None:
+        """Offer one committed event to every subscription (non-blocking); the service
+        calls it for each event, in commit order, after the commit."""
         for subscription in self._subscriptions:  # a snapshot: add/remove replace the list
-            subscription.offer(events)
-
-    def publish_one(self, event: Event) -> None:
-        """Offer one committed event (the per-event form of ``publish``)."""
-        for subscription in self._subscriptions:
             subscription.offer((event,))
 
     def close(self, timeout: float = 5.0) -> None:

@@ -189,11 +189,8 @@ class AccountService:
         with self.lock:
             result = self.ledger.ingest(text, received_at=at)
         self._stage(text, result, at)
-        if self.watchers:
-            now = now_ms()
-            if now >= self._next_tick:
-                self._next_tick = now + WATCH_TICK_MS
-                self.record(self._due(now))
+        if self.watchers and now_ms() >= self._next_tick:
+            self._record_due()
         staged = self._staged
         if len(staged.frames) >= self.group_frames or (
             (time.monotonic() - staged.since) * 1000.0 >= self.group_ms
@@ -243,16 +240,18 @@ class AccountService:
             events.extend(added)  # the frame's own list: callers see them too
         return events
 
-    def _due(self, now: int) -> list[Event]:
+    def _record_due(self) -> None:
+        """Stage what the watchers' clocks make due; the next check is a tick away."""
+        now = now_ms()
+        self._next_tick = now + WATCH_TICK_MS
         with self.lock:
-            return [e for watcher in self.watchers for e in watcher.due(now)]
+            due = [e for watcher in self.watchers for e in watcher.due(now)]
+        self.record(due)
 
     def tick(self) -> None:
         """Record what the watchers' clocks make due, and commit what is staged."""
         if self.watchers:
-            now = now_ms()
-            self._next_tick = now + WATCH_TICK_MS
-            self.record(self._due(now))
+            self._record_due()
         self.flush()
 
     # --- reading what memory no longer holds (any thread) -------------------------------
