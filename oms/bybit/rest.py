@@ -41,7 +41,13 @@ from pydantic import ValidationError
 
 from oms.bybit.decode import describe
 from oms.bybit.messages import ExecutionMsg, OrderMsg, PositionMsg
-from oms.bybit.signing import Credentials, mask_key, query_string, rest_headers
+from oms.bybit.signing import (
+    Credentials,
+    mask_key,
+    query_string,
+    rest_headers,
+    scrub_signatures,
+)
 from oms.bybit.translate import fill_from, order_from, position_from
 from oms.core.fills import Fill, FillSource
 from oms.errors import AuthError, LocalError, MalformedFrameError, RemoteError
@@ -275,7 +281,8 @@ class RestClient:
         _log.debug("GET %s -> %s", path, type(reason).__name__)
         if isinstance(reason, ssl.SSLCertVerificationError):
             raise RestError(None, f"TLS certificate verification failed: {reason}", path) from exc
-        detail = str(reason) or type(reason).__name__
+        # http.client quotes what the server sent (a bad status line, say): scrub it
+        detail = scrub_signatures(str(reason) or type(reason).__name__)[0]
         error = RestError(None, f"network error: {detail}", path)
         error.__cause__ = exc
         return _Retry(error)
@@ -311,7 +318,8 @@ class RestClient:
         self, path: str, status: int, body: bytes, reset_ms: int | None, scrub: _Scrubber
     ) -> _Retry:
         _log.debug("GET %s -> HTTP %s", path, status)
-        excerpt = scrub(body[:_EXCERPT].decode("utf-8", "replace").strip())
+        # All of it (bounded by _MAX_BODY), then cut: a cut signature would not be masked
+        excerpt = scrub(body.decode("utf-8", "replace").strip())
         if status == 429 or (status == 403 and "too frequent" in excerpt.lower()):
             error = RateLimitedError(None, f"rate limited (HTTP {status}): {excerpt}", path)
             return _Retry(error, reset_ms)
@@ -462,7 +470,9 @@ class RestClient:
 
 
 class _Scrubber:
-    """Replaces the key, the secret and the signature in text that came off the wire."""
+    """Replaces the key, the secret and the signature in text that came off the wire, and
+    masks any other signature-shaped token (an echo of an earlier attempt's signature);
+    then cuts the text to an excerpt."""
 
     __slots__ = ("_pairs",)
 
@@ -473,7 +483,7 @@ class _Scrubber:
     def __call__(self, text: str) -> str:
         for needle, replacement in self._pairs:
             text = text.replace(needle, replacement)
-        return text[:_EXCERPT]
+        return scrub_signatures(text)[0][:_EXCERPT]
 
     def __repr__(self) -> str:
         return "_Scrubber(***)"

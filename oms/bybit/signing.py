@@ -8,7 +8,14 @@
   builds it once with :func:`query_string` and uses that same text for both.
 
 Secrets live in :class:`Secret`, whose ``repr``/``str`` never show the value: a secret
-cannot leak through a log line, a traceback's exception text or a dataclass repr.
+cannot leak through a log line, a traceback's exception text or a dataclass repr. Nor
+through ``dataclasses.asdict``/``astuple`` (a ``Secret`` is no dataclass, so they copy it
+whole, still masked), ``copy``/``deepcopy`` (immutable: a copy is the object itself) or
+``pickle`` (refused with a ``TypeError``). :class:`Credentials` behaves the same.
+
+A venue may echo a login request back, signature included. :func:`scrub_signatures`
+masks every signature-shaped token (exactly 64 hex characters) in such text before it is
+logged, raised or stored.
 """
 
 from __future__ import annotations
@@ -16,15 +23,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NoReturn
 from urllib.parse import quote
 
 from oms.errors import LocalError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from typing import Self
 
 API_KEY_ENV: Final = "BYBIT_API_KEY"
 API_SECRET_ENV: Final = "BYBIT_API_SECRET"  # noqa: S105 - a variable name, not a secret
@@ -34,11 +43,24 @@ WS_AUTH_EXPIRY_MS: Final = 10_000
 #: ``X-BAPI-SIGN-TYPE`` for HMAC-SHA256 (as pybit sends it).
 SIGN_TYPE_HMAC: Final = "2"
 _MASK: Final = "***"
+#: What :func:`scrub_signatures` puts where a signature-shaped token was.
+SIGNATURE_MASK: Final = "<signature>"
+#: A run of exactly 64 hex digits (an HMAC-SHA256 in hex), not part of a longer run.
+_SIGNATURE_RE: Final = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{64}(?![0-9A-Fa-f])")
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+def _refuse_pickle(kind: str) -> NoReturn:
+    raise TypeError(
+        f"{kind} cannot be pickled: it holds an API secret; pass the secret to the other "
+        "process some other way (for example the environment)"
+    )
+
+
 class Secret:
     """A secret string that never shows itself: ``repr``/``str`` are ``Secret('***')``.
+
+    Not a dataclass on purpose: ``dataclasses.asdict`` would turn one into a dict holding
+    the plain value. Immutable; ``copy`` returns the object itself; ``pickle`` refuses.
 
     >>> s = Secret("hunter2")
     >>> s, str(s), f"{s}"
@@ -47,7 +69,13 @@ class Secret:
     'hunter2'
     """
 
-    _value: str = field(compare=False, hash=False)
+    __slots__ = ("_value",)
+    _value: str
+
+    def __init__(self, value: str) -> None:
+        if not isinstance(value, str):  # the message must not show the value
+            raise TypeError(f"a Secret wraps a str, not a {type(value).__name__}")
+        object.__setattr__(self, "_value", value)
 
     def reveal(self) -> str:
         """The secret itself; call only where it is used (signing)."""
@@ -57,6 +85,12 @@ class Secret:
         return f"Secret({_MASK!r})"
 
     __str__ = __repr__
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError(f"a Secret is immutable (cannot set {name!r})")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError(f"a Secret is immutable (cannot delete {name!r})")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Secret):
@@ -68,6 +102,21 @@ class Secret:
 
     def __bool__(self) -> bool:
         return bool(self._value)
+
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Self:
+        return self
+
+    def __reduce_ex__(self, protocol: object) -> NoReturn:
+        _refuse_pickle("a Secret")
+
+    def __reduce__(self) -> NoReturn:
+        _refuse_pickle("a Secret")
+
+    def __getstate__(self) -> NoReturn:  # object's default would hand out the value
+        _refuse_pickle("a Secret")
 
 
 def mask_key(api_key: str) -> str:
@@ -91,6 +140,20 @@ class Credentials:
 
     __str__ = __repr__
 
+    # Immutable, so a copy is the object itself; copying through pickle's protocol
+    # (the default) would hit the refusal below.
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Self:
+        return self
+
+    def __reduce_ex__(self, protocol: object) -> NoReturn:
+        _refuse_pickle("Credentials")
+
+    def __reduce__(self) -> NoReturn:
+        _refuse_pickle("Credentials")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Credentials:
         """Read ``BYBIT_API_KEY`` and ``BYBIT_API_SECRET`` (from ``os.environ`` by default).
@@ -109,6 +172,22 @@ class Credentials:
                 f"{' and '.join(missing)} (both {API_KEY_ENV} and {API_SECRET_ENV} are required)"
             )
         return cls(api_key=key, api_secret=Secret(secret))
+
+
+def scrub_signatures(text: str) -> tuple[str, int]:
+    """``text`` with every signature-shaped token masked, and how many there were.
+
+    A token is a run of exactly 64 hex digits (either case) with no hex digit on either
+    side: what an HMAC-SHA256 signature looks like. Use it on any venue text that may echo
+    a login or a signed request (``ret_msg``, a whole reply, a close reason, an HTTP body)
+    before logging, raising or storing it. Longer or shorter runs are left alone.
+
+    >>> scrub_signatures("args: ['k', 1700000000000, '" + "ab" * 32 + "']")
+    ("args: ['k', 1700000000000, '<signature>']", 1)
+    >>> scrub_signatures("nothing here: " + "a" * 63)[1]
+    0
+    """
+    return _SIGNATURE_RE.subn(SIGNATURE_MASK, text)
 
 
 def hmac_sha256_hex(secret: Secret | str, message: str) -> str:

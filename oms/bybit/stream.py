@@ -1,8 +1,10 @@
 """The authenticated Bybit v5 private stream: one thread, one socket at a time, never silent.
 
 ``PrivateStream`` connects, logs in (and waits for the ack), subscribes (and checks every
-ack), pings, notices a connection that went quiet without closing, reconnects with jittered
-backoff inside a hard connection budget, and resubscribes every time. Every text frame goes
+ack), pings every ``ping_interval_s``, declares a connection dead when nothing at all (no
+pong, no data) comes back within ``pong_timeout_s`` of a ping (by default a silent socket is
+found within 20 + 10 = 30 s, even if TCP never closes), reconnects with jittered backoff
+inside a hard connection budget, and resubscribes every time. Every text frame goes
 to ``on_frame(text, received_at_ms)`` in arrival order; what happens to the connection goes
 to ``on_status`` as past-tense events. ``Subscribed`` is the cue for a REST resync: Bybit
 never replays what a dropped socket missed. An exception raised by a callback is logged and
@@ -10,6 +12,12 @@ never ends the stream. A login refused ``max_auth_failures`` times in a row, or 
 topic, stops the stream for good with ``error`` set. The thread logs in the log context of
 the caller of ``start()`` (``oms.logs``) and names the connection there: ``c<n>`` until
 Bybit's ``conn_id`` arrives with the login ack. ``metrics`` hears of every connection.
+
+A venue may echo the login arguments (the signature) in its replies: every control frame
+is scrubbed of signature-shaped tokens (``scrub_signatures``) before the stream looks at
+it, so no ``ret_msg``, reason, status, exception or log line of the stream carries one; a
+filter on the ``oms.stream`` logger catches any that still arrive (in a callback's
+traceback, say). ``on_frame`` gets the raw text: whoever stores it scrubs it.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ import websocket
 
 from oms.bybit.backoff import BUDGET_WINDOW_S, Backoff, ConnectionBudget
 from oms.bybit.decode import ControlFrame, ControlKind, decode, excerpt
-from oms.bybit.signing import Secret, ws_auth_args
+from oms.bybit.signing import Secret, scrub_signatures, ws_auth_args
 from oms.errors import AuthError, LocalError, MalformedFrameError, OmsError, RemoteError
 from oms.logs import set_connection, start_thread
 from oms.metrics import NO_METRICS
@@ -37,10 +45,32 @@ from oms.metrics import NO_METRICS
 if TYPE_CHECKING:
     import random
     from collections.abc import Callable
+    from typing import Self
 
     from oms.metrics import Metrics
 
 log = logging.getLogger("oms.stream")
+_TRACEBACKS: Final = logging.Formatter()
+
+
+class _ScrubSignatures(logging.Filter):
+    """The last line of defence: no record of this logger carries a signature-shaped
+    token, not even in the traceback of an exception that quotes venue text. A traceback
+    that needs masking moves, masked, into the message (the record keeps no exc_info)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message, found = scrub_signatures(record.getMessage())
+        if record.exc_info:
+            trace, in_trace = scrub_signatures(_TRACEBACKS.formatException(record.exc_info))
+            if in_trace:
+                message, found = f"{message}\n{trace}", found + in_trace
+                record.exc_info, record.exc_text = None, None
+        if found:
+            record.msg, record.args = message, None
+        return True
+
+
+log.addFilter(_ScrubSignatures())
 
 #: Named private-stream endpoints (spec §1.1); any ws:// or wss:// URL is accepted too.
 NETWORKS: Final = {
@@ -62,12 +92,18 @@ _POLL_S: Final = 1.0  # longest blocking read; stop() also wakes a read at once
 _FRAME_LOG_EVERY: Final = 1000
 
 
+def _scrubbed(text: str) -> str:
+    """Venue text without signature-shaped tokens (a venue may echo a login)."""
+    return scrub_signatures(text)[0]
+
+
 class LoginRefusedError(AuthError):
-    """The stream's login was refused ``failures`` times in a row; ``ret_msg`` says why."""
+    """The stream's login was refused ``failures`` times in a row; ``ret_msg`` says why.
+    Neither the text nor ``ret_msg`` carries a signature-shaped token."""
 
     def __init__(self, message: str, *, ret_msg: str, failures: int) -> None:
-        super().__init__(message)
-        self.ret_msg = ret_msg
+        super().__init__(_scrubbed(message))
+        self.ret_msg = _scrubbed(ret_msg)
         self.failures = failures
 
 
@@ -76,9 +112,10 @@ class SubscribeError(RemoteError):
 
     def __init__(self, topics: tuple[str, ...], ret_msg: str) -> None:
         named = ", ".join(repr(t) for t in topics)
-        super().__init__(f"subscription refused for topic(s) {named}: {ret_msg or '(no reason)'}")
+        reason = ret_msg or "(no reason)"
+        super().__init__(_scrubbed(f"subscription refused for topic(s) {named}: {reason}"))
         self.topics = topics
-        self.ret_msg = ret_msg
+        self.ret_msg = _scrubbed(ret_msg)
 
 
 class Revealable(Protocol):
@@ -87,16 +124,26 @@ class Revealable(Protocol):
 
 @dataclass(frozen=True)
 class StreamSettings:
-    """Where and how to connect. ``url`` is a name from ``NETWORKS`` or a ws(s):// URL."""
+    """Where and how to connect. ``url`` is a name from ``NETWORKS`` or a ws(s):// URL.
+
+    Liveness: a ping goes out every ``ping_interval_s``; when nothing at all (no pong, no
+    data) arrives within ``pong_timeout_s`` of a ping, the connection is dead and replaced,
+    so a silent socket is found within ``ping_interval_s + pong_timeout_s`` (30 s by
+    default). ``dead_after_s``, if set, adds a limit on silence since the last receipt.
+
+    ``api_secret`` always holds a ``Secret`` (a str or any other ``reveal()``-able is
+    wrapped, read once). Immutable: ``copy`` returns the object itself; ``pickle`` refuses.
+    """
 
     url: str
     api_key: str
-    api_secret: Revealable | str = field(repr=False, compare=False)  # a str becomes a Secret
+    api_secret: Secret | Revealable | str = field(repr=False, compare=False)
     topics: tuple[str, ...] = DEFAULT_TOPICS
     max_active_time: str | None = None  # "30s".."600s" or "1m".."10m", sent in the URL
     auth_expiry_ms: int = 10_000
     ping_interval_s: float = 20.0
-    dead_after_s: float = 60.0  # nothing received (no pong, no data) this long: dead
+    pong_timeout_s: float = 10.0  # nothing received this long after a ping: dead
+    dead_after_s: float | None = None  # nothing received this long at all: dead (None: off)
     connect_timeout_s: float = 10.0
     ack_timeout_s: float = 10.0
     backoff_initial_s: float = 0.5
@@ -112,7 +159,7 @@ class StreamSettings:
             names = ", ".join(NETWORKS)
             raise LocalError(f"url must be one of {names} or a ws:// or wss:// URL: {url!r}")
         object.__setattr__(self, "url", url)
-        object.__setattr__(self, "api_secret", self.secret)
+        object.__setattr__(self, "api_secret", _as_secret(self.api_secret))
         object.__setattr__(self, "topics", tuple(dict.fromkeys(self.topics)))
         if not self.api_key or not self.secret.reveal():
             raise LocalError("the private stream needs an API key and secret")
@@ -126,10 +173,15 @@ class StreamSettings:
         self._check_numbers()
 
     def _check_numbers(self) -> None:
-        if min(self.ping_interval_s, self.connect_timeout_s, self.ack_timeout_s) <= 0:
-            raise LocalError("ping_interval_s, connect_timeout_s and ack_timeout_s must be > 0")
-        if self.dead_after_s <= self.ping_interval_s:
-            raise LocalError("dead_after_s must be longer than ping_interval_s")
+        timeouts = (self.ping_interval_s, self.pong_timeout_s, self.connect_timeout_s,
+                    self.ack_timeout_s)  # fmt: skip
+        if min(timeouts) <= 0:
+            raise LocalError(
+                "ping_interval_s, pong_timeout_s, connect_timeout_s and ack_timeout_s must be > 0"
+            )
+        # A quiet but healthy connection receives only a pong per ping interval.
+        if self.dead_after_s is not None and self.dead_after_s <= self.ping_interval_s:
+            raise LocalError("dead_after_s must be longer than ping_interval_s (or None: off)")
         if not 0 < self.backoff_initial_s <= self.backoff_max_s:
             raise LocalError("backoff needs 0 < backoff_initial_s <= backoff_max_s")
         if not 1 <= self.max_connections_per_5min <= MAX_BUDGET:
@@ -138,10 +190,29 @@ class StreamSettings:
             raise LocalError("auth_expiry_ms and max_auth_failures must be positive")
 
     @property
-    def secret(self) -> Revealable:
+    def secret(self) -> Secret:
         """The API secret, still wrapped."""
-        secret = self.api_secret
-        return Secret(secret) if isinstance(secret, str) else secret
+        return _as_secret(self.api_secret)
+
+    @property
+    def detects_silence_within_s(self) -> float:
+        """The longest a silent connection goes unnoticed (the pong rule, or ``dead_after_s``)."""
+        by_pong = self.ping_interval_s + self.pong_timeout_s
+        return by_pong if self.dead_after_s is None else min(by_pong, self.dead_after_s)
+
+    # Immutable, so a copy is the object itself (copying through pickle's protocol, the
+    # default, would hit the refusal below).
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Self:
+        return self
+
+    def __reduce_ex__(self, protocol: object) -> NoReturn:
+        _refuse_pickle()
+
+    def __reduce__(self) -> NoReturn:
+        _refuse_pickle()
 
     @property
     def endpoint(self) -> str:
@@ -150,6 +221,19 @@ class StreamSettings:
             return self.url
         joiner = "&" if "?" in self.url else "?"
         return f"{self.url}{joiner}max_active_time={self.max_active_time}"
+
+
+def _as_secret(secret: Secret | Revealable | str) -> Secret:
+    if isinstance(secret, Secret):
+        return secret
+    return Secret(secret if isinstance(secret, str) else secret.reveal())
+
+
+def _refuse_pickle() -> NoReturn:
+    raise TypeError(
+        "StreamSettings cannot be pickled: it holds the API secret; build the settings "
+        "in the process that uses them"
+    )
 
 
 def subscribe_batches(topics: tuple[str, ...]) -> list[tuple[str, ...]]:
@@ -237,6 +321,8 @@ class _Conn:  # what one connection knows; touched by the stream thread only
     pending: dict[str, tuple[str, ...]] = field(default_factory=dict)
     subscribed_at: float | None = None
     pings: int = 0
+    unanswered_ping: str | None = None  # the first ping sent since the last receipt
+    unanswered_since: float | None = None  # when it went out
 
 
 @dataclass(slots=True)
@@ -455,6 +541,7 @@ class PrivateStream:
             except (OSError, websocket.WebSocketException) as exc:
                 raise _Ended(f"connection lost: {_describe(exc)}") from exc
             conn.last_rx = self._mono()  # any frame at all proves the connection alive
+            conn.unanswered_ping = conn.unanswered_since = None
             if opcode == websocket.ABNF.OPCODE_CLOSE:
                 conn.ws.shutdown()  # type: ignore[no-untyped-call] # our close reply went out
                 raise _Ended(f"closed by the server{_close_reason(data)}")
@@ -468,18 +555,39 @@ class PrivateStream:
         now = self._mono()
         if now >= conn.next_ping:
             conn.pings += 1
-            self._send(conn, {"req_id": f"ping-{conn.number}-{conn.pings}", "op": "ping"})
+            req_id = f"ping-{conn.number}-{conn.pings}"
+            self._send(conn, {"req_id": req_id, "op": "ping"})
             conn.next_ping = now + settings.ping_interval_s
-        due = min(conn.next_ping, conn.last_rx + settings.dead_after_s)
-        if conn.ack_deadline is not None:
-            due = min(due, conn.ack_deadline)
+            if conn.unanswered_since is None:  # the clock runs from the first unanswered one
+                conn.unanswered_ping, conn.unanswered_since = req_id, now
+        due = conn.next_ping
+        for deadline in (self._pong_deadline(conn), self._silence_deadline(conn),
+                         conn.ack_deadline):  # fmt: skip
+            if deadline is not None:
+                due = min(due, deadline)
         return min(_POLL_S, max(0.001, due - now))
+
+    def _pong_deadline(self, conn: _Conn) -> float | None:
+        if conn.unanswered_since is None:
+            return None
+        return conn.unanswered_since + self._settings.pong_timeout_s
+
+    def _silence_deadline(self, conn: _Conn) -> float | None:
+        limit = self._settings.dead_after_s
+        return None if limit is None else conn.last_rx + limit
 
     def _check_deadlines(self, conn: _Conn) -> None:
         """End a connection that stayed silent too long or left a request unanswered."""
         settings = self._settings
         now = self._mono()
-        if now - conn.last_rx >= settings.dead_after_s:
+        pong_deadline = self._pong_deadline(conn)
+        if pong_deadline is not None and now >= pong_deadline:
+            raise _Ended(
+                f"nothing received within {settings.pong_timeout_s:g} s of {conn.unanswered_ping}"
+                f" (silent for {now - conn.last_rx:.1f} s): presumed dead"
+            )
+        silence_deadline = self._silence_deadline(conn)
+        if silence_deadline is not None and now >= silence_deadline:
             raise _Ended(f"nothing received for {now - conn.last_rx:.1f} s: presumed dead")
         if conn.ack_deadline is not None and now >= conn.ack_deadline:
             waited = "subscribe" if conn.authenticated else "login"
@@ -503,6 +611,11 @@ class PrivateStream:
             log.exception("on_frame raised; the stream goes on")
         if '"topic"' in text:
             return  # data: the caller's business
+        # A control frame may echo the login (its signature): mask that before anything
+        # of the frame reaches a log line, a reason or an exception.
+        text, echoed = scrub_signatures(text)
+        if echoed:
+            log.warning("%d signature-shaped token(s) masked in a frame from the venue", echoed)
         try:
             frame = decode(text)
         except MalformedFrameError as exc:
@@ -580,8 +693,10 @@ def _close_reason(data: bytes) -> str:
     if len(data) < 2:
         return ""
     code, text = int.from_bytes(data[:2], "big"), data[2:].decode("utf-8", "replace")
+    text = _scrubbed(text)  # before cutting it short: a cut signature would slip through
     return f" (code {code}{': ' + excerpt(text) if text else ''})"
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    """The exception's type and text, scrubbed (a failed handshake quotes the response)."""
+    return _scrubbed(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
