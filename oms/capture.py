@@ -1,4 +1,9 @@
-"""Captures: text files of raw frames, one per line (``-`` for stdin, ``.gz`` accepted)."""
+"""Captures: text files of raw frames, one per line (``-`` for stdin, ``.gz`` accepted).
+
+Lines end at ``\n`` and nowhere else: a frame may hold a bare ``\r`` (or U+2028, U+0085,
+``\x0b``, ``\x0c``, which ``str.splitlines`` would also split on) inside a JSON string,
+and ``oms run --record`` writes it as received, so reading must keep it in its frame.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +19,20 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 
+#: Text-mode reading that splits lines on "\n" only and returns them untranslated
+#: (newline="" would also split on a bare "\r"; the default would turn it into "\n").
+_LINES = "\n"
+
+
 @contextmanager
 def open_capture(name: str) -> Iterator[tuple[TextIO, int]]:
-    """Open a capture and tell its size in bytes (0 for stdin). Bytes that are not UTF-8
+    """Open a capture and tell its size in bytes (0 for stdin). It is read as UTF-8, in
+    lines that end at ``\n`` only (each line keeps its ending). Bytes that are not UTF-8
     become U+FFFD, so a corrupted line is one malformed frame, not a failed replay."""
     if name == "-":
         if isinstance(sys.stdin, io.TextIOWrapper):
-            sys.stdin.reconfigure(errors="replace")
+            # Before anything is read (reconfigure refuses to change newline after).
+            sys.stdin.reconfigure(encoding="utf-8", errors="replace", newline=_LINES)
         yield sys.stdin, 0
         return
     path = Path(name)
@@ -28,10 +40,10 @@ def open_capture(name: str) -> Iterator[tuple[TextIO, int]]:
         raise FileNotFoundError(f"capture not found: {name}")
     size = path.stat().st_size
     if path.suffix == ".gz":
-        with gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="") as handle:
+        with gzip.open(path, "rt", encoding="utf-8", errors="replace", newline=_LINES) as handle:
             yield handle, size
     else:
-        with path.open("r", encoding="utf-8", errors="replace", newline="") as handle:
+        with path.open("r", encoding="utf-8", errors="replace", newline=_LINES) as handle:
             yield handle, size
 
 

@@ -16,6 +16,7 @@ import argparse
 import gzip
 import json
 import logging
+import math
 import signal
 import sys
 import threading
@@ -28,7 +29,7 @@ from oms.bybit.ledger import Ledger, now_ms
 from oms.capture import bytes_read, capture_identity, open_capture
 from oms.core.events import Anomaly, Event
 from oms.core.ledger import DEFAULT_KEEP_TERMINAL_ORDERS
-from oms.errors import OmsError
+from oms.errors import NewerSchemaError, OmsError
 from oms.logs import LEVELS, account_context, bound, configure
 from oms.render import console, inspect_table, print_state
 from oms.views import state_document
@@ -78,18 +79,23 @@ def replay_lines(
     before_line: Callable[[int], None] | None = None,
 ) -> int:
     """Apply every non-empty line after the first ``skip``; return the anomaly count.
-    ``before_line(n)`` is told the number of lines done once line n is applied."""
+
+    ``before_line(n)`` is told that n lines are done: it is called once line n has been
+    applied (without raising), before line n+1 is read. A line whose ``apply`` raises is
+    never counted as done, so a replay resumed from the count applies it again (at worst a
+    duplicate of an applied line, never a skipped one). Lines are split on ``\\n`` only
+    (see ``oms.capture``); a ``\\r`` before it is not part of the frame."""
     anomalies = 0
     with _progress(show_progress) as progress:
         task = progress.add_task("replay", total=size or None, frames=0)
         for count, line in enumerate(handle, 1):
             if count <= skip:
                 continue
-            if before_line is not None:
-                before_line(count)
             text = line.rstrip("\r\n")
             if text:  # blank lines separate nothing and are not frames
                 anomalies += _log_anomalies(apply(text))
+            if before_line is not None:
+                before_line(count)
             if count % 2048 == 0:
                 progress.update(task, completed=bytes_read(handle), frames=count)
     return anomalies
@@ -185,7 +191,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 def _cmd_events(args: argparse.Namespace) -> int:
     from oms.publish import read_events_from  # noqa: PLC0415
-    from oms.store.db import open_engine  # noqa: PLC0415
+    from oms.store.db import check_known_revision, open_engine  # noqa: PLC0415
 
     engine = open_engine(args.db)
     stop = threading.Event()
@@ -194,6 +200,7 @@ def _cmd_events(args: argparse.Namespace) -> int:
             signal.signal(sig, lambda *_: stop.set())
     after = args.after
     try:
+        check_known_revision(engine)  # NewerSchemaError: exit 2
         while True:
             batch = read_events_from(engine, after, args.limit, args.account)
             for event in batch:
@@ -213,6 +220,7 @@ def _cmd_db(args: argparse.Namespace) -> int:
 
     engine = db.open_engine(args.db)
     try:
+        db.check_known_revision(engine)  # NewerSchemaError: exit 2, nothing touched
         if args.action == "upgrade":
             db.upgrade(engine, args.revision)
         current = db.current_revision(engine)
@@ -220,6 +228,51 @@ def _cmd_db(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     return 0
+
+
+def _checking_schema(
+    handler: Callable[[argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
+    """``handler`` after a check that ``--db`` is not at a revision this oms does not
+    know (for commands that read the database without opening a store)."""
+
+    def checked(args: argparse.Namespace) -> int:
+        from oms.store.db import check_known_revision, open_engine  # noqa: PLC0415
+
+        engine = open_engine(args.db)
+        try:
+            check_known_revision(engine)
+        finally:
+            engine.dispose()
+        return handler(args)
+
+    return checked
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -336,16 +389,18 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--symbol", help="only this symbol")
     inspect.add_argument("--status", help="only orders with this status (Bybit spelling)")
     inspect.add_argument("--open", action="store_true", help="only open orders")
-    inspect.add_argument("--limit", type=int, default=200, help="rows at most (newest)")
-    inspect.set_defaults(handler=_cmd_inspect)
+    inspect.add_argument("--limit", type=_at_least(1), default=200, help="rows at most (newest)")
+    inspect.set_defaults(handler=_checking_schema(_cmd_inspect))
 
     events = sub.add_parser("events", help="print outbox events as JSON lines", parents=common)
     events.add_argument("--db", required=True, help="database URL (or SQLite file)")
-    events.add_argument("--after", type=int, default=0, help="print events with id > N")
+    events.add_argument(
+        "--after", type=_at_least(0), default=0, help="print events with id > N (N >= 0)"
+    )
     events.add_argument("--follow", action="store_true", help="keep waiting for new events")
     events.add_argument("--account", default=None, help="only this account")
-    events.add_argument("--limit", type=int, default=1000, help="events per read")
-    events.add_argument("--poll", type=float, default=0.5, help="seconds between reads")
+    events.add_argument("--limit", type=_at_least(1), default=1000, help="events per read (>= 1)")
+    events.add_argument("--poll", type=_seconds, default=0.5, help="seconds between reads (> 0)")
     events.set_defaults(handler=_cmd_events)
 
     _add_run(sub, common)
@@ -407,6 +462,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with bound(account_context(getattr(args, "account", None) or "-")):
         try:
             code: int = args.handler(args)
+        except NewerSchemaError as exc:
+            log.error("%s", exc)  # noqa: TRY400 - a clear line, no trace
+            return 2  # refused to start, like a usage error: nothing was touched
         except OmsError as exc:
             log.error("%s", exc)  # noqa: TRY400 - a clear line, no trace
             return 1

@@ -38,6 +38,11 @@ class StorageError(OmsError):
     """The database could not be opened, migrated, read or written."""
 
 
+class NewerSchemaError(StorageError):
+    """The database is at a schema revision this oms does not know: a newer oms wrote it.
+    Nothing was read or written: the command refused to start (exit status 2)."""
+
+
 class AuthError(RemoteError):
     """The venue refused the credentials: bad key or signature, expired request, missing
     permission, IP not whitelisted. Never retried blindly; never carries the secret."""

@@ -69,10 +69,17 @@ class RunOptions:
 
 
 class _Recorder:
-    """Appends every raw frame to a capture that ``oms replay`` accepts."""
+    """Appends every raw frame to a capture that ``oms replay`` accepts. A new capture
+    file is created ``0600`` (frames name the account's orders and positions); an
+    existing one keeps its mode. Lines end in ``\\n``, written as such on every OS."""
 
     def __init__(self, path: str) -> None:
-        self._handle: TextIO = Path(path).open("a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        capture = Path(path)
+        # touch creates a missing file with this mode (os.open with O_CREAT and 0o600, less
+        # the umask): it is never readable by others, not even between a create and a
+        # chmod. It leaves an existing file's mode alone.
+        capture.touch(mode=0o600, exist_ok=True)
+        self._handle: TextIO = capture.open("a", encoding="utf-8", newline="\n")  # see close()
 
     def __call__(self, text: str) -> None:
         self._handle.write(text.replace("\n", " ") + "\n")
