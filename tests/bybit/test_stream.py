@@ -14,6 +14,7 @@ import hmac
 import json
 import logging
 import random
+import re
 import shutil
 import ssl
 import subprocess
@@ -329,6 +330,7 @@ def test_settings_append_max_active_time_and_check_it():
         {"topics": ()},
         {"topics": ("order", "")},
         {"dead_after_s": 20.0},  # not longer than the ping interval
+        {"pong_timeout_s": 0},
         {"ping_interval_s": 0},
         {"backoff_initial_s": 5.0, "backoff_max_s": 1.0},
         {"max_connections_per_5min": 0},
@@ -425,8 +427,10 @@ def test_logs_in_subscribes_and_delivers_every_frame_in_order(server, make_strea
 
 def test_pings_keep_a_quiet_connection_alive(server, make_stream):
     recorder = Recorder()
-    stream = start_subscribed(make_stream, recorder, ping_interval_s=0.1, dead_after_s=0.6)
-    # ten pongs span well over dead_after_s; the pongs alone keep the connection alive
+    stream = start_subscribed(
+        make_stream, recorder, ping_interval_s=0.1, pong_timeout_s=0.3, dead_after_s=0.6
+    )
+    # ten pongs span well over both limits; the pongs alone keep the connection alive
     wait_until(lambda: server.pings >= 10, what="ten pings")
     pongs = [t for t in recorder.texts() if json.loads(t).get("op") == "pong"]
     assert len(pongs) >= 9
@@ -481,16 +485,20 @@ def test_reconnects_relogs_in_and_resubscribes_after_every_drop(server, make_str
     assert len({args[1] for args in server.auth_requests}) == 5
 
 
-def test_a_silent_connection_is_declared_dead_and_replaced(server, make_stream):
+def test_the_overall_silence_limit_declares_a_silent_connection_dead(server, make_stream):
+    """``dead_after_s`` alone (the pong timeout set far off): silence since the last frame.
+    The pong timeout itself is in test_stream_liveness.py."""
     recorder = Recorder()
-    stream = start_subscribed(make_stream, recorder, ping_interval_s=0.2, dead_after_s=1.5)
+    stream = start_subscribed(
+        make_stream, recorder, ping_interval_s=0.2, pong_timeout_s=60.0, dead_after_s=0.8
+    )
     server.push(data_frame(0))
     server.silence()  # TCP stays open; nothing comes back, not even pongs
-    silenced_at = time.monotonic()
     wait_until(lambda: len(recorder.of(Subscribed)) == 2, timeout=10, what="a new connection")
-    assert time.monotonic() - silenced_at >= 1.4
     (dead,) = recorder.of(Disconnected)
-    assert "presumed dead" in dead.reason
+    match = re.fullmatch(r"nothing received for ([\d.]+) s: presumed dead", dead.reason)
+    assert match is not None, dead.reason
+    assert float(match.group(1)) >= 0.8  # the stream's own measure of the silence
     server.push(data_frame(1))
     wait_until(lambda: recorder.data_ids() == ["frame-0", "frame-1"], what="frame after reconnect")
     assert stream.stats.connections == 2
@@ -664,10 +672,10 @@ def test_a_slow_callback_is_not_mistaken_for_a_dead_connection(server, make_stre
         recorder.on_frame(text, received_at)
         if "frame-0" in text:
             slow.set()
-            time.sleep(1.0)  # longer than dead_after_s; the pongs queue up meanwhile
+            time.sleep(1.0)  # longer than both limits; the pongs queue up meanwhile
 
     settings = StreamSettings(server.url, KEY, SECRET, **{**FAST, "ping_interval_s": 0.1,
-                                                         "dead_after_s": 0.5})  # fmt: skip
+                              "pong_timeout_s": 0.3, "dead_after_s": 0.5})  # fmt: skip
     stream = PrivateStream(settings, on_frame, recorder.on_status)
     stream.start()
     try:
