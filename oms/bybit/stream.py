@@ -59,7 +59,10 @@ class _ScrubSignatures(logging.Filter):
     that needs masking moves, masked, into the message (the record keeps no exc_info)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message, found = scrub_signatures(record.getMessage())
+        try:
+            message, found = scrub_signatures(record.getMessage())
+        except (TypeError, ValueError):  # a malformed call: the handler reports it, unchanged
+            return True
         if record.exc_info:
             trace, in_trace = scrub_signatures(_TRACEBACKS.formatException(record.exc_info))
             if in_trace:
@@ -200,6 +203,14 @@ class StreamSettings:
         by_pong = self.ping_interval_s + self.pong_timeout_s
         return by_pong if self.dead_after_s is None else min(by_pong, self.dead_after_s)
 
+    @property
+    def endpoint(self) -> str:
+        """The URL to connect to, with ``max_active_time`` when set."""
+        if self.max_active_time is None:
+            return self.url
+        joiner = "&" if "?" in self.url else "?"
+        return f"{self.url}{joiner}max_active_time={self.max_active_time}"
+
     # Immutable, so a copy is the object itself (copying through pickle's protocol, the
     # default, would hit the refusal below).
     def __copy__(self) -> Self:
@@ -213,14 +224,6 @@ class StreamSettings:
 
     def __reduce__(self) -> NoReturn:
         _refuse_pickle()
-
-    @property
-    def endpoint(self) -> str:
-        """The URL to connect to, with ``max_active_time`` when set."""
-        if self.max_active_time is None:
-            return self.url
-        joiner = "&" if "?" in self.url else "?"
-        return f"{self.url}{joiner}max_active_time={self.max_active_time}"
 
 
 def _as_secret(secret: Secret | Revealable | str) -> Secret:
