@@ -80,25 +80,42 @@ def replay_lines(
 ) -> int:
     """Apply every non-empty line after the first ``skip``; return the anomaly count.
 
-    ``before_line(n)`` is told that n lines are done: it is called once line n has been
-    applied (without raising), before line n+1 is read. A line whose ``apply`` raises is
-    never counted as done, so a replay resumed from the count applies it again (at worst a
-    duplicate of an applied line, never a skipped one). Lines are split on ``\\n`` only
-    (see ``oms.capture``); a ``\\r`` before it is not part of the frame."""
+    ``before_line(n)`` is told the number of lines done once line n is applied: n. It is
+    called right before line n is applied, so that a commit the apply makes holds line n
+    and its count together (a killed replay resumes after the last line committed, and
+    journals no line twice). If applying line n raises, it is told n - 1 before the error
+    goes on: line n is not done, and a replay resumed from the count applies it again
+    instead of skipping it. Lines end at ``\\n`` only (see ``oms.capture``); a ``\\r``
+    before it is not part of the frame."""
     anomalies = 0
     with _progress(show_progress) as progress:
         task = progress.add_task("replay", total=size or None, frames=0)
         for count, line in enumerate(handle, 1):
             if count <= skip:
                 continue
-            text = line.rstrip("\r\n")
-            if text:  # blank lines separate nothing and are not frames
-                anomalies += _log_anomalies(apply(text))
-            if before_line is not None:
-                before_line(count)
+            anomalies += _apply_line(line.rstrip("\r\n"), count, apply, before_line)
             if count % 2048 == 0:
                 progress.update(task, completed=bytes_read(handle), frames=count)
     return anomalies
+
+
+def _apply_line(
+    text: str,
+    count: int,
+    apply: Callable[[str], list[Event]],
+    before_line: Callable[[int], None] | None,
+) -> int:
+    """Apply line number ``count`` (see ``replay_lines``); return its anomaly count."""
+    if before_line is not None:
+        before_line(count)
+    if not text:  # blank lines separate nothing and are not frames
+        return 0
+    try:
+        return _log_anomalies(apply(text))
+    except BaseException:
+        if before_line is not None:
+            before_line(count - 1)  # the line was not applied: it is not done
+        raise
 
 
 def _replay_in_memory(args: argparse.Namespace) -> int:
