@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Final, Self
 
-from oms.bybit.ledger import now_ms
 from oms.bybit.rest import REST_URLS, RestClient
 from oms.bybit.signing import Credentials, Secret
 from oms.bybit.stream import NETWORKS, PrivateStream, StreamSettings, Subscribed
+from oms.clock import now_ms
 from oms.core.expectations import (
     DEFAULT_ACK_TIMEOUT_MS,
     DEFAULT_POSITION_GRACE_MS,
@@ -34,12 +34,19 @@ from oms.core.expectations import (
 )
 from oms.core.ledger import DEFAULT_KEEP_TERMINAL_ORDERS
 from oms.core.orders import Side
-from oms.errors import LocalError
-from oms.live import LiveRunner, RestRows, ResyncScope
+from oms.errors import AccountFailedError, LocalError
+from oms.live import (
+    DEFAULT_MAX_BUFFERED_BYTES,
+    DEFAULT_MAX_BUFFERED_FRAMES,
+    LiveRunner,
+    RestRows,
+    ResyncScope,
+)
 from oms.logs import account_context, bound
 from oms.metrics import NO_METRICS
 from oms.publish import DEFAULT_MAX_PENDING, Publisher, Subscription
 from oms.service import AccountService
+from oms.store.faults import DEFAULT_STORE_FAULT_DEADLINE_S
 from oms.store.tables import DEFAULT_ACCOUNT
 
 if TYPE_CHECKING:
@@ -74,13 +81,22 @@ class Position:
     updated_time: int | None
 
 
+#: The states of ``Health.state`` (see the README's "Failure model").
+HEALTH_STATES: Final = ("starting", "running", "degraded", "failed", "stopped")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Health:
-    """How the account's feed is doing. Times are epoch ms; None means never."""
+    """How the account is doing. Times are epoch ms; None means never."""
 
-    #: "stopped", "running" (fed by the caller), or the stream's state: "connecting",
-    #: "authenticated", "subscribed", "disconnected", "backingoff".
+    #: "starting" (started, the stream not yet subscribed), "running", "degraded" (writes
+    #: failing and retried, or the stream reconnecting), "failed" (stopped on a fault:
+    #: see ``error``), "stopped" (not started, or closed).
     state: str
+    #: Why it is degraded or failed; None while running.
+    error: str | None
+    #: Since when (epoch ms) it is in ``state``.
+    since: int
     frames: int
     queued: int
     connections: int
@@ -90,8 +106,11 @@ class Health:
     resync_failures: int
     last_resync_at: int | None
     last_resync: ResyncCompleted | None
-    #: Why the account stopped on its own (refused credentials, a failed commit), if it did.
-    error: str | None
+    #: The private stream's own state ("connecting", "authenticated", "subscribed",
+    #: "disconnected", "backingoff", "stopped"); None for an account fed by the caller.
+    stream: str | None = None
+    #: Frames received and applied, not yet committed (a store fault holds them).
+    uncommitted: int = 0
 
 
 class Account:
@@ -119,6 +138,9 @@ class Account:
         record: Callable[[str], None] | None = None,
         keep_terminal_orders: int | None = DEFAULT_KEEP_TERMINAL_ORDERS,
         keep_terminal_ms: int | None = None,
+        store_fault_deadline_s: float = DEFAULT_STORE_FAULT_DEADLINE_S,
+        max_buffered_frames: int = DEFAULT_MAX_BUFFERED_FRAMES,
+        max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
     ) -> None:
         self.name = account
         #: Every log line of this account's threads names it and the stream's connection.
@@ -130,6 +152,7 @@ class Account:
                 account=account,
                 keep_terminal_orders=keep_terminal_orders,
                 keep_terminal_ms=keep_terminal_ms,
+                store_fault_deadline_s=store_fault_deadline_s,
             )
         self._book = ExpectationBook(
             report_unexpected_orders=report_unexpected_orders,
@@ -139,7 +162,15 @@ class Account:
         self._publisher = Publisher()
         self._service.subscribe(self._publisher.publish)
         self._runner = LiveRunner(
-            self._service, rest, RestRows(), scope=scope, metrics=metrics, record=record
+            self._service,
+            rest,
+            RestRows(),
+            scope=scope,
+            metrics=metrics,
+            record=record,
+            max_buffered_frames=max_buffered_frames,
+            max_buffered_bytes=max_buffered_bytes,
+            on_failed=self._on_failed,
         )
         self._stream = (
             PrivateStream(stream, self._runner.on_frame, self._on_status, metrics=metrics)
@@ -152,12 +183,15 @@ class Account:
                 queue_depth=lambda: self._runner.queued,
                 last_frame_at=lambda: self.health().last_frame_at,
             )
-        self._state = "stopped"
+        #: The stream's own state, as last reported ("stopped" before it starts).
+        self._stream_state = "stopped"
+        self._subscribed_once = False
+        self._state_since = now_ms()
         self._started = False
         self._closed = False
 
     def __repr__(self) -> str:
-        return f"Account({self.name!r}, state={self._state!r})"
+        return f"Account({self.name!r}, state={self.health().state!r})"
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -165,31 +199,51 @@ class Account:
         """Start the worker thread (and the stream, if configured). Idempotent."""
         if self._closed:
             raise LocalError("this Account is closed")
+        self._raise_if_failed()
         if not self._started:
             self._started = True
+            self._state_since = now_ms()
             with bound(self.log_context):  # the threads inherit it
                 self._runner.start()
                 if self._stream is not None:
-                    self._state = "connecting"
+                    self._stream_state = "connecting"
                     self._stream.start()
-                else:
-                    self._state = "running"
         return self
 
-    def close(self, timeout: float = 10.0) -> None:
+    def close(self, timeout: float | None = None) -> None:
         """Stop the stream, apply and commit what was received, deliver what subscribers
-        have queued, and release the database."""
+        have queued, and release the database.
+
+        Raises ``AccountFailedError`` if the account failed, or if what was received
+        could not be committed (a store fault that outlasted its deadline): ``close``
+        never discards frames quietly. ``timeout``: seconds to wait for the worker
+        (None: as long as it takes, which a store fault bounds by its deadline)."""
         if self._closed:
+            self._raise_if_failed()
             return
         self._closed = True
+        self._stop_everything(timeout)
+        self._state_since = now_ms()
+        self._raise_if_failed()
+
+    def _stop_everything(self, timeout: float | None) -> None:
         with bound(self.log_context):
             if self._stream is not None:
                 self._stream.stop()
+            finished = True
             if self._started:
-                self._runner.stop(timeout)
-            self._publisher.close(timeout)
-            self._service.close()
-        self._state = "stopped"
+                finished = self._runner.stop(timeout)
+            self._publisher.close(10.0 if timeout is None else timeout)
+            if not finished:  # the worker still holds the database: leave it to finish
+                self._service.fail(
+                    f"close() timed out after {timeout} s with {self._runner.queued} frames "
+                    "not yet applied"
+                )
+                return
+            try:
+                self._service.close()
+            except AccountFailedError:
+                log.exception("close: what was received could not be committed")
 
     def __enter__(self) -> Self:
         return self.start()
@@ -198,19 +252,34 @@ class Account:
         self.close()
 
     def _on_status(self, status: StreamStatus) -> None:
-        self._state = type(status).__name__.lower()
+        self._stream_state = type(status).__name__.lower()
+        self._state_since = now_ms()
         log.info("stream: %s", status)
         if isinstance(status, Subscribed):
+            self._subscribed_once = True
             self._runner.on_subscribed(f"subscribed on connection {status.conn_id}")
+
+    def _on_failed(self, error: AccountFailedError) -> None:
+        """The worker failed: stop the stream too (nothing received could be applied)."""
+        self._state_since = now_ms()
+        if self._stream is not None:
+            self._stream.stop(timeout=0)
+        log.error("account %s failed: %s", self.name, error.reason)
+
+    def _raise_if_failed(self) -> None:
+        failure = self._service.failure or self._runner.error
+        if failure is not None:
+            raise failure
 
     # --- feeding ------------------------------------------------------------------------
 
     def feed(self, frame: str | bytes, *, received_at: int | None = None) -> None:
         """Queue one raw private-stream frame, exactly as received; never blocks, never
-        raises for bad input (a malformed frame becomes a ``MalformedFrame`` event)."""
+        raises for bad input (a malformed frame, or an object that is not text, becomes
+        a ``MalformedFrame`` event). Raises ``AccountFailedError`` once the account has
+        failed: nothing fed after that could be applied."""
         self.start()
-        text = frame.decode("utf-8", "replace") if isinstance(frame, bytes) else frame
-        self._runner.on_frame(text, now_ms() if received_at is None else received_at)
+        self._runner.on_frame(frame, now_ms() if received_at is None else received_at)
 
     def resync(self, reason: str = "requested by the caller") -> None:
         """Repair the state over REST now. Call it when your own socket reconnected:
@@ -222,6 +291,7 @@ class Account:
     def drain(self, timeout: float = 10.0) -> bool:
         """Wait until everything fed or received so far is applied and committed, and its
         events handed to the subscriptions' queues. False on timeout."""
+        self._raise_if_failed()
         if not self._started:
             return True
         return self._runner.drain(timeout)
@@ -230,12 +300,14 @@ class Account:
 
     def order(self, order_id: str) -> Order | None:
         """An order by Bybit's orderId (from the database if it has left memory)."""
+        self._raise_if_failed()
         with self._service.lock:
             held = self._service.ledger.order(order_id)
         return held if held is not None else self._service.stored_order(order_id)
 
     def order_by_link_id(self, order_link_id: str) -> Order | None:
         """The newest order carrying this orderLinkId (your client order id)."""
+        self._raise_if_failed()
         if not order_link_id:
             return None
         with self._service.lock:
@@ -246,12 +318,14 @@ class Account:
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         """Orders still working or waiting for a trigger, oldest first."""
+        self._raise_if_failed()
         with self._service.lock:
             return self._service.ledger.open_orders(symbol)
 
     def fills(self, order_id: str | None = None) -> list[Fill]:
         """Booked fills (unique by execId) held in memory, in booking order; with
         ``order_id``, that order's fills (from the database if it has left memory)."""
+        self._raise_if_failed()
         with self._service.lock:
             held = self._service.ledger.fills(order_id)
             in_memory = order_id is None or self._service.ledger.order(order_id) is not None
@@ -259,6 +333,7 @@ class Account:
 
     def positions(self) -> list[Position]:
         """Every leg known from position reports or fills, sorted."""
+        self._raise_if_failed()
         out = []
         # Legs are mutable: read them under the lock, so the list is one consistent moment.
         with self._service.lock:
@@ -282,16 +357,20 @@ class Account:
     def net_position(self, symbol: str, category: str | None = None) -> Decimal:
         """Signed net position of a symbol (hedge mode: long leg minus short leg), as the
         exchange reported it; from the fills if no report has arrived."""
+        self._raise_if_failed()
         with self._service.lock:
             return _net_position(self._service, symbol, category)
 
     def health(self) -> Health:
-        """Stream state, counters, and the last resync."""
+        """State (see ``HEALTH_STATES``), error, counters, and the last resync. Never
+        raises: a failed account reports ``failed`` and why."""
         stats = self._runner.stats
         stream = self._stream.stats if self._stream is not None else None
-        error = self._runner.error or (self._stream.error if self._stream else None)
+        state, error, since = self._state_and_error()
         return Health(
-            state="stopped" if self._closed else self._state,
+            state=state,
+            error=error,
+            since=since,
             frames=stats.frames,
             queued=self._runner.queued,
             connections=stream.connections if stream else 0,
@@ -301,8 +380,26 @@ class Account:
             resync_failures=stats.resync_failures,
             last_resync_at=stats.last_resync_at,
             last_resync=stats.last_resync,
-            error=None if error is None else str(error),
+            stream=None if self._stream is None else self._stream_state,
+            uncommitted=self._service.staged_frames,
         )
+
+    def _state_and_error(self) -> tuple[str, str | None, int]:
+        failure = self._service.failure or self._runner.error
+        if failure is None and self._stream is not None and self._stream.error is not None:
+            failure = AccountFailedError(str(self._stream.error))  # e.g. refused credentials
+        if failure is not None:
+            return "failed", failure.reason, self._state_since
+        if self._closed or not self._started:
+            return "stopped", None, self._state_since
+        fault = self._service.fault
+        if fault is not None:
+            return "degraded", f"store: {fault.error}", fault.since_ms
+        if self._stream is None or self._stream_state == "subscribed":
+            return "running", None, self._state_since
+        if self._subscribed_once:
+            return "degraded", f"stream: {self._stream_state}", self._state_since
+        return "starting", None, self._state_since
 
     @property
     def last_resync(self) -> ResyncCompleted | None:

@@ -26,6 +26,7 @@ from oms.live import ResyncScope
 from oms.run import RunOptions, Session, run_session, serving_metrics
 from oms.sandbox import Faults, Sandbox
 from oms.store.db import open_engine
+from oms.store.faults import DEFAULT_STORE_FAULT_DEADLINE_S
 from oms.store.repository import Repository
 
 if TYPE_CHECKING:
@@ -59,36 +60,99 @@ def _dec(text: object) -> Decimal | None:
     return None if text in (None, "") else Decimal(str(text))
 
 
+#: Order fields compared with the truth: (label, Order attribute, truth key).
+_ORDER_FIELDS: Final = (
+    ("status", "status", "status"),
+    ("qty", "qty", "qty"),
+    ("price", "price", "price"),
+    ("cumExecQty", "cum_exec_qty", "cumExecQty"),
+    ("cumExecValue", "cum_exec_value", "cumExecValue"),
+    ("cumExecFee", "cum_exec_fee", "cumExecFee"),
+    ("leavesQty", "leaves_qty", "leavesQty"),
+    ("avgPrice", "avg_price", "avgPrice"),
+)
+#: Execution fields compared with the truth: (label, Fill attribute, truth key).
+_FILL_FIELDS: Final = (
+    ("orderId", "order_id", "orderId"),
+    ("orderLinkId", "order_link_id", "orderLinkId"),
+    ("symbol", "symbol", "symbol"),
+    ("side", "side", "side"),
+    ("execType", "exec_type", "execType"),
+    ("execQty", "exec_qty", "execQty"),
+    ("execPrice", "exec_price", "execPrice"),
+    ("execFee", "exec_fee", "execFee"),
+    ("execTime", "exec_time", "execTime"),
+    ("seq", "seq", "seq"),
+)
+
+
+def _same(mine: object, theirs: object) -> bool:
+    """Equal as the wire means it: enums by value, decimals by value, "" as absent."""
+    mine = getattr(mine, "value", mine)
+    if isinstance(mine, Decimal) or (mine is None and isinstance(theirs, str)):
+        return mine == _dec(theirs) or (mine is None and _dec(theirs) == 0)
+    if isinstance(mine, int) and not isinstance(mine, bool) and isinstance(theirs, str):
+        return str(mine) == theirs
+    return mine == theirs
+
+
 def compare_with_truth(ledger: CoreLedger, truth: dict[str, Any]) -> list[str]:
-    """Every way the ledger differs from the exchange's truth (empty when equal)."""
+    """Every way the ledger differs from the exchange's truth (empty when equal): every
+    order's status, qty, price, cumExecQty, cumExecValue, cumExecFee, leavesQty and
+    avgPrice; every execution by execId with its fields; every leg's side, size and
+    signed net."""
+    diffs = _order_differences(ledger, truth["orders"])
+    diffs += _fill_differences(ledger, truth["executions"])
+    diffs += _leg_differences(ledger, truth["positions"])
+    return diffs
+
+
+def _order_differences(ledger: CoreLedger, wanted: dict[str, Any]) -> list[str]:
     diffs: list[str] = []
     held = {o.order_id: o for o in ledger.orders()}
-    for order_id, want in truth["orders"].items():
+    for order_id, want in wanted.items():
         got = held.get(order_id)
         if got is None:
             diffs.append(f"order {order_id}: missing")
             continue
-        pairs = (
-            ("status", got.status.value, want["status"]),
-            ("cumExecQty", got.cum_exec_qty, _dec(want["cumExecQty"])),
-            ("leavesQty", got.leaves_qty, _dec(want["leavesQty"])),
-            ("avgPrice", got.avg_price, _dec(want["avgPrice"])),
-        )
         diffs.extend(
-            f"order {order_id}: {name} {mine} != {theirs}"
-            for name, mine, theirs in pairs
-            if mine != theirs
+            f"order {order_id}: {label} {getattr(got, attr)} != {want[key]}"
+            for label, attr, key in _ORDER_FIELDS
+            if not _same(getattr(got, attr), want[key])
         )
-    diffs.extend(f"order {i}: not on the exchange" for i in set(held) - set(truth["orders"]))
-    booked = {f.exec_id for f in ledger.fills()}
-    wanted = set(truth["executions"])
-    if booked != wanted:
-        diffs.append(f"executions: {len(wanted - booked)} missing, {len(booked - wanted)} extra")
-    reports = {f"{p.symbol}:{p.position_idx}": p.net_qty for p in ledger.position_reports()}
-    for key, want in truth["positions"].items():
-        mine = reports.get(key, Decimal(0))
-        if mine != Decimal(want["signedSize"]):
-            diffs.append(f"position {key}: {mine} != {want['signedSize']}")
+    diffs.extend(f"order {i}: not on the exchange" for i in sorted(set(held) - set(wanted)))
+    return diffs
+
+
+def _fill_differences(ledger: CoreLedger, wanted: dict[str, Any]) -> list[str]:
+    booked = {f.exec_id: f for f in ledger.fills()}
+    diffs = [f"execution {i}: missing" for i in sorted(set(wanted) - set(booked))]
+    diffs += [f"execution {i}: not on the exchange" for i in sorted(set(booked) - set(wanted))]
+    for exec_id, want in wanted.items():
+        got = booked.get(exec_id)
+        if got is not None:
+            diffs.extend(
+                f"execution {exec_id}: {label} {getattr(got, attr)} != {want[key]}"
+                for label, attr, key in _FILL_FIELDS
+                if key in want and not _same(getattr(got, attr), want[key])
+            )
+    return diffs
+
+
+def _leg_differences(ledger: CoreLedger, wanted: dict[str, Any]) -> list[str]:
+    reports = {f"{p.symbol}:{p.position_idx}": p for p in ledger.position_reports()}
+    diffs: list[str] = []
+    for key, want in wanted.items():
+        got = reports.get(key)
+        net = got.net_qty if got is not None else Decimal(0)
+        size = got.size if got is not None else Decimal(0)
+        side = got.side.value if got is not None and got.side is not None else ""
+        if net != Decimal(want["signedSize"]):
+            diffs.append(f"position {key}: net {net} != {want['signedSize']}")
+        if "size" in want and size != Decimal(want["size"]):
+            diffs.append(f"position {key}: size {size} != {want['size']}")
+        if "side" in want and side != want["side"]:
+            diffs.append(f"position {key}: side {side!r} != {want['side']!r}")
     return diffs
 
 
@@ -125,7 +189,7 @@ def print_result(console: Console, ledger: CoreLedger, diffs: list[str]) -> None
         )
 
 
-def run_demo(
+def run_demo(  # noqa: PLR0913 - keyword-only settings, each with a safe default
     db: str,
     *,
     seconds: float = 20.0,
@@ -135,6 +199,7 @@ def run_demo(
     faults: Faults | None = None,
     metrics_port: int | None = None,
     metrics_host: str = "127.0.0.1",
+    store_fault_deadline_s: float = DEFAULT_STORE_FAULT_DEADLINE_S,
 ) -> int:
     """Run the OMS against a faulty embedded exchange; 0 if the database ends equal to
     the exchange's truth."""
@@ -153,6 +218,7 @@ def run_demo(
             scope=ResyncScope(("linear",), ("USDT",)),
             metrics_port=metrics_port,
             metrics_host=metrics_host,
+            store_fault_deadline_s=store_fault_deadline_s,
         )
         with serving_metrics(options) as metrics:
             session = Session(options, Credentials(key, Secret(secret)), metrics=metrics)
@@ -179,4 +245,5 @@ def run_against_sandbox(args: argparse.Namespace) -> int:
         seconds=args.duration or 20.0,
         metrics_port=args.metrics_port,
         metrics_host=args.metrics_host,
+        store_fault_deadline_s=args.store_fault_deadline,
     )

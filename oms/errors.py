@@ -51,3 +51,19 @@ class AuthError(RemoteError):
         super().__init__(message)
         self.code = code
         self.path = path
+
+
+class StoreUnavailableError(StorageError):
+    """A write failed for a reason that may pass (the database is locked, the disk is full,
+    the connection was lost, the server restarted). What was received is kept in memory
+    and the write is retried until it succeeds or the store-fault deadline passes."""
+
+
+class AccountFailedError(OmsError):
+    """The account stopped on a fault it could not ride out: a store fault that outlasted
+    its deadline, a full receive buffer, a write the database refuses for good, or a bug.
+    ``oms run`` exits 1 with this reason (a supervisor restarts it; the restart resyncs)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

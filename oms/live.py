@@ -5,6 +5,12 @@ receives on a queue. On every (re)subscription the stream reports ``Subscribed``
 worker fetches a REST snapshot while live frames keep queueing behind it (the buffer the
 resync needs), applies the snapshot through the ledger's reconciliation, then drains the
 buffered frames, which the ledger's ordering rules make safe to apply late or twice.
+
+Supervision: the worker never dies silently. A store fault that may pass blocks the worker
+in ``AccountService.commit_pending`` (capped backoff) while the stream goes on queueing, up
+to ``max_buffered_frames``/``max_buffered_bytes``; past the store-fault deadline, with a
+full buffer, or on any other error (a bug: logged with its traceback) the runner fails:
+``error`` holds the reason, ``on_failed`` is told, and ``drain`` raises it.
 """
 
 from __future__ import annotations
@@ -17,11 +23,11 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from oms.bybit.ledger import now_ms
 from oms.bybit.rest import fill_from_rest, order_from_rest, position_from_rest
+from oms.clock import now_ms
 from oms.core import events as ev
 from oms.core.reconcile import VenueSnapshot
-from oms.errors import MalformedFrameError, OmsError
+from oms.errors import AccountFailedError, MalformedFrameError, OmsError, StoreUnavailableError
 from oms.logs import start_thread
 from oms.metrics import NO_METRICS
 
@@ -47,6 +53,10 @@ _IDLE_FLUSH_S: Final = 0.005
 QUIET_SETTLE_S: Final = 5.0
 #: A failed resync is retried after this long (doubling, capped), until one succeeds.
 RESYNC_RETRY_S: Final = (1.0, 60.0)
+#: What the stream may queue for the worker while it waits for the database: past either
+#: bound the account fails rather than grow without limit (a restart resyncs).
+DEFAULT_MAX_BUFFERED_FRAMES: Final = 200_000
+DEFAULT_MAX_BUFFERED_BYTES: Final = 512 * 1024 * 1024
 
 
 class SnapshotSource(Protocol):
@@ -225,7 +235,7 @@ class RestRows:
 class LiveRunner:
     """Feeds a stream into a service on one worker thread; resyncs on every subscribe."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only settings, each with a safe default
         self,
         service: AccountService,
         rest: SnapshotSource | None,
@@ -235,8 +245,18 @@ class LiveRunner:
         record: Callable[[str], None] | None = None,
         quiet_settle_s: float = QUIET_SETTLE_S,
         metrics: Metrics = NO_METRICS,
+        max_buffered_frames: int = DEFAULT_MAX_BUFFERED_FRAMES,
+        max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
+        on_failed: Callable[[AccountFailedError], None] | None = None,
     ) -> None:
         self.service = service
+        self.max_buffered_frames = max_buffered_frames
+        self.max_buffered_bytes = max_buffered_bytes
+        self._on_failed = on_failed
+        self._buffered_bytes = 0
+        self._bytes_lock = threading.Lock()
+        #: Frames received after the account failed (never applied; a restart resyncs).
+        self.lost_frames = 0
         self.metrics = metrics
         self.quiet_settle_s = quiet_settle_s
         self._last_frame = time.monotonic()
@@ -251,15 +271,35 @@ class LiveRunner:
         self._connections = 0
         self._retry_at: float | None = None
         self._retry_delay = RESYNC_RETRY_S[0]
-        self.error: BaseException | None = None
+        #: Why the worker stopped on its own (an ``AccountFailedError``), if it did.
+        self.error: AccountFailedError | None = None
         #: Receipt time (epoch ms) of the newest frame queued, None before the first.
         self.last_frame_at: int | None = None
 
     # --- called from the stream's thread ------------------------------------------------
 
-    def on_frame(self, text: str, received_at: int) -> None:
-        """A frame arrived: queue it (never blocks the stream)."""
+    def on_frame(self, text: object, received_at: int) -> None:
+        """A frame arrived: queue it (never blocks the stream). Past the buffer's bounds
+        (the worker is waiting for the database) the account fails instead."""
         self.last_frame_at = received_at
+        if self.error is not None:
+            self.lost_frames += 1
+            return
+        size = len(text) if isinstance(text, str | bytes) else 0
+        with self._bytes_lock:
+            self._buffered_bytes += size
+            buffered = self._buffered_bytes
+        frames = self._queue.qsize()
+        if frames >= self.max_buffered_frames or buffered > self.max_buffered_bytes:
+            self.lost_frames += 1
+            self._failed(
+                self.service.fail(
+                    f"receive buffer full ({frames} frames, {buffered / 2**20:.0f} MiB waiting "
+                    f"for the worker; bounds {self.max_buffered_frames} frames, "
+                    f"{self.max_buffered_bytes / 2**20:.0f} MiB)"
+                )
+            )
+            return
         self._queue.put(("frame", text, received_at))
 
     @property
@@ -279,12 +319,15 @@ class LiveRunner:
         # In the caller's log context: its lines name the account and the connection.
         self._worker = start_thread(self._run, name="oms-live-worker")
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Apply what is queued, commit, and stop the worker."""
+    def stop(self, timeout: float | None = None) -> bool:
+        """Apply what is queued, commit, and stop the worker; False if it was still
+        working after ``timeout`` seconds (None: wait as long as it takes)."""
         self._stopping.set()
         self._queue.put(("stop", None, 0))
         if self._worker is not None:
             self._worker.join(timeout)
+            return not self._worker.is_alive()
+        return True
 
     def call(self, action: Callable[[], object]) -> None:
         """Run ``action`` on the worker thread, in order with the frames queued before it
@@ -292,33 +335,59 @@ class LiveRunner:
         self._queue.put(("call", action, 0))
 
     def drain(self, timeout: float = 10.0) -> bool:
-        """Wait until everything queued so far has been applied and committed."""
+        """Wait until everything queued so far has been applied and committed. False on
+        timeout; raises ``AccountFailedError`` if the worker failed."""
+        if self.error is not None:
+            raise self.error
         done = threading.Event()
         self._queue.put(("sync", done, 0))
-        return done.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while not done.wait(min(0.05, max(deadline - time.monotonic(), 0.0))):
+            if self.error is not None:
+                raise self.error
+            if time.monotonic() >= deadline:
+                return False
+        if self.error is not None:
+            raise self.error
+        return True
 
     # --- the worker ---------------------------------------------------------------------
 
     def _run(self) -> None:
+        """The worker, supervised: whatever ends it is logged and fails the account."""
+        try:
+            self._loop()
+        except AccountFailedError as exc:
+            self._failed(exc)
+        except OmsError as exc:
+            self._failed(self.service.fail(str(exc)))
+        except Exception as exc:
+            log.exception("live: a bug stopped the worker")
+            self._failed(
+                self.service.fail(f"a bug stopped the worker: {type(exc).__name__}: {exc}")
+            )
+
+    def _failed(self, error: AccountFailedError) -> None:
+        if self.error is None:
+            self.error = error
+            self._stopping.set()
+            self.metrics.failed()
+            if self._on_failed is not None:
+                try:
+                    self._on_failed(error)
+                except Exception:
+                    log.exception("live: the failure callback failed")
+
+    def _loop(self) -> None:
         service = self.service
-        while True:
+        while self.error is None:
             try:
                 kind, payload, extra = self._queue.get(timeout=_IDLE_FLUSH_S)
             except queue.Empty:
-                self._guard(service.tick)
-                quiet = time.monotonic() - self._last_frame >= self.quiet_settle_s
-                if quiet and service.ledger.has_pending:
-                    self._guard(service.settle)
-                if self._retry_at is not None and time.monotonic() >= self._retry_at:
-                    self._retry_at = None
-                    self._guard(self._resync, "retry after a failed resync", first=False)
+                self._idle()
                 continue
             if kind == "frame":
-                self.stats.frames += 1
-                self._last_frame = time.monotonic()
-                if self._record is not None:
-                    self._record(payload)
-                self._guard(self._handle, payload, extra)
+                self._take_frame(payload, extra)
             elif kind == "resync":
                 self._guard(self._resync, payload, first=extra == 1)
             elif kind == "call":
@@ -330,22 +399,45 @@ class LiveRunner:
                 self._guard(service.flush)
                 return
 
+    def _idle(self) -> None:
+        service = self.service
+        self._guard(service.tick)
+        quiet = time.monotonic() - self._last_frame >= self.quiet_settle_s
+        if quiet and service.ledger.has_pending:
+            self._guard(service.settle)
+        if self._retry_at is not None and time.monotonic() >= self._retry_at:
+            self._retry_at = None
+            self._guard(self._resync, "retry after a failed resync", first=False)
+
+    def _take_frame(self, frame: object, received_at: int) -> None:
+        self.stats.frames += 1
+        self._last_frame = time.monotonic()
+        if isinstance(frame, str | bytes):
+            with self._bytes_lock:
+                self._buffered_bytes -= len(frame)
+        if self._record is not None:
+            self._record(frame)  # type: ignore[arg-type]
+        self._guard(self._handle, frame, received_at)
+
     def _guard(self, action: Callable[..., object], *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+        """Run ``action``; a store fault that may pass blocks here, retrying, until the
+        database takes the staged group (the stream keeps queueing meanwhile)."""
         try:
             action(*args, **kwargs)
-        except OmsError as exc:
-            # A storage failure leaves the ledger ahead of the database: stop for a
-            # supervisor to restart (the restart restores from the database and resyncs).
-            log.error("live: %s", exc)  # noqa: TRY400 - the reason, not a trace
-            self.error = exc
-            self._stopping.set()
+        except StoreUnavailableError:
+            self.metrics.store_fault(active=True)
+            self.service.commit_pending(abort=self._abort_reason)
+            self.metrics.store_fault(active=False)
+
+    def _abort_reason(self) -> str | None:
+        return None if self.error is None else self.error.reason
 
     def request_resync(self, reason: str) -> None:
         """Resync now because the caller's own socket had a gap (it reconnected): a
         ``StreamGapDetected`` is recorded first, then the REST repair runs."""
         self._queue.put(("resync", reason, 0))  # 0: never "the first subscribe"
 
-    def _handle(self, text: str, received_at: int) -> None:
+    def _handle(self, text: object, received_at: int) -> None:
         dequeued_at = now_ms()
         result = self.service.handle(text, received_at=received_at)
         self.metrics.frame_handled(result, received_at=received_at, dequeued_at=dequeued_at)

@@ -23,6 +23,10 @@ name                                      type       meaning
 ``oms_anomalies_total{type}``             counter    anomaly events by type
 ``oms_queue_depth``                       gauge      items waiting for the worker
 ``oms_last_frame_timestamp_seconds``      gauge      receipt time of the newest frame
+``oms_store_faults_total``                counter    store faults begun (writes failing for
+                                                     a reason that may pass)
+``oms_store_degraded``                    gauge      1 while writes fail and are retried
+``oms_account_failed``                    gauge      1 once the account stopped on a fault
 ========================================  =========  =====================================
 """
 
@@ -92,6 +96,12 @@ class Metrics(Protocol):
     def event_published(self, event: ev.Event) -> None:
         """An event was committed (called as a service subscriber)."""
 
+    def store_fault(self, *, active: bool) -> None:
+        """Writes started failing (``active``) or succeed again."""
+
+    def failed(self) -> None:
+        """The account stopped on a fault."""
+
     def watch(
         self, *, queue_depth: Callable[[], int], last_frame_at: Callable[[], int | None]
     ) -> None:
@@ -111,6 +121,12 @@ class NullMetrics:
         """Nothing."""
 
     def event_published(self, event: ev.Event) -> None:
+        """Nothing."""
+
+    def store_fault(self, *, active: bool) -> None:
+        """Nothing."""
+
+    def failed(self) -> None:
         """Nothing."""
 
     def watch(
@@ -140,6 +156,9 @@ class _Families:
     anomalies: Counter
     queue_depth: Gauge
     last_frame: Gauge
+    store_faults: Counter
+    store_degraded: Gauge
+    failed: Gauge
 
 
 _families: weakref.WeakKeyDictionary[CollectorRegistry, _Families] = weakref.WeakKeyDictionary()
@@ -191,6 +210,21 @@ def _families_of(registry: CollectorRegistry) -> _Families:
             last_frame=Gauge(
                 "oms_last_frame_timestamp_seconds",
                 "Receipt time of the newest stream frame (epoch seconds; 0: none yet)",
+                account,
+                registry=registry,
+            ),
+            store_faults=Counter(
+                "oms_store_faults", "Store faults begun", account, registry=registry
+            ),
+            store_degraded=Gauge(
+                "oms_store_degraded",
+                "1 while database writes fail and are retried",
+                account,
+                registry=registry,
+            ),
+            failed=Gauge(
+                "oms_account_failed",
+                "1 once the account stopped on a fault",
                 account,
                 registry=registry,
             ),
@@ -253,6 +287,16 @@ class PrometheusMetrics:
         """Count anomalies by type."""
         if isinstance(event, ev.Anomaly):
             self._f.anomalies.labels(self.account, type(event).__name__).inc()
+
+    def store_fault(self, *, active: bool) -> None:
+        """Count a store fault as it begins; the gauge says whether one lasts."""
+        if active:
+            self._f.store_faults.labels(self.account).inc()
+        self._f.store_degraded.labels(self.account).set(1 if active else 0)
+
+    def failed(self) -> None:
+        """Set the failed gauge."""
+        self._f.failed.labels(self.account).set(1)
 
     def watch(
         self, *, queue_depth: Callable[[], int], last_frame_at: Callable[[], int | None]

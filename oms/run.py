@@ -2,8 +2,10 @@
 
 Wires the private stream (``oms.bybit.stream``), the REST resync (``oms.bybit.rest``),
 the live runner (``oms.live``) and the durable service (``oms.service``), shows a live
-status view, and stops cleanly on SIGINT/SIGTERM (exit 0) or when the stream gives up
-(exit 1 with the reason, e.g. refused credentials). Every log line of a session names its
+status view, and stops cleanly on SIGINT/SIGTERM (exit 0, everything received committed).
+It exits 1 with one line saying why when the account failed (a store fault past its
+deadline, a bug: a supervisor should restart it), and 2 when the venue refused it
+(credentials, topics: restarting cannot help). Every log line of a session names its
 account and connection (``oms.logs``); with ``metrics_port`` it serves Prometheus metrics
 (``oms.metrics``).
 """
@@ -27,13 +29,14 @@ from rich.table import Table
 from oms.account import Account
 from oms.bybit.rest import REST_URLS
 from oms.bybit.signing import Credentials
-from oms.bybit.stream import PrivateStream, StreamSettings
+from oms.bybit.stream import PrivateStream, StreamSettings, SubscribeError
 from oms.core.events import Anomaly
 from oms.core.ledger import DEFAULT_KEEP_TERMINAL_ORDERS
-from oms.errors import LocalError
+from oms.errors import AccountFailedError, AuthError, LocalError
 from oms.live import ResyncScope
 from oms.logs import bound
 from oms.metrics import NO_METRICS, PrometheusMetrics, start_exporter
+from oms.store.faults import DEFAULT_STORE_FAULT_DEADLINE_S
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -60,12 +63,17 @@ class RunOptions:
     max_active_time: str | None = None
     auth_expiry_ms: int = 10_000
     ping_interval_s: float = 20.0
-    dead_after_s: float = 60.0
+    #: A ping answered by nothing at all (no pong, no data) within this long: dead.
+    pong_timeout_s: float = 10.0
+    #: Optional limit on silence since the last frame (None: pings alone decide).
+    dead_after_s: float | None = None
     #: Serve Prometheus metrics on this port (0: any free one); None: no metrics.
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     #: Ended orders kept in memory (older ones are read back from the database).
     keep_terminal_orders: int | None = DEFAULT_KEEP_TERMINAL_ORDERS
+    #: A store fault lasting longer than this (seconds) stops the run with exit status 1.
+    store_fault_deadline_s: float = DEFAULT_STORE_FAULT_DEADLINE_S
 
 
 class _Recorder:
@@ -108,6 +116,7 @@ class Session:
             max_active_time=options.max_active_time,
             auth_expiry_ms=options.auth_expiry_ms,
             ping_interval_s=options.ping_interval_s,
+            pong_timeout_s=options.pong_timeout_s,
             dead_after_s=options.dead_after_s,
         )
         self.account = Account(
@@ -120,6 +129,7 @@ class Session:
             metrics=metrics,
             record=self._recorder,
             keep_terminal_orders=options.keep_terminal_orders,
+            store_fault_deadline_s=options.store_fault_deadline_s,
         )
         self.log_context = self.account.log_context
         # The parts the live view and the tests look at.
@@ -139,16 +149,19 @@ class Session:
         self.account.start()
 
     def stop(self) -> None:
-        """Stop the stream, apply and commit what was received, release everything."""
-        self.account.close()
-        if self._recorder is not None:
-            self._recorder.close()
-        self.stopped.set()
+        """Stop the stream, apply and commit what was received, release everything.
+        Raises ``AccountFailedError`` if what was received could not be committed."""
+        try:
+            self.account.close()
+        finally:
+            if self._recorder is not None:
+                self._recorder.close()
+            self.stopped.set()
 
     @property
     def error(self) -> BaseException | None:
         """Why the session ended on its own, if it did."""
-        return self.stream.error or self.runner.error
+        return self.runner.error or self.service.failure or self.stream.error
 
 
 def _log_anomaly(event: Event) -> None:
@@ -216,13 +229,28 @@ def _run_session(session: Session, options: RunOptions, console: Console) -> int
                 if live is not None:
                     live.update(status_view(session))
     finally:
-        session.stop()
+        stop_error = _stop(session)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if session.error is not None:
-        console.print(f"[red]stopped:[/] {session.error}")
-        return 1
-    return 0
+    error = session.error or stop_error
+    if error is None:
+        return 0
+    console.print(f"[red]stopped:[/] {error}", highlight=False)
+    return exit_status(error)
+
+
+def _stop(session: Session) -> AccountFailedError | None:
+    try:
+        session.stop()
+    except AccountFailedError as exc:
+        return exc
+    return None
+
+
+def exit_status(error: BaseException) -> int:
+    """The exit status for what stopped a run (the README's table): 2 when the venue
+    refused it (credentials, topics: a restart cannot help), 1 for every other fault."""
+    return 2 if isinstance(error, AuthError | SubscribeError) else 1
 
 
 def resolve_urls(env: str | None, ws_url: str | None, rest_url: str | None) -> tuple[str, str]:

@@ -11,6 +11,15 @@ isolated, and never rolls back state or stops ingestion.
 On open, the ledger is restored from the database, so a frame seen before a restart is
 a duplicate after it.
 
+Faults (see the README's "Failure model"). A frame is staged, exactly as received, before
+it is decoded: whatever happens next, its journal row is in the group. A write that fails
+for a reason that may pass (``oms.store.faults.is_transient``: locked, disk full,
+connection lost) keeps the staged group and raises ``StoreUnavailableError``; the caller
+retries with ``commit_pending``, which backs off (capped) until the write succeeds or the
+store-fault deadline passes. Meanwhile ``fault`` says since when and why. Anything else
+(a deadline passed, a write the database refuses for good, a bug while applying a frame)
+fails the service: ``failure`` holds the reason, and every later call raises it.
+
 Threads: frames are applied by one thread (the caller's, or ``oms.live``'s worker). Other
 threads may read the ledger while holding ``lock``, which every mutation of the ledger
 takes. ``watchers`` see each applied frame's events and the orders it touched before its
@@ -30,30 +39,42 @@ from typing import TYPE_CHECKING, Final, Protocol, Self
 from sqlalchemy.exc import SQLAlchemyError
 
 from oms.bybit.decode import valid_unicode
-from oms.bybit.ledger import Ledger, now_ms
+from oms.bybit.ledger import Ledger
+from oms.bybit.signing import scrub_signatures
+from oms.clock import now_ms
 from oms.core.events import MalformedFrame
+from oms.core.exact import total
 from oms.core.ledger import (
     DEFAULT_KEEP_TERMINAL_ORDERS,
     DEFAULT_SETTLE_FRAMES,
+    Batch,
     EvictedFill,
     Outcome,
 )
 from oms.core.orders import Verdict
 from oms.core.reconcile import VenueSnapshot, reconcile
-from oms.errors import StorageError
+from oms.errors import AccountFailedError, OmsError, StorageError, StoreUnavailableError
 from oms.store.db import ensure_schema, open_engine, safe_url
+from oms.store.faults import (
+    DEFAULT_STORE_FAULT_DEADLINE_S,
+    RETRY_DELAY_S,
+    StoreFault,
+    describe,
+    is_transient,
+)
 from oms.store.repository import Repository
 from oms.store.tables import DEFAULT_ACCOUNT
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from sqlalchemy.engine import Connection, Engine
 
     from oms.bybit.ledger import FrameResult
     from oms.core.events import Event
     from oms.core.fills import Fill
-    from oms.core.ledger import Batch
     from oms.core.orders import Order
-    from oms.core.positions import LegKey
+    from oms.core.positions import Leg, LegKey
     from oms.store.repository import Row
 
 log = logging.getLogger(__name__)
@@ -63,6 +84,8 @@ DEFAULT_GROUP_FRAMES: Final = 100
 DEFAULT_GROUP_MS: Final = 5.0
 #: How often (ms) watchers are asked for events that are due by the clock alone.
 WATCH_TICK_MS: Final = 100
+#: A frame that is not text is journaled as its type and a repr cut to this length.
+_MAX_REPR: Final = 4096
 
 
 class Watcher(Protocol):
@@ -103,8 +126,15 @@ class AccountService:
         group_ms: float = DEFAULT_GROUP_MS,
         keep_terminal_orders: int | None = DEFAULT_KEEP_TERMINAL_ORDERS,
         keep_terminal_ms: int | None = None,
+        store_fault_deadline_s: float = DEFAULT_STORE_FAULT_DEADLINE_S,
     ) -> None:
         self.account = account
+        #: A store fault lasting longer than this (seconds) fails the service.
+        self.store_fault_deadline_s = store_fault_deadline_s
+        #: The write fault in progress, if any (what ``health()`` reports as degraded).
+        self.fault: StoreFault | None = None
+        #: Why the service stopped for good, if it did; every later call raises it.
+        self.failure: AccountFailedError | None = None
         self.group_frames = group_frames
         self.group_ms = group_ms
         #: None: keep every order in memory (and load every order on open).
@@ -121,10 +151,10 @@ class AccountService:
         self.watchers: list[Watcher] = []
         self._next_tick = 0
         self._staged = _Staged()
-        self._broken: str | None = None
+        self._connection: Connection | None = None
         try:
             ensure_schema(self.engine)
-            self._connection: Connection = self.engine.connect()
+            self._connection = self.engine.connect()
             self._restore()
         except BaseException as exc:
             self.engine.dispose()  # leave no pooled connection behind a refused open
@@ -132,8 +162,24 @@ class AccountService:
                 raise StorageError(f"cannot load {safe_url(url)}: {exc}") from exc
             raise
 
+    @property
+    def connection(self) -> Connection:
+        """The service's own connection; a new one after a fault closed the old one."""
+        if self._connection is None:
+            self._connection = self.engine.connect()
+        return self._connection
+
+    def _drop_connection(self) -> None:
+        """Forget a connection a fault may have broken (the next use opens another)."""
+        conn, self._connection = self._connection, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                log.debug("closing a faulted connection failed", exc_info=True)
+
     def _restore(self) -> None:
-        conn, keep = self._connection, self.keep_terminal_orders
+        conn, keep = self.connection, self.keep_terminal_orders
         with conn.begin():
             orders = self.repo.load_orders(conn, keep_terminal=keep)
             held = {o.order_id for o in orders}
@@ -146,7 +192,9 @@ class AccountService:
             legs = self.repo.load_legs(conn)
             counts = self.repo.frame_counts(conn)
             # Fills of stored orders left out only count in their legs (streamed: a long
-            # history is never in memory at once); the rest are held as before.
+            # history is never in memory at once); the rest are held as before. What was
+            # announced comes back from the outbox, so that it is neither said again nor
+            # left without its sequel (a mismatch's resolution).
             self.ledger.restore(
                 orders=orders,
                 fills=(
@@ -154,6 +202,8 @@ class AccountService:
                     for fill, idx in self.repo.iter_fills(conn)
                 ),
                 legs=legs,
+                announced=self.repo.load_announced(conn),
+                oneway=self.repo.oneway_symbols(conn),
             )
         self.ledger.restore_stats(counts)
         if orders or legs:
@@ -181,14 +231,29 @@ class AccountService:
 
     # --- ingestion ----------------------------------------------------------------------
 
-    def handle(self, text: str, *, received_at: int | None = None) -> FrameResult:
-        """Apply one raw frame and stage everything it changed for the next commit."""
-        if self._broken is not None:
-            raise StorageError(f"service stopped after a failed commit: {self._broken}")
+    def handle(self, frame: object, *, received_at: int | None = None) -> FrameResult:
+        """Apply one raw frame and stage everything it changed for the next commit.
+
+        The frame's journal row is staged before the frame is decoded, so it is kept
+        whatever happens next. Raises ``StoreUnavailableError`` when the group it
+        completed could not be written (it is kept: call ``commit_pending``), and
+        ``AccountFailedError`` when the service has failed."""
+        self._check_usable()
         at = now_ms() if received_at is None else received_at
-        with self.lock:
-            result = self.ledger.ingest(text, received_at=at)
-        self._stage(text, result, at)
+        row: Row = {
+            "received_at": at,
+            "topic": None,
+            "raw": _journal_text(frame),
+            "outcome": Outcome.MALFORMED.value,
+            "error": None,
+        }
+        try:
+            with self.lock:
+                result = self.ledger.ingest(frame, received_at=at)  # type: ignore[arg-type]
+        except Exception as exc:
+            self._bug_in_frame(row, exc)
+            raise AssertionError("unreachable") from exc  # _bug_in_frame always raises
+        self._stage(row, result)
         if self.watchers and now_ms() >= self._next_tick:
             self._record_due()
         staged = self._staged
@@ -198,18 +263,35 @@ class AccountService:
             self.flush()
         return result
 
-    def _stage(self, text: str, result: FrameResult, at: int) -> None:
-        errors = [e.reason for e in result.events if isinstance(e, MalformedFrame)]
-        if result.outcome is Outcome.MALFORMED:
-            text = valid_unicode(text)  # a lone surrogate cannot be stored as text
-        frame = {
-            "received_at": at,
-            "topic": result.topic,
-            "raw": text,
-            "outcome": result.outcome.value,
-            "error": "; ".join(errors) if errors else None,
-        }
-        self._stage_batch(frame, result.batch, result.events)
+    def _bug_in_frame(self, row: Row, exc: Exception) -> None:
+        """A bug raised while applying a frame: journal the frame, commit what was
+        received before it, and fail loudly (a restart restores and resyncs)."""
+        reason = f"a bug stopped the account while applying a frame: {type(exc).__name__}: {exc}"
+        log.error("%s", reason, exc_info=exc)
+        row["error"] = f"internal error ({type(exc).__name__}: {exc}); the account stopped"
+        row["raw"] = valid_unicode(row["raw"])
+        self._stage_batch(row, Batch(), [])
+        try:
+            self.flush()
+        except OmsError:
+            log.exception("the frames received before the failing one could not be written")
+        raise self._fail(reason) from exc
+
+    def _stage(self, row: Row, result: FrameResult) -> None:
+        outcome = result.outcome
+        row["topic"] = result.topic
+        row["outcome"] = outcome.value
+        if outcome is Outcome.MALFORMED:
+            errors = [e.reason for e in result.events if isinstance(e, MalformedFrame)]
+            row["error"] = "; ".join(errors) if errors else None
+            row["raw"] = valid_unicode(row["raw"])  # a lone surrogate cannot be stored as text
+        elif outcome is Outcome.CONTROL:
+            # A login reply may echo the signature: it is never stored (the one row of the
+            # journal that is not the exact text received, flagged in its error column).
+            row["raw"], scrubbed = scrub_signatures(row["raw"])
+            if scrubbed:
+                row["error"] = f"{SCRUBBED_FLAG}: {scrubbed} signature-shaped token(s) masked"
+        self._stage_batch(row, result.batch, result.events)
 
     def _stage_batch(self, frame: Row, batch: Batch, events: list[Event]) -> None:
         staged = self._staged
@@ -273,28 +355,100 @@ class AccountService:
 
     def replay_progress(self, source: str) -> tuple[int, bool] | None:
         """(lines done, finished) of an earlier replay of ``source`` in this database."""
-        with self._connection.begin():
-            return self.repo.replay_progress(self._connection, source)
+        conn = self.connection
+        with conn.begin():
+            return self.repo.replay_progress(conn, source)
 
     def set_replay_progress(self, source: str, lines_done: int, *, finished: bool) -> None:
         """Record replay progress in the next commit (atomically with its frames)."""
         self._staged.replay = (source, lines_done, finished)
 
     def flush(self) -> None:
-        """Commit everything staged, then publish its events."""
+        """Commit everything staged, then publish its events.
+
+        On a write fault that may pass, the staged group is kept and
+        ``StoreUnavailableError`` is raised (retry with ``commit_pending``); on one that
+        cannot, the service fails (``AccountFailedError``)."""
         staged = self._staged
         if not staged.frames and staged.replay is None:
             return
-        self._staged = _Staged()
+        self._check_usable()
         try:
             events = self._write(staged)
-        except SQLAlchemyError as exc:
-            # The in-memory ledger is now ahead of the database: refuse to go on, so the
-            # caller restarts from the database (and the stream resyncs what was lost).
-            self._broken = str(exc)
-            raise StorageError(f"commit failed: {exc}") from exc
+        except Exception as exc:
+            raise self._write_failed(exc) from exc
+        self._staged = _Staged()
+        if self.fault is not None:
+            log.warning(
+                "store: writing again after %.1f s and %d failed attempts",
+                (time.monotonic() - self.fault.since),
+                self.fault.attempts,
+            )
+            self.fault = None
         self._evict()
         self._publish(events)
+
+    def _write_failed(self, exc: BaseException) -> OmsError:
+        """Classify a failed write: kept for a retry, or the service fails."""
+        self._drop_connection()
+        frames = sum(1 for frame, *_ in self._staged.frames if frame is not None)
+        if not is_transient(exc):
+            log.error("store: the database refused a write", exc_info=exc)
+            return self._fail(f"the database refused a write for good: {describe(exc)}")
+        error = describe(exc)
+        fault = self.fault
+        if fault is None:
+            self.fault = StoreFault(since_ms=now_ms(), since=time.monotonic(), error=error)
+            log.warning("store: cannot write (%s); keeping %d frames and retrying", error, frames)
+        else:
+            fault.attempts += 1
+            fault.error = error
+            log.info("store: still cannot write (attempt %d): %s", fault.attempts, error)
+        return StoreUnavailableError(f"cannot write to the database: {error}")
+
+    def commit_pending(self, *, abort: Callable[[], str | None] | None = None) -> None:
+        """Write what is staged, retrying with capped backoff while the fault lasts.
+
+        Fails the service (``AccountFailedError``) when the fault outlasts
+        ``store_fault_deadline_s``, or when ``abort()`` returns a reason to stop."""
+        delay = RETRY_DELAY_S[0]
+        while True:
+            try:
+                self.flush()
+            except StoreUnavailableError as exc:
+                fault = self.fault
+                waited = 0.0 if fault is None else time.monotonic() - fault.since
+                if waited >= self.store_fault_deadline_s:
+                    raise self._fail(
+                        f"the database stayed unwritable for {waited:.0f} s "
+                        f"(store-fault deadline {self.store_fault_deadline_s:g} s): {exc}"
+                    ) from exc
+                reason = abort() if abort is not None else None
+                if reason is not None:
+                    raise self._fail(f"{reason} while the database was unwritable: {exc}") from exc
+                time.sleep(min(delay, max(self.store_fault_deadline_s - waited, 0.0)))
+                delay = min(delay * 2, RETRY_DELAY_S[1])
+            else:
+                return
+
+    def fail(self, reason: str) -> AccountFailedError:
+        """Stop the service for good with ``reason`` (every later call raises it)."""
+        return self._fail(reason)
+
+    def _fail(self, reason: str) -> AccountFailedError:
+        if self.failure is None:
+            self.failure = AccountFailedError(reason)
+            log.error("account %s failed: %s", self.account, reason)
+        return self.failure
+
+    def _check_usable(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+    @property
+    def staged_frames(self) -> int:
+        """Frames received and applied but not yet committed."""
+        return sum(1 for frame, *_ in self._staged.frames if frame is not None)
 
     def _evict(self) -> None:
         """After a commit (so that what leaves memory is in the database)."""
@@ -310,7 +464,7 @@ class AccountService:
                 self.ledger.evict(keep, updated_before=before)
 
     def _write(self, staged: _Staged) -> list[Event]:
-        conn, repo, ledger = self._connection, self.repo, self.ledger
+        conn, repo, ledger = self.connection, self.repo, self.ledger
         events: list[Event] = []
         update_rows: list[Row] = []
         event_rows: list[Row] = []
@@ -333,6 +487,8 @@ class AccountService:
                 conn, [(f, fid) for i, fid in exec_frames.items() if (f := ledger.fill(i))]
             )
             legs = ledger.legs()
+            keys = self._with_siblings(staged.legs, legs)
+            nets = _symbol_nets(keys, legs)
             repo.write_positions(
                 conn,
                 [
@@ -340,9 +496,9 @@ class AccountService:
                         key,
                         legs[key].report,
                         legs[key].derived_net,
-                        ledger.position(key.symbol, key.category),
+                        nets[key.category, key.symbol],
                     )
-                    for key in self._with_siblings(staged.legs, legs)
+                    for key in keys
                 ],
             )
             repo.write_events(conn, event_rows)
@@ -353,7 +509,10 @@ class AccountService:
 
     @staticmethod
     def _with_siblings(changed: set[LegKey], legs: Mapping[LegKey, object]) -> list[LegKey]:
-        """Changed legs plus the other legs of their symbols (they share symbol_net_qty)."""
+        """Changed legs plus the other legs of their symbols (they share symbol_net_qty).
+        One pass over the legs held: linear in their number, whatever the frame size."""
+        if not changed:
+            return []
         symbols = {(k.category, k.symbol) for k in changed}
         return sorted(k for k in legs if (k.category, k.symbol) in symbols)
 
@@ -391,13 +550,17 @@ class AccountService:
         return batch
 
     def close(self) -> None:
-        """Commit what is staged and release the database."""
+        """Commit what is staged (riding out a store fault up to its deadline) and release
+        the database. Raises ``AccountFailedError`` if what was received could not be
+        committed: it never discards frames quietly."""
         try:
-            if self._broken is None:
-                self.flush()
+            if self.failure is None:
+                self.commit_pending()
         finally:
-            self._connection.close()
+            self._drop_connection()
             self.engine.dispose()
+        if self.failure is not None:
+            raise self.failure
 
     def __enter__(self) -> Self:
         return self
@@ -414,12 +577,38 @@ class _StoredState:
         self._service = service
 
     def order(self, order_id: str) -> tuple[Order, list[Fill]] | None:
-        conn, repo = self._service._connection, self._service.repo  # noqa: SLF001 - its owner
+        conn, repo = self._service.connection, self._service.repo
         with conn.begin():
             order = repo.load_order(conn, order_id)
             return None if order is None else (order, repo.load_fills(conn, order_id))
 
     def fill(self, exec_id: str) -> Fill | None:
-        conn, repo = self._service._connection, self._service.repo  # noqa: SLF001 - its owner
+        conn, repo = self._service.connection, self._service.repo
         with conn.begin():
             return repo.load_fill(conn, exec_id)
+
+
+#: The ``error`` column of a journaled control frame whose text had to be scrubbed.
+SCRUBBED_FLAG: Final = "scrubbed"
+
+
+def _journal_text(frame: object) -> str:
+    """The text a frame is journaled as: itself, UTF-8 bytes decoded (invalid bytes as
+    U+FFFD), or for an object that is not text its type and a bounded repr."""
+    if isinstance(frame, str):
+        return frame
+    if isinstance(frame, bytes | bytearray | memoryview):
+        return bytes(frame).decode("utf-8", "replace")
+    return f"<not text: {type(frame).__name__}> {repr(frame)[:_MAX_REPR]}"
+
+
+def _symbol_nets(keys: list[LegKey], legs: Mapping[LegKey, Leg]) -> dict[tuple[str, str], Decimal]:
+    """Reported net per (category, symbol) of the given legs' symbols, in one pass (the
+    keys come with all their siblings, see ``AccountService._with_siblings``)."""
+    reported: dict[tuple[str, str], list[Decimal]] = {}
+    for key in keys:
+        nets = reported.setdefault((key.category, key.symbol), [])
+        report = legs[key].report
+        if report is not None:
+            nets.append(report.net_qty)
+    return {symbol: total(nets) for symbol, nets in reported.items()}

@@ -776,7 +776,8 @@ def test_live_stream_subscribes_resyncs_and_converges_to_the_sandbox(url):
                 "the database to equal the sandbox's truth",
             )
             health = account.health()
-            assert health.state == "subscribed"
+            assert health.state == "running"
+            assert health.stream == "subscribed"
             assert health.connections >= 1
             assert health.frames >= 30
             assert health.last_frame_at is not None

@@ -196,7 +196,7 @@ def replay_json(capture: Path, cwd: Path) -> dict[str, Any]:
     return document
 
 
-def test_refused_key_exits_1_with_the_exchange_reason(tmp_path: Path) -> None:
+def test_refused_key_exits_2_with_the_exchange_reason(tmp_path: Path) -> None:
     db = str(tmp_path / "oms.db")
     with Sandbox(KEY, SECRET, seed=SEED + 20) as sandbox:
         seen = watch(sandbox)
@@ -209,7 +209,7 @@ def test_refused_key_exits_1_with_the_exchange_reason(tmp_path: Path) -> None:
             timeout=EXIT_S,  # far less than --duration: it must give up by itself
             check=False,
         )
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 2, result.stderr  # refused: a restart cannot help
     assert "Request not authorized" in result.stderr
     assert "3 time(s) in a row" in result.stderr
     assert "Traceback" not in result.stderr
