@@ -3,12 +3,19 @@
 The fast path finds the topic with a regular expression and validates the whole frame in
 one pass (pydantic-core parses and validates the JSON in Rust). Only when that fails does
 the slow path parse the JSON to a tree and validate element by element, so that one bad
-element is named (and refused) without losing its valid siblings.
+element is named (and refused) without losing its valid siblings. Both paths apply the
+same rules (``oms.bybit.messages`` lists the bounds), and both let the last of two equal
+keys win.
+
+A frame is text: ``str``, or UTF-8 ``bytes`` (``bytearray`` and ``memoryview`` are taken
+as bytes). Anything else (a dict, a number, None) is refused with ``MalformedFrameError``
+naming its type, like any other unusable frame.
 """
 
 from __future__ import annotations
 
 import re
+import reprlib
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Final
@@ -17,7 +24,9 @@ import pydantic_core
 from pydantic import TypeAdapter, ValidationError
 
 from oms.bybit.messages import (
+    DECIMAL_RULE,
     ControlMsg,
+    CreationTime,
     ExecutionMsg,
     FastExecutionMsg,
     OrderMsg,
@@ -103,7 +112,10 @@ _FRAME_ADAPTERS: Final[dict[Kind, TypeAdapter[Any]]] = {
 _ELEMENT_ADAPTERS: Final[dict[Kind, TypeAdapter[Any]]] = {
     kind: TypeAdapter(model) for kind, model in _MODELS.items()
 }
+_CREATION_TIME: Final[TypeAdapter[int]] = TypeAdapter(CreationTime)
 _TOPIC_RE: Final = re.compile(r'"topic"\s*:\s*"([^"\\]*)"')
+#: Frame text: what ``decode`` takes.
+Text = str | bytes | bytearray | memoryview
 
 
 class DataFrame:
@@ -197,17 +209,41 @@ class IgnoredFrame:
 Decoded = DataFrame | ControlFrame | IgnoredFrame
 
 
-def excerpt(text: str | bytes) -> str:
-    """A short printable prefix of a frame, for reasons and logs."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    text = text if len(text) <= _EXCERPT else text[:_EXCERPT] + "..."
+def excerpt(text: object) -> str:
+    """A short printable prefix of a frame, for reasons and logs (a short ``repr`` of
+    anything that is not text)."""
+    cut = False
+    if isinstance(text, memoryview):
+        text = text.tobytes()  # (slicing fails on a multi-dimensional view)
+    if isinstance(text, bytes | bytearray):
+        cut = len(text) > _EXCERPT * 4  # 4 bytes at most per character
+        text = bytes(text[: _EXCERPT * 4]).decode("utf-8", "replace")
+    elif not isinstance(text, str):
+        text = reprlib.repr(text)  # bounded, however big the object
+    text = text if len(text) <= _EXCERPT and not cut else text[:_EXCERPT] + "..."
     return valid_unicode(text)  # printable and storable, whatever the frame held
 
 
-def decode(text: str | bytes) -> Decoded:
-    """Decode one raw frame. Raises ``MalformedFrameError`` when nothing in it is usable."""
-    match = _TOPIC_RE.search(text if isinstance(text, str) else text.decode("utf-8", "replace"))
+def as_text(frame: object) -> str | bytes:
+    """``frame`` as ``str`` or ``bytes`` (``bytearray`` and ``memoryview`` are copied to
+    bytes); ``MalformedFrameError`` naming its type if it is not text at all."""
+    if isinstance(frame, str | bytes):
+        return frame
+    if isinstance(frame, bytearray | memoryview):
+        return bytes(frame)
+    raise MalformedFrameError(
+        f"not text but {type(frame).__name__}: a frame is the str or bytes the stream received"
+    )
+
+
+def decode(text: Text) -> Decoded:
+    """Decode one raw frame. Raises ``MalformedFrameError`` when nothing in it is usable
+    (also when it is not text: see ``as_text``)."""
+    if text.__class__ is str:
+        match = _TOPIC_RE.search(text)
+    else:
+        text = as_text(text)
+        match = _TOPIC_RE.search(text if isinstance(text, str) else text.decode("utf-8", "replace"))
     if match is not None:
         kind = TOPICS.get(match.group(1))
         if kind is not None:
@@ -240,11 +276,11 @@ def _decode_slowly(text: str | bytes) -> Decoded:
     tree = _parse(text)
     if not isinstance(tree, dict):
         raise MalformedFrameError(f"not a JSON object but {type(tree).__name__}")
-    topic = tree.get("topic")
-    if topic is None:
+    if "topic" not in tree:
         if "op" in tree or "ret_msg" in tree or tree.get("type") in ("AUTH_RESP", "COMMAND_RESP"):
             return _control(tree)
         raise MalformedFrameError("object with neither 'topic' nor 'op'")
+    topic = tree["topic"]
     if not isinstance(topic, str):
         raise MalformedFrameError(f"'topic' is not a string: {topic!r}"[:200])
     kind = TOPICS.get(topic)
@@ -256,13 +292,14 @@ def _decode_slowly(text: str | bytes) -> Decoded:
         what = "missing" if "data" not in tree else f"{type(data).__name__}, not a list"
         raise MalformedFrameError(f"'data' is {what}", topic=topic)
     frame_id = tree.get("id", "")
-    creation = tree.get("creationTime", 0)
-    if isinstance(creation, str) and creation.isdigit():
-        creation = int(creation)  # as lenient as the fast path, which parses "123" too
-    if not isinstance(frame_id, str) or not isinstance(creation, int) or isinstance(creation, bool):
+    if not isinstance(frame_id, str):
+        raise MalformedFrameError(f"'id' must be a string, not {frame_id!r}"[:200], topic=topic)
+    try:  # the very rule of the one-pass path (oms.bybit.messages.CreationTime)
+        creation = _CREATION_TIME.validate_python(tree.get("creationTime", 0))
+    except ValidationError as exc:
         raise MalformedFrameError(
-            "'id' must be a string and 'creationTime' an integer", topic=topic
-        )
+            f"creationTime: {describe(exc, located=False)}", topic=topic
+        ) from exc
     indices, elements, errors = _validate_elements(kind, topic, data)
     return DataFrame(kind, topic, frame_id, creation, elements, errors, indices)
 
@@ -303,16 +340,17 @@ def _control(tree: dict[str, Any]) -> ControlFrame:
     return ControlFrame(kind, message)
 
 
-def describe(exc: ValidationError) -> str:
-    """A one-line reason from a pydantic error: ``field: message (got value)``."""
+def describe(exc: ValidationError, *, located: bool = True) -> str:
+    """A one-line reason from a pydantic error: ``field: message (got value)`` (without
+    the ``field: `` when not ``located``)."""
     parts = []
     for err in exc.errors(include_url=False)[:3]:
         loc = ".".join(str(p) for p in err["loc"]) or "element"
         got = repr(err.get("input"))
         if len(got) > 40:
             got = got[:40] + "..."
-        message = "not a decimal number" if err["type"] == "string_pattern_mismatch" else err["msg"]
-        parts.append(f"{loc}: {message} (got {got})")
+        message = DECIMAL_RULE if err["type"] == "string_pattern_mismatch" else err["msg"]
+        parts.append(f"{loc}: {message} (got {got})" if located else f"{message} (got {got})")
     more = exc.error_count() - len(parts)
     if more > 0:
         parts.append(f"and {more} more")

@@ -4,6 +4,14 @@ This is the object users hold. It decodes each frame, translates its elements in
 updates and applies them to the core ledger it extends. A bad frame never raises: it is
 refused with a ``MalformedFrame`` event that says why, and the next frame is applied as
 usual. Every frame is counted under exactly one outcome (see ``Outcome``).
+
+What is refused, and how: an element that is not valid data (see the bounds in
+``oms.bybit.messages``) becomes a ``MalformedFrame`` event naming its index and why; its
+valid siblings in the frame are applied all the same, exactly as if it had not been
+there (the frame is counted ``malformed``). Every element is validated and translated
+before anything is applied, so an element is applied whole or not at all. Input that is
+not text (a dict, None, a number: see ``oms.bybit.decode.as_text``) is one more
+malformed frame.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from oms.bybit.decode import (
     ControlFrame,
     DataFrame,
     Kind,
+    Text,
     decode,
     excerpt,
 )
@@ -106,13 +115,13 @@ class Ledger(CoreLedger):
         """The newest ``wallet`` report per accountType."""
         return dict(self._wallet)
 
-    def apply_frame(self, text: str | bytes, *, received_at: int | None = None) -> list[ev.Event]:
+    def apply_frame(self, text: Text, *, received_at: int | None = None) -> list[ev.Event]:
         """Apply one raw frame as received; return the events it caused. Never raises
-        for bad input."""
+        for bad input (whatever ``text`` is)."""
         at = time.time_ns() // 1_000_000 if received_at is None else received_at  # = now_ms()
         try:
-            _, updates = FAST_FRAMES.validate_json(text)
-        except ValueError:  # pydantic's ValidationError is one too
+            _, updates = FAST_FRAMES.validate_json(text)  # type: ignore[arg-type]
+        except (ValueError, TypeError):  # ValidationError is a ValueError; TypeError: not text
             updates = None
         if not updates:
             return self._ingest_generally(text, at).events
@@ -127,12 +136,13 @@ class Ledger(CoreLedger):
         stats[_STAT_KEYS[outcome]] += 1
         return batch.events
 
-    def ingest(self, text: str | bytes, *, received_at: int | None = None) -> FrameResult:
-        """Apply one raw frame and return everything it did."""
+    def ingest(self, text: Text, *, received_at: int | None = None) -> FrameResult:
+        """Apply one raw frame and return everything it did. Never raises for bad input
+        (whatever ``text`` is)."""
         at = time.time_ns() // 1_000_000 if received_at is None else received_at  # = now_ms()
         try:
-            topic, updates = FAST_FRAMES.validate_json(text)
-        except ValueError:  # pydantic's ValidationError is one too
+            topic, updates = FAST_FRAMES.validate_json(text)  # type: ignore[arg-type]
+        except (ValueError, TypeError):  # ValidationError is a ValueError; TypeError: not text
             updates = None
         if not updates:
             return self._ingest_generally(text, at)
@@ -147,7 +157,7 @@ class Ledger(CoreLedger):
     # take, cannot translate, or that carries no element has changed nothing; the general
     # path then decodes it again and applies, refuses or names it exactly as before.
 
-    def _ingest_generally(self, text: str | bytes, at: int) -> FrameResult:
+    def _ingest_generally(self, text: Text, at: int) -> FrameResult:
         """Decode, apply and count a frame the general way."""
         stats = self._stats
         stats["frames"] += 1
@@ -155,7 +165,7 @@ class Ledger(CoreLedger):
         stats[_STAT_KEYS[result.outcome]] += 1
         return result
 
-    def _decode_and_apply(self, text: str | bytes, at: int) -> FrameResult:
+    def _decode_and_apply(self, text: Text, at: int) -> FrameResult:
         try:
             decoded = decode(text)
         except MalformedFrameError as exc:
@@ -167,7 +177,7 @@ class Ledger(CoreLedger):
         return FrameResult(Outcome.IGNORED, [], topic=decoded.topic)
 
     def _malformed(
-        self, text: str | bytes, at: int, errors: list[MalformedFrameError], venue_time: int = 0
+        self, text: Text, at: int, errors: list[MalformedFrameError], venue_time: int = 0
     ) -> FrameResult:
         events: list[ev.Event] = [
             ev.MalformedFrame(
@@ -182,11 +192,12 @@ class Ledger(CoreLedger):
         ]
         return FrameResult(Outcome.MALFORMED, events, topic=errors[0].topic if errors else None)
 
-    def _apply_data(self, frame: DataFrame, text: str | bytes, at: int) -> FrameResult:
+    def _apply_data(self, frame: DataFrame, text: Text, at: int) -> FrameResult:
         if frame.kind is Kind.WALLET:
-            if frame.errors:
+            result = self._apply_wallet(frame)
+            if frame.errors:  # the valid accounts were applied; the frame is still flagged
                 return self._malformed(text, at, frame.errors, frame.creation_time)
-            return self._apply_wallet(frame)
+            return result
         translate = _TRANSLATORS[frame.kind]
         updates: list[Update] = []
         errors = list(frame.errors)
@@ -210,6 +221,8 @@ class Ledger(CoreLedger):
         return FrameResult(batch.outcome, batch.events, frame.topic, batch)
 
     def _apply_wallet(self, frame: DataFrame) -> FrameResult:
+        if not frame.elements and frame.errors:
+            return FrameResult(Outcome.MALFORMED, [], topic=frame.topic)  # nothing to apply
         if frame.creation_time < self._wallet_time:
             return FrameResult(Outcome.STALE, [], topic=frame.topic)
         self._wallet_time = frame.creation_time

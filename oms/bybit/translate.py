@@ -30,6 +30,7 @@ from oms.bybit.messages import (
     PositionMsg,
     TopicFrame,
     WireModel,
+    millis_schema,
 )
 from oms.core.fills import Fill, FillSource
 from oms.core.orders import Order, Side
@@ -286,7 +287,7 @@ def _is_decimal_text(schema: Any) -> bool:  # noqa: ANN401 - a core schema dict
 def _field_schemas(model: type[WireModel]) -> dict[str, CoreSchema]:
     """Wire key -> the schema that validates it straight into its core value."""
     wire = _model_fields(model)
-    time = core_schema.int_schema()  # milliseconds as sent; "" goes the general way
+    time = millis_schema(empty=False)  # the models' rule, but "" goes the general way
     category = wire["category"]
     if category["type"] == "default":  # required here: a missing one is taken from the topic
         category = category["schema"]

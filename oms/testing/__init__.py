@@ -23,6 +23,17 @@ builds one without hypothesis. ``SimulatedExchange`` scripts a scenario by hand.
 gives the same as a ``Delivery`` of indices (which frames were repeated or lost).
 ``corrupted(frame)`` and ``garbage()`` give malformed input.
 
+**Poison** (``oms.testing.poison``): values a valid frame may carry only when something
+upstream went wrong or someone crafted them (``positionIdx: 3``, ``seq`` beyond 64 bits,
+a 30-digit time, ``"²"`` for digits, ``"1e999"``, null, the wrong JSON type, a key
+repeated with the poison last). ``poisoned_frames(frame)`` poisons one field of one
+element and names it (``Poisoned.index``): exactly that element must be refused and its
+siblings applied as if it had not been there (``Poisoned.without_poisoned``);
+``poisoned_envelopes(frame)`` poisons the envelope, so nothing of the frame is usable;
+``non_text_inputs()`` are objects that are not a frame's text at all (a dict, None, a
+number, bytes that are not UTF-8); ``poison_values(rule)`` gives the poison for one rule
+of ``FIELD_RULES``.
+
 **Models** (``oms.testing.model``): ``ReferenceModel`` (``session.truth``) is the state a
 consumer must end in once every frame was delivered, whatever the repeats and order:
 each order's final report, every fill once by execId, each leg's newest position report.
@@ -70,6 +81,14 @@ try:
         tpsl_lifecycle,
     )
     from oms.testing.model import DeliveryModel, ReferenceModel
+    from oms.testing.poison import (
+        FIELD_RULES,
+        Poisoned,
+        non_text_inputs,
+        poison_values,
+        poisoned_envelopes,
+        poisoned_frames,
+    )
     from oms.testing.resync import venue_snapshot
     from oms.testing.sessions import Session, session, session_from_seed
     from oms.testing.symbols import (
@@ -93,6 +112,7 @@ __all__ = [
     "CANCEL_RACE_REASON",
     "CATEGORY",
     "DEFAULT_SYMBOLS",
+    "FIELD_RULES",
     "LIFECYCLE_KINDS",
     "T0",
     "TERMINAL_STATUSES",
@@ -105,6 +125,7 @@ __all__ = [
     "LegId",
     "Lifecycle",
     "OrderTruth",
+    "Poisoned",
     "PositionTruth",
     "ReferenceModel",
     "Session",
@@ -121,8 +142,12 @@ __all__ = [
     "garbage",
     "ledger_differences",
     "lifecycle",
+    "non_text_inputs",
     "partial_fill_lifecycle",
     "plain_lifecycle",
+    "poison_values",
+    "poisoned_envelopes",
+    "poisoned_frames",
     "reordered",
     "session",
     "session_from_seed",

@@ -869,10 +869,28 @@ def test_number_text_must_be_plain_decimal(value):
     assert "qty" in result.events[0].reason
 
 
-def test_wallet_frame_with_a_bad_account_is_refused_whole():
+def test_wallet_frame_with_a_bad_account_applies_the_good_ones():
+    """Per element, like every other topic: the bad account is named, the good one kept."""
     ledger = Ledger()
     text = frame("wallet", {**WALLET, "accountType": "FUND"}, {**WALLET, "totalEquity": "x"})
     result = ledger.ingest(text, received_at=1)
     assert result.outcome is Outcome.MALFORMED
     assert [e.index for e in result.events if isinstance(e, MalformedFrame)] == [1]
-    assert ledger.wallet() == {}
+    assert list(ledger.wallet()) == ["FUND"]
+    assert ledger.wallet()["FUND"].totalEquity == WALLET["totalEquity"]
+
+
+def test_wallet_frame_of_only_bad_accounts_changes_nothing():
+    ledger = Ledger()
+    ledger.ingest(frame("wallet", WALLET, creation=1_700_000_000_010), received_at=1)
+    held = ledger.wallet()
+    text = frame("wallet", {**WALLET, "totalEquity": "x"}, creation=1_700_000_000_020)
+    result = ledger.ingest(text, received_at=2)
+    assert result.outcome is Outcome.MALFORMED
+    assert ledger.wallet() == held
+    # an older report than the refused frame is still applied: the refused one set no time
+    newer_than_held = {**WALLET, "totalEquity": "5"}
+    later = ledger.ingest(
+        frame("wallet", newer_than_held, creation=1_700_000_000_015), received_at=3
+    )
+    assert later.outcome is Outcome.APPLIED
