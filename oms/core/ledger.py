@@ -33,7 +33,7 @@ from oms.core.positions import Leg, LegKey, PositionReport, judge_report
 from oms.core.states import TERMINAL, OrderStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Container, Iterable, Sequence
 
 Update = Order | Fill | PositionReport
 
@@ -167,6 +167,65 @@ class EvictedFill(NamedTuple):
     position_idx: int
 
 
+class Announced:
+    """What a ledger already announced that it must remember across a restart, as read
+    back from a store's outbox (the events, in the order they were announced).
+
+    Without it a restored ledger would announce again what it announced before the
+    restart (a mismatch that still holds, a repeated cancel-race echo, a fill whose order
+    never came) and would never follow a mismatch with its ``PositionMismatchResolved``.
+    """
+
+    __slots__ = ("cancel_races", "open_mismatches", "overfilled", "unknown_order_fills")
+
+    def __init__(self) -> None:
+        #: legs with a ``PositionMismatch`` not followed by its ``PositionMismatchResolved``
+        self.open_mismatches: set[LegKey] = set()
+        #: orders whose ``CancelRejected`` was announced
+        self.cancel_races: set[str] = set()
+        #: orders whose ``OverFilled`` was announced
+        self.overfilled: set[str] = set()
+        #: execIds whose ``FillForUnknownOrder`` was announced
+        self.unknown_order_fills: set[str] = set()
+
+    def mismatch(self, key: LegKey, *, resolved: bool) -> None:
+        """A ``PositionMismatch`` of a leg, or (``resolved``) its resolution."""
+        if resolved:
+            self.open_mismatches.discard(key)
+        else:
+            self.open_mismatches.add(key)
+
+    def note(self, event: ev.Event) -> None:
+        """Take in one announced event (any other kind is ignored)."""
+        if isinstance(event, ev.PositionMismatch | ev.PositionMismatchResolved):
+            key = LegKey(event.category, event.symbol, event.position_idx)
+            self.mismatch(key, resolved=isinstance(event, ev.PositionMismatchResolved))
+        elif isinstance(event, ev.CancelRejected):
+            self.cancel_races.add(event.order_id)
+        elif isinstance(event, ev.OverFilled):
+            self.overfilled.add(event.order_id)
+        elif isinstance(event, ev.FillForUnknownOrder):
+            self.unknown_order_fills.add(event.exec_id)
+
+    @classmethod
+    def of(cls, events: Iterable[ev.Event]) -> Announced:
+        """What ``events`` (in the order announced) leave to remember."""
+        announced = cls()
+        for event in events:
+            announced.note(event)
+        return announced
+
+
+#: The events ``Announced`` takes in: what a store reads back for ``restore``.
+ANNOUNCING_EVENTS: Final = (
+    ev.PositionMismatch,
+    ev.PositionMismatchResolved,
+    ev.CancelRejected,
+    ev.OverFilled,
+    ev.FillForUnknownOrder,
+)
+
+
 class Recall(Protocol):
     """Where a bounded ledger finds what it evicted (the store)."""
 
@@ -284,32 +343,57 @@ class CoreLedger:
         orders: Iterable[Order],
         fills: Iterable[Fill | EvictedFill],
         legs: Iterable[tuple[PositionReport | None, LegKey]],
+        announced: Announced | None = None,
+        oneway: Iterable[tuple[str, str]] = (),
     ) -> None:
-        """Load state saved by a store: the orders to hold, every booked fill, and per
-        leg its newest report. Only for a fresh ledger. A fill given as ``EvictedFill``
-        belongs to a stored order not held in memory: it only counts in its leg.
+        """Load state saved by a store: the orders to hold, every booked fill, per leg its
+        newest report, what was already announced (read back from the store's outbox) and
+        the (category, symbol) pairs any stored order showed to be one-way. Only for a
+        fresh ledger. A fill given as ``EvictedFill`` belongs to a stored order not held
+        in memory: it only counts in its leg.
 
         The fills-derived nets are recomputed from the fills rather than taken from the
         saved value: a fill that was still waiting for its order when the state was saved
-        then waits again, and is booked to its leg when the order arrives."""
+        then waits again, and is booked to its leg when the order arrives.
+
+        What restore cannot know is how far a settle window had run: the store keeps no
+        frame count per disagreement. A disagreement (or a fill of an unknown order) that
+        was not yet announced starts its window again at the restore. Saved where nothing
+        is pending (``has_pending`` false, as a replay commits), there is no such window,
+        and the restored ledger goes on exactly as the one that was saved would have."""
         if self._orders or len(self._fills) or self._legs:
             raise ValueError("restore() needs an empty ledger")
+        said = Announced() if announced is None else announced
         for order in orders:
             self._hold_order(order)
+        self._oneway.update(oneway)
         for report, key in legs:
             leg = self._leg(key)
             if report is not None:
                 leg.set_report(report)
             if key.position_idx == 0:
                 self._oneway.add((key.category, key.symbol))
+        # Reported once per order, for every order (see ``evict``): a repeat stays silent.
+        self._cancel_rejected |= said.cancel_races
+        self._overfilled |= said.overfilled
         for fill in fills:
             if isinstance(fill, EvictedFill):  # its order stays in the store
                 self._restore_evicted(fill.fill, fill.position_idx)
             else:
-                self._restore_fill(fill)
+                self._restore_fill(fill, said.unknown_order_fills)
+        self._restore_mismatches(said.open_mismatches)
+
+    def _restore_mismatches(self, announced: set[LegKey]) -> None:
+        """Mark the legs whose mismatch was announced and not resolved (its resolution is
+        still to come); open a settle window on every other leg in disagreement."""
+        for key in announced:
+            leg = self._legs.get(key)
+            if leg is not None:
+                leg.mismatch_open = True
         for leg in self._legs.values():
-            if leg.disagreement() is not None and leg.report is not None:
-                identity = (leg.report.seq, leg.report.updated_time)
+            report = leg.report
+            if report is not None and not leg.mismatch_open and leg.disagreement() is not None:
+                identity = (report.seq, report.updated_time)
                 self._pending_legs[leg.key] = _Pending(self._tick, self._tick, identity)
 
     def _restore_evicted(self, fill: Fill, position_idx: int) -> None:
@@ -318,16 +402,24 @@ class CoreLedger:
                 fill.seq, fill.signed_qty
             )
 
-    def _restore_fill(self, fill: Fill) -> None:
+    def _restore_fill(self, fill: Fill, announced: Container[str]) -> None:
+        """Book a stored fill as ``_apply_fill`` left it: in its leg if that is known, and,
+        if its order is not, waiting for the order (and, unless ``announced``, in the
+        ``FillForUnknownOrder`` window)."""
         self._fills.book(fill)
-        if not fill.changes_position or fill.category == "spot":
-            return
         order = self._orders.get(fill.order_id)
-        leg = self._fill_leg(fill, order)
+        moves = fill.changes_position and fill.category != "spot"
+        leg = self._fill_leg(fill, order) if moves else None
         if leg is not None:
             leg.add_fill(fill.seq, fill.signed_qty)
-        elif order is None:
-            self._awaiting_order.setdefault(fill.order_id, []).append((fill.exec_id, False))
+        if order is not None:
+            return
+        expects_order = fill.exec_type not in _ORDERLESS_EXEC_TYPES
+        if expects_order or (moves and leg is None):
+            waiting = self._awaiting_order.setdefault(fill.order_id, [])
+            waiting.append((fill.exec_id, leg is not None or not moves))
+        if expects_order and fill.exec_id not in announced:
+            self._pending_fills[fill.exec_id] = self._tick
 
     # --- applying -----------------------------------------------------------------------
 
@@ -485,11 +577,12 @@ class CoreLedger:
             ):
                 gone.add(order_id)
         evicted = self.evicted
+        # The ids of orders whose over-fill or cancel race was reported stay (a handful):
+        # recalled, a repeat stays silent, as it would had the order stayed in memory, so
+        # when eviction happens does not change what is announced.
         for order_id in gone:
             evicted.add(order_id)
             del self._orders[order_id]
-            self._overfilled.discard(order_id)
-            self._cancel_rejected.discard(order_id)
         waiting = {e for pairs in self._awaiting_order.values() for e, _ in pairs}
         for exec_id in self._fills.forget(gone, held=self._orders, keep=waiting):
             evicted.add(exec_id)

@@ -20,6 +20,7 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from oms.core.fills import Fill, FillSource
+from oms.core.ledger import ANNOUNCING_EVENTS, Announced
 from oms.core.orders import Order, Side
 from oms.core.positions import LegKey, PositionReport
 from oms.core.states import BY_WIRE_NAME, TERMINAL
@@ -484,6 +485,32 @@ class Repository:
             out.append((report, key))
         return out
 
+    def load_announced(self, connection: Connection) -> Announced:
+        """What the ledger announced that a restored one must remember (see
+        ``Announced``), read from the outbox in announcement (id) order. The outbox has no
+        index on ``type``: this is one scan of it, as ``iter_fills`` is of the executions."""
+        t = EVENTS
+        query = (
+            select(t.c.type, t.c.order_id, t.c.payload)
+            .where(t.c.account == self.account, t.c.type.in_(_ANNOUNCING))
+            .order_by(t.c.id)
+        )
+        announced = Announced()
+        for kind, order_id, payload in connection.execute(query):
+            _take_announcement(announced, kind, order_id, payload)
+        return announced
+
+    def oneway_symbols(self, connection: Connection) -> list[tuple[str, str]]:
+        """(category, symbol) of every stored order in one-way mode (positionIdx 0), also
+        those left out of memory: a fill of an unknown order on such a symbol moves idx 0."""
+        t = ORDERS
+        query = (
+            select(t.c.category, t.c.symbol)
+            .where(t.c.account == self.account, t.c.position_idx == 0)
+            .distinct()
+        )
+        return [(str(category), str(symbol)) for category, symbol in connection.execute(query)]
+
     def frame_counts(self, connection: Connection) -> dict[str, int]:
         """How many journaled frames ended in each outcome."""
         t = FRAMES
@@ -493,6 +520,25 @@ class Repository:
             .group_by(t.c.outcome)
         )
         return {str(outcome): int(n) for outcome, n in rows}
+
+
+_ANNOUNCING: Final = tuple(kind.__name__ for kind in ANNOUNCING_EVENTS)
+
+
+def _take_announcement(
+    announced: Announced, kind: str, order_id: str | None, payload: dict[str, Any]
+) -> None:
+    """One outbox row of an ``ANNOUNCING_EVENTS`` kind into ``announced`` (the payload
+    holds the event's fields, see ``event_json``)."""
+    if kind in ("PositionMismatch", "PositionMismatchResolved"):
+        key = LegKey(payload["category"], payload["symbol"], int(payload["position_idx"]))
+        announced.mismatch(key, resolved=kind == "PositionMismatchResolved")
+    elif kind == "FillForUnknownOrder":
+        announced.unknown_order_fills.add(payload["exec_id"])
+    elif kind == "CancelRejected" and order_id is not None:
+        announced.cancel_races.add(order_id)
+    elif kind == "OverFilled" and order_id is not None:
+        announced.overfilled.add(order_id)
 
 
 def _order_from_row(r: RowMapping) -> Order:
