@@ -54,7 +54,7 @@ from oms.core.ledger import (
 from oms.core.orders import Verdict
 from oms.core.reconcile import VenueSnapshot, reconcile
 from oms.errors import AccountFailedError, OmsError, StorageError, StoreUnavailableError
-from oms.store.db import ensure_schema, open_engine, safe_url
+from oms.store.db import checkpoint_if_due, ensure_schema, open_engine, safe_url
 from oms.store.faults import (
     DEFAULT_STORE_FAULT_DEADLINE_S,
     RETRY_DELAY_S,
@@ -373,11 +373,13 @@ class AccountService:
         if not staged.frames and staged.replay is None:
             return
         self._check_usable()
+        began = time.monotonic()
         try:
             events = self._write(staged)
         except Exception as exc:
-            raise self._write_failed(exc) from exc
+            raise self._write_failed(exc, began) from exc
         self._staged = _Staged()
+        checkpoint_if_due(self.connection)  # keeps the SQLite WAL bounded; never waits
         if self.fault is not None:
             log.warning(
                 "store: writing again after %.1f s and %d failed attempts",
@@ -388,8 +390,9 @@ class AccountService:
         self._evict()
         self._publish(events)
 
-    def _write_failed(self, exc: BaseException) -> OmsError:
-        """Classify a failed write: kept for a retry, or the service fails."""
+    def _write_failed(self, exc: BaseException, began: float) -> OmsError:
+        """Classify a failed write: kept for a retry, or the service fails. A fault
+        dates from when its first failing write began (SQLite's busy wait included)."""
         self._drop_connection()
         frames = sum(1 for frame, *_ in self._staged.frames if frame is not None)
         if not is_transient(exc):
@@ -398,7 +401,8 @@ class AccountService:
         error = describe(exc)
         fault = self.fault
         if fault is None:
-            self.fault = StoreFault(since_ms=now_ms(), since=time.monotonic(), error=error)
+            waited_ms = int((time.monotonic() - began) * 1000)
+            self.fault = StoreFault(since_ms=now_ms() - waited_ms, since=began, error=error)
             log.warning("store: cannot write (%s); keeping %d frames and retrying", error, frames)
         else:
             fault.attempts += 1
@@ -410,26 +414,34 @@ class AccountService:
         """Write what is staged, retrying with capped backoff while the fault lasts.
 
         Fails the service (``AccountFailedError``) when the fault outlasts
-        ``store_fault_deadline_s``, or when ``abort()`` returns a reason to stop."""
+        ``store_fault_deadline_s`` (checked before every attempt; an attempt itself may
+        wait up to SQLite's busy timeout), or when ``abort()`` returns a reason to stop."""
         delay = RETRY_DELAY_S[0]
         while True:
+            self._check_deadline(abort)
             try:
                 self.flush()
-            except StoreUnavailableError as exc:
+            except StoreUnavailableError:
                 fault = self.fault
                 waited = 0.0 if fault is None else time.monotonic() - fault.since
-                if waited >= self.store_fault_deadline_s:
-                    raise self._fail(
-                        f"the database stayed unwritable for {waited:.0f} s "
-                        f"(store-fault deadline {self.store_fault_deadline_s:g} s): {exc}"
-                    ) from exc
-                reason = abort() if abort is not None else None
-                if reason is not None:
-                    raise self._fail(f"{reason} while the database was unwritable: {exc}") from exc
                 time.sleep(min(delay, max(self.store_fault_deadline_s - waited, 0.0)))
                 delay = min(delay * 2, RETRY_DELAY_S[1])
             else:
                 return
+
+    def _check_deadline(self, abort: Callable[[], str | None] | None) -> None:
+        fault = self.fault
+        if fault is None:
+            return
+        waited = time.monotonic() - fault.since
+        if waited >= self.store_fault_deadline_s:
+            raise self._fail(
+                f"the database stayed unwritable for {waited:.0f} s (store-fault deadline "
+                f"{self.store_fault_deadline_s:g} s): {fault.error}"
+            )
+        reason = abort() if abort is not None else None
+        if reason is not None:
+            raise self._fail(f"{reason} while the database was unwritable: {fault.error}")
 
     def fail(self, reason: str) -> AccountFailedError:
         """Stop the service for good with ``reason`` (every later call raises it)."""
