@@ -242,8 +242,8 @@ class Account:
                 return
             try:
                 self._service.close()
-            except AccountFailedError:
-                log.exception("close: what was received could not be committed")
+            except AccountFailedError as exc:  # raised below, once everything is released
+                log.error("close: what was received could not be committed: %s", exc.reason)  # noqa: TRY400 - a known fault: its reason, no trace
 
     def __enter__(self) -> Self:
         return self.start()

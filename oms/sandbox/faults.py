@@ -15,6 +15,12 @@ count down as they are used.
 - ``malformed_every=N``: after every Nth data frame of a connection, a corrupted copy of
   it is sent too (truncated JSON, wrong types, a non-list ``data``, non-JSON text). The real
   frame is always delivered intact, so the truth is unaffected.
+- ``poison_every=N``: after every Nth data frame of a connection, a copy of it with one
+  field of one element (or of the envelope) replaced by a poison value: out-of-range
+  integers (``positionIdx`` 3 or 2^31, ``seq`` 10^30), times of 30 digits or non-ASCII
+  digits, numbers of 40 digits or with a huge exponent, ``null`` in a required field, a
+  wrong type. The copy's other elements repeat the real frame, so a strict OMS refuses
+  the poisoned element and the truth is unaffected.
 - ``rest_rate_limit=N``: the next N REST calls get retCode 10006 "Too many visits!".
 - ``rest_clock_skew_ms``: offset of the REST server clock (``/v5/market/time``, the
   envelope ``time`` and the signature timestamp window) from the exchange's clock.
@@ -27,6 +33,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Final
 
 
 @dataclass
@@ -40,6 +47,7 @@ class Faults:
     silent_until: float | None = None
     refuse_auth: int = 0
     malformed_every: int = 0
+    poison_every: int = 0
     rest_rate_limit: int = 0
     rest_clock_skew_ms: int = 0
     #: seed of the corruption choices
@@ -48,6 +56,8 @@ class Faults:
         default_factory=threading.Lock, init=False, repr=False, compare=False
     )
     _rng: random.Random = field(init=False, repr=False, compare=False)
+    #: poisoned copies sent so far, by the poison's name (for tests and the demo)
+    poisoned: dict[str, int] = field(default_factory=dict, init=False, compare=False)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)  # noqa: S311 - not crypto
@@ -128,3 +138,56 @@ class Faults:
             if "coin" in element:
                 element["coin"] = "USDT"
         return json.dumps(frame, separators=(",", ":"))
+
+    def poison_after(self, frames_sent: int) -> bool:
+        """Whether a poisoned copy follows the data frame numbered ``frames_sent``."""
+        n = self.poison_every
+        return n > 0 and frames_sent % n == 0
+
+    def poison(self, text: str) -> str:
+        """A copy of a data frame with one poison value in it (see the module docstring);
+        the frame unchanged if it has nothing the catalogue can poison."""
+        frame = json.loads(text)
+        elements = frame.get("data")
+        if not isinstance(elements, list) or not elements:
+            return text
+        with self._lock:
+            index = self._rng.randrange(len(elements))
+            element = elements[index]
+            choices = [p for p in POISONS if p[1] == "" or p[1] in element]
+            name, key, raw = choices[self._rng.randrange(len(choices))]
+            self.poisoned[name] = self.poisoned.get(name, 0) + 1
+        marker = "\u0000poison\u0000"
+        if key == "":  # the envelope's creationTime
+            frame["creationTime"] = marker
+        else:
+            element[key] = marker
+        return json.dumps(frame, separators=(",", ":")).replace(json.dumps(marker), raw)
+
+
+#: (name, field, raw JSON text) of the values ``Faults.poison`` puts into a frame; the
+#: field "" is the envelope's ``creationTime``. Each one must make a strict decoder refuse
+#: the element (or the frame) it is in.
+POISONS: Final[tuple[tuple[str, str, str], ...]] = (
+    ("positionIdx 3", "positionIdx", "3"),
+    ("positionIdx 2^31", "positionIdx", "2147483648"),
+    ("positionIdx 2^63", "positionIdx", "9223372036854775808"),
+    ("seq 10^30", "seq", "1" + "0" * 30),
+    ("seq 2^63", "seq", "9223372036854775808"),
+    ("updatedTime of 30 digits", "updatedTime", '"' + "1" * 30 + '"'),
+    ("updatedTime in superscript digits", "updatedTime", '"\u00b2"'),
+    ("execTime in Arabic-Indic digits", "execTime", '"\u0661\u0667\u0661\u0667"'),
+    ("creationTime in superscript digits", "", '"\u00b2"'),
+    ("creationTime of 30 digits", "", "1" + "0" * 29),
+    ("qty of 40 digits", "qty", '"1' + "0" * 39 + '"'),
+    ("size with a huge exponent", "size", '"1e999999"'),
+    ("execQty as a JSON number", "execQty", "1e999"),
+    ("cumExecQty in fullwidth digits", "cumExecQty", '"\uff11"'),
+    ("orderId null", "orderId", "null"),
+    ("execId null", "execId", "null"),
+    ("symbol null", "symbol", "null"),
+    ("size null", "size", "null"),
+    ("side as a boolean", "side", "true"),
+    ("price as an object", "price", '{"value":"1"}'),
+    ("updatedTime as a list", "updatedTime", "[1]"),
+)

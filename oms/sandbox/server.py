@@ -357,6 +357,8 @@ class Sandbox:
                 client.data_sent += 1
                 if self.faults.corrupt_after(client.data_sent):
                     await ws.send(self.faults.corrupt(text))
+                if self.faults.poison_after(client.data_sent):
+                    await ws.send(self.faults.poison(text))
                 if self.faults.drop_after_frames != client.drop_n:  # (re)armed: count anew
                     client.drop_n = self.faults.drop_after_frames
                     client.drop_base = client.data_sent - 1
