@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 REAL_FRAMES = DATA / "real" / "frames.jsonl"
 OMS = Path(sys.executable).parent / "oms"  # the installed console script
 TIMEOUT = 120
+#: For ``oms run``, which reads credentials before it opens the database (never sent:
+#: the database is refused first).
+FAKE_CREDENTIALS = {"BYBIT_API_KEY": "not-a-key", "BYBIT_API_SECRET": "not-a-secret"}
+RUN_OFFLINE = ("run", "--ws-url", "ws://127.0.0.1:9/", "--rest-url", "http://127.0.0.1:9")
 
 # A real order frame; its orderLinkId is where the odd characters go, and each copy gets
 # an orderId of its own (a copy of the same order would be a duplicate, not applied).
@@ -67,7 +71,7 @@ def odd_frames() -> list[str]:
 
 def run_oms(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
     """``oms ARGS`` as a process (the console script), to completion."""
-    env = {**os.environ, "COLUMNS": "200", "PYTHONIOENCODING": "utf-8"}
+    env = {**os.environ, "COLUMNS": "200", "PYTHONIOENCODING": "utf-8", **FAKE_CREDENTIALS}
     done = subprocess.run(
         [str(OMS), *args],
         input=stdin,
@@ -330,6 +334,8 @@ def newer_db(tmp_path) -> Path:
         ["replay", str(REAL_FRAMES), "--db", "{db}"],
         ["inspect", "orders", "--db", "{db}"],
         ["events", "--db", "{db}"],
+        # nothing listens on port 9 of 127.0.0.1; --duration ends it if it ever got there
+        [*RUN_OFFLINE, "--db", "{db}", "--no-view", "--duration", "3"],
     ],
     ids=lambda command: " ".join(command[:2]),
 )
