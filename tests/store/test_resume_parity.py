@@ -12,6 +12,10 @@ Each kill lands at a chosen commit: the replay runs in a child process that SIGK
 itself right before its n-th write of replay progress, i.e. inside the transaction of its
 n-th group (``CRASH_CHILD`` of ``test_crash``), so the database holds exactly its first
 n - 1 groups. Nothing depends on timing.
+
+Last, on a real database in-process: what was announced is remembered across eviction and
+restarts (a cancel race is reported once; an open mismatch gets its resolution, not a
+second announcement).
 """
 
 from __future__ import annotations
@@ -23,7 +27,18 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from oms import CancelRejected, FillBooked, PositionMismatch, PositionMismatchResolved
+from oms.service import AccountService
 from oms.store.db import open_engine
+from tests.core.frames import (
+    execution,
+    execution_frame,
+    ms,
+    order,
+    order_frame,
+    position,
+    position_frame,
+)
 from tests.late_and_lost import capture_lines, write_late_and_lost
 from tests.store.conftest import (
     BACKENDS,
@@ -31,6 +46,7 @@ from tests.store.conftest import (
     DIRTY,
     ROOT,
     SUBPROCESS_TIMEOUT,
+    event_rows,
     make_databases,
     replay,
     state_tables,
@@ -54,6 +70,7 @@ KILL_PLANS = {
     "clean-late-and-lost": (3, 10),
     "dirty-late-and-lost": (4, 8),
 }
+OID = "9aac161b-8ed6-450d-9cab-c5cc67c21784"  # the order of tests.core.frames
 #: The announcements a restore must remember, present in the derived captures' outboxes.
 CROSS_TOPIC = {"PositionMismatch", "PositionMismatchResolved", "FillForUnknownOrder"}
 
@@ -180,3 +197,48 @@ def test_resumed_replay_writes_the_outbox_of_an_uninterrupted_one(
 
 def test_the_kill_plans_cover_every_capture(captures):
     assert set(KILL_PLANS) == set(captures)
+
+
+# --- what was announced, across eviction and a restart, on a real database ----------------
+
+
+def _order_frame(**fields: str) -> str:
+    return order_frame(order(**{"orderStatus": "Filled", "cumExecQty": "1", **fields}))
+
+
+#: The echo Bybit sends when a cancel raced the final fill (``CancelRejected``).
+ECHO = _order_frame(
+    cancelType="CancelByUser", rejectReason="EC_OrigClOrdIDDoesNotExist", updatedTime=ms(12)
+)
+
+
+def test_a_cancel_race_is_reported_once_across_eviction_and_restart(db_url):
+    with AccountService(db_url, keep_terminal_orders=0) as service:
+        service.handle(_order_frame(updatedTime=ms(10)), received_at=1)
+        service.handle(execution_frame(execution()), received_at=1)
+        assert [type(e) for e in service.handle(ECHO, received_at=2).events] == [CancelRejected]
+        service.flush()  # the order is terminal and fully booked: it leaves memory
+        assert service.ledger.order(OID) is None
+        assert service.handle(ECHO, received_at=3).events == []  # recalled, still silent
+        assert service.ledger.order(OID) is not None
+    with AccountService(db_url) as restarted:
+        assert restarted.handle(ECHO, received_at=4).events == []
+        restarted.flush()
+    engine = open_engine(db_url)
+    try:
+        assert [e["type"] for e in event_rows(engine)].count("CancelRejected") == 1
+    finally:
+        engine.dispose()
+
+
+def test_an_open_mismatch_is_resolved_after_a_restart_not_announced_again(db_url):
+    with AccountService(db_url, settle_frames=2) as service:
+        service.handle(_order_frame(qty="2", cumExecQty="2"), received_at=1)
+        service.handle(execution_frame(execution(seq=100)), received_at=2)
+        service.handle(position_frame(position(size="2", seq=100)), received_at=3)
+        (mismatch,) = service.settle()
+        assert isinstance(mismatch, PositionMismatch)
+    with AccountService(db_url, settle_frames=2) as restarted:
+        assert restarted.settle() == []
+        late = restarted.handle(execution_frame(execution(execId="late", seq=100)))
+        assert [type(e) for e in late.events] == [FillBooked, PositionMismatchResolved]
