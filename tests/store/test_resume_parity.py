@@ -11,7 +11,9 @@ again nor forget to follow up.
 Each kill lands at a chosen commit: the replay runs in a child process that SIGKILLs
 itself right before its n-th write of replay progress, i.e. inside the transaction of its
 n-th group (``CRASH_CHILD`` of ``test_crash``), so the database holds exactly its first
-n - 1 groups. Nothing depends on timing.
+n - 1 groups. A replay commits by line counts (every 100 lines or more, and only where no
+settle window is open: a restore cannot say how far one had run), so each kill lands at
+the same line on every run.
 
 Last, on a real database in-process: what was announced is remembered across eviction and
 restarts (a cancel race is reported once; an open mismatch gets its resolution, not a
