@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from oms import Ledger
 from oms.bybit.messages import ExecutionMsg, OrderMsg, PositionMsg
 from oms.bybit.translate import AVG_PRICES, FAST_FRAMES, parse_decimal
+from oms.testing import non_text_inputs, poisoned_envelopes, poisoned_frames, session_from_seed
 from tests.conftest import DATA, read_lines
 from tests.core.frames import T0, execution, frame, ms, order, position
 
@@ -171,6 +172,32 @@ _ODD_VALUES: list[Any] = [
     "EC_OrigClOrdIDDoesNotExist",
     str(T0 + 5),
     T0 + 5,
+    # poison: out of range, digits that are not ASCII, too many digits, non-canonical
+    3,
+    2,
+    2**31,
+    2**63 - 1,
+    2**63,
+    -(2**63) - 1,
+    10**30,
+    10**14,
+    "1" * 15,
+    "99999999999999",
+    "\u00b2",
+    "1\u00b2",
+    "\u0661\u0662",
+    "\uff11\uff12",
+    "9" * 24,
+    "9" * 25,
+    "0." + "0" * 17 + "1",
+    "0." + "0" * 18 + "1",
+    "1e99",
+    "1e100",
+    1.0,
+    "+1",
+    "1.0",
+    "1_000",
+    "true",
 ]
 _MISSING = object()
 
@@ -245,6 +272,12 @@ def test_a_mutated_envelope_does_the_same_on_both_paths(key: str, value: Any):
 @pytest.mark.parametrize(
     ("old", "new"),
     [
+        ('"positionIdx":0', '"positionIdx":3,"positionIdx":0'),
+        ('"positionIdx":0', '"positionIdx":0,"positionIdx":3'),
+        ('"updatedTime":', '"updatedTime":"\u00b2","updatedTime":'),
+        ('"qty":"1"', '"qty":"1","qty":"1e999"'),
+        ('"reduceOnly":false', '"reduceOnly":false,"reduceOnly":null'),
+        ('"creationTime":', '"creationTime":"\u00b2","creationTime":'),
         ('"symbol":"BTCUSDT"', '"symbol":"BTCUSDT","symbol":"ETHUSDT"'),
         ('"topic":"order"', '"topic":"order","topic":"position"'),
         ('"topic":"order"', '"topic":"position","topic":"order"'),
@@ -276,6 +309,30 @@ def test_duplicate_keys_do_the_same_on_both_paths(old: str, new: str):
 )
 def test_odd_frames_do_the_same_on_both_paths(line: str | bytes):
     _replay_both([*_history(), line], via_ingest=True)  # type: ignore[list-item]
+
+
+# --- poison (oms.testing.poison) ------------------------------------------------------------
+
+_POISON_BASES = [
+    *read_lines("real/frames.jsonl"),
+    *session_from_seed(21, actions=20, fast_executions=True).frames,
+]
+_POISON_BASES = [line for line in _POISON_BASES if '"topic"' in line]
+
+
+@given(data=st.data())
+def test_a_poisoned_frame_does_the_same_on_both_paths(data: Any):
+    original = data.draw(st.sampled_from(_POISON_BASES), label="frame")
+    poisoned = data.draw(
+        st.one_of(poisoned_frames(original), poisoned_envelopes(original)), label="poisoned"
+    )
+    _replay_both([*_history(), poisoned.text], via_ingest=True)
+    _replay_both([*_history(), poisoned.text], via_ingest=False)
+
+
+@given(value=non_text_inputs())
+def test_input_that_is_not_text_does_the_same_on_both_paths(value: Any):
+    _replay_both([*_history(), value], via_ingest=True)
 
 
 def test_cached_numbers_are_exactly_the_parsed_ones():
