@@ -33,7 +33,7 @@ from oms.core.positions import Leg, LegKey, PositionReport, judge_report
 from oms.core.states import TERMINAL, OrderStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Container, Iterable, Sequence
+    from collections.abc import Iterable, Sequence
 
 Update = Order | Fill | PositionReport
 
@@ -176,7 +176,13 @@ class Announced:
     never came) and would never follow a mismatch with its ``PositionMismatchResolved``.
     """
 
-    __slots__ = ("cancel_races", "open_mismatches", "overfilled", "unknown_order_fills")
+    __slots__ = (
+        "cancel_races",
+        "open_mismatches",
+        "overfilled",
+        "unattributed_fills",
+        "unknown_order_fills",
+    )
 
     def __init__(self) -> None:
         #: legs with a ``PositionMismatch`` not followed by its ``PositionMismatchResolved``
@@ -187,6 +193,11 @@ class Announced:
         self.overfilled: set[str] = set()
         #: execIds whose ``FillForUnknownOrder`` was announced
         self.unknown_order_fills: set[str] = set()
+        #: execIds booked to no leg (``FillBooked`` without position_idx): a fill of an
+        #: order not known yet, on a symbol not known to be one-way then. It waits for its
+        #: order even if the symbol turned out one-way since; a store need only give those
+        #: of orders it does not hold.
+        self.unattributed_fills: set[str] = set()
 
     def mismatch(self, key: LegKey, *, resolved: bool) -> None:
         """A ``PositionMismatch`` of a leg, or (``resolved``) its resolution."""
@@ -206,6 +217,8 @@ class Announced:
             self.overfilled.add(event.order_id)
         elif isinstance(event, ev.FillForUnknownOrder):
             self.unknown_order_fills.add(event.exec_id)
+        elif isinstance(event, ev.FillBooked) and event.position_idx is None:
+            self.unattributed_fills.add(event.exec_id)
 
     @classmethod
     def of(cls, events: Iterable[ev.Event]) -> Announced:
@@ -216,7 +229,8 @@ class Announced:
         return announced
 
 
-#: The events ``Announced`` takes in: what a store reads back for ``restore``.
+#: The events ``Announced`` takes in: what a store reads back for ``restore`` (and
+#: ``FillBooked`` of the orders it does not hold, see ``Announced.unattributed_fills``).
 ANNOUNCING_EVENTS: Final = (
     ev.PositionMismatch,
     ev.PositionMismatchResolved,
@@ -380,7 +394,7 @@ class CoreLedger:
             if isinstance(fill, EvictedFill):  # its order stays in the store
                 self._restore_evicted(fill.fill, fill.position_idx)
             else:
-                self._restore_fill(fill, said.unknown_order_fills)
+                self._restore_fill(fill, said)
         self._restore_mismatches(said.open_mismatches)
 
     def _restore_mismatches(self, announced: set[LegKey]) -> None:
@@ -402,14 +416,17 @@ class CoreLedger:
                 fill.seq, fill.signed_qty
             )
 
-    def _restore_fill(self, fill: Fill, announced: Container[str]) -> None:
-        """Book a stored fill as ``_apply_fill`` left it: in its leg if that is known, and,
-        if its order is not, waiting for the order (and, unless ``announced``, in the
+    def _restore_fill(self, fill: Fill, said: Announced) -> None:
+        """Book a stored fill as ``_apply_fill`` left it: in its leg if that was known, and,
+        if its order is not, waiting for the order (and, unless it was announced, in the
         ``FillForUnknownOrder`` window)."""
         self._fills.book(fill)
         order = self._orders.get(fill.order_id)
         moves = fill.changes_position and fill.category != "spot"
-        leg = self._fill_leg(fill, order) if moves else None
+        if not moves or (order is None and fill.exec_id in said.unattributed_fills):
+            leg = None
+        else:
+            leg = self._fill_leg(fill, order)
         if leg is not None:
             leg.add_fill(fill.seq, fill.signed_qty)
         if order is not None:
@@ -418,7 +435,7 @@ class CoreLedger:
         if expects_order or (moves and leg is None):
             waiting = self._awaiting_order.setdefault(fill.order_id, [])
             waiting.append((fill.exec_id, leg is not None or not moves))
-        if expects_order and fill.exec_id not in announced:
+        if expects_order and fill.exec_id not in said.unknown_order_fills:
             self._pending_fills[fill.exec_id] = self._tick
 
     # --- applying -----------------------------------------------------------------------

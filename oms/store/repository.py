@@ -16,7 +16,7 @@ from enum import Enum
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, exists, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from oms.core.fills import Fill, FillSource
@@ -487,17 +487,29 @@ class Repository:
 
     def load_announced(self, connection: Connection) -> Announced:
         """What the ledger announced that a restored one must remember (see
-        ``Announced``), read from the outbox in announcement (id) order. The outbox has no
-        index on ``type``: this is one scan of it, as ``iter_fills`` is of the executions."""
-        t = EVENTS
-        query = (
+        ``Announced``), read from the outbox: the announcing events in announcement (id)
+        order, and the ``FillBooked`` of orders not stored (their fills may still wait for
+        their order). The outbox has no index on ``type``: these are two scans of it, as
+        ``iter_fills`` is one of the executions (two, because an anti-join inside an OR
+        is probed row by row on PostgreSQL: several times slower)."""
+        t, o = EVENTS, ORDERS
+        announced = Announced()
+        announcing = (
             select(t.c.type, t.c.order_id, t.c.payload)
             .where(t.c.account == self.account, t.c.type.in_(_ANNOUNCING))
             .order_by(t.c.id)
         )
-        announced = Announced()
-        for kind, order_id, payload in connection.execute(query):
+        for kind, order_id, payload in connection.execute(announcing):
             _take_announcement(announced, kind, order_id, payload)
+        stored = select(o.c.order_id).where(
+            o.c.account == t.c.account, o.c.order_id == t.c.order_id
+        )
+        orderless = select(t.c.payload).where(
+            t.c.account == self.account, t.c.type == "FillBooked", ~exists(stored)
+        )
+        for (payload,) in connection.execute(orderless):
+            if payload["position_idx"] is None:
+                announced.unattributed_fills.add(payload["exec_id"])
         return announced
 
     def oneway_symbols(self, connection: Connection) -> list[tuple[str, str]]:

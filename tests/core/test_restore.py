@@ -284,3 +284,27 @@ def test_announced_takes_every_kind_it_remembers_from_events():
     announced = Announced.of(events)
     assert announced.unknown_order_fills == {"x"}
     assert (announced.cancel_races, announced.overfilled) == (set(), set())
+
+
+def test_a_fill_booked_to_no_leg_stays_so_when_the_symbol_became_one_way_since():
+    """A fill of an unknown order on a symbol not yet known to be one-way waits for its
+    order, even after a report shows the symbol one-way; restored, it must still wait (its
+    ``FillBooked`` said: no leg), or the restored leg would count a fill the saved one did
+    not, and resolve a mismatch that still holds."""
+    ledger = Ledger(settle_frames=2)
+    xrp = {"symbol": "XRPUSDT", "orderId": "o1", "execId": "x", "seq": 7}
+    events = ledger.apply_frame(execution_frame(execution(**xrp)))
+    (booked,) = of(FillBooked, events)
+    assert booked.position_idx is None
+    events += ledger.apply_frame(position_frame(position(symbol="XRPUSDT", seq=7)))
+    events += filler(ledger, 2)
+    assert {type(e) for e in events} >= {PositionMismatch, FillForUnknownOrder}
+    again = restored(ledger, events)
+    assert again.derived_position("XRPUSDT") == ledger.derived_position("XRPUSDT") == D(0)
+    later = filler(again, 3) + again.apply_frame(
+        position_frame(position(symbol="XRPUSDT", seq=7, updatedTime=ms(5)))
+    )
+    assert of(PositionMismatchResolved, later) == []
+    # its order arrives: now the fill moves the leg, and the mismatch is resolved
+    arrived = again.apply_frame(order_frame(filled_order(symbol="XRPUSDT", orderId="o1")))
+    assert [e.symbol for e in of(PositionMismatchResolved, arrived)] == ["XRPUSDT"]

@@ -29,7 +29,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from oms import CancelRejected, FillBooked, PositionMismatch, PositionMismatchResolved
+from oms import (
+    CancelRejected,
+    FillBooked,
+    FillForUnknownOrder,
+    PositionMismatch,
+    PositionMismatchResolved,
+)
 from oms.service import AccountService
 from oms.store.db import open_engine
 from tests.core.frames import (
@@ -244,3 +250,21 @@ def test_an_open_mismatch_is_resolved_after_a_restart_not_announced_again(db_url
         assert restarted.settle() == []
         late = restarted.handle(execution_frame(execution(execId="late", seq=100)))
         assert [type(e) for e in late.events] == [FillBooked, PositionMismatchResolved]
+
+
+def test_a_fill_that_waits_for_its_order_still_waits_after_a_restart(db_url):
+    """Booked to no leg (its symbol not known one-way then), it must not move the leg the
+    report since showed one-way: the outbox's ``FillBooked`` says so."""
+    xrp = {"symbol": "XRPUSDT", "orderId": "o1", "execId": "x", "seq": 7}
+    with AccountService(db_url, settle_frames=2) as service:
+        service.handle(execution_frame(execution(**xrp)), received_at=1)
+        service.handle(position_frame(position(symbol="XRPUSDT", seq=7)), received_at=2)
+        assert {type(e) for e in service.settle()} == {PositionMismatch, FillForUnknownOrder}
+        assert service.ledger.derived_position("XRPUSDT") == 0
+    with AccountService(db_url, settle_frames=2) as restarted:
+        assert restarted.ledger.derived_position("XRPUSDT") == 0
+        assert restarted.settle() == []
+        order_id = {"symbol": "XRPUSDT", "orderId": "o1"}
+        arrived = restarted.handle(_order_frame(**order_id)).events
+        assert PositionMismatchResolved in {type(e) for e in arrived}
+        assert restarted.ledger.derived_position("XRPUSDT") == 1
