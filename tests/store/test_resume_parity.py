@@ -165,6 +165,27 @@ def _killed_before_commit(capture: Path, url: str, nth: int) -> None:
     assert child.returncode == -signal.SIGKILL, child.stderr.decode(errors="replace")
 
 
+def _killed_and_resumed(
+    capture: Path, url: str, plan: tuple[int, ...], lines: int
+) -> dict[str, Any]:
+    """Replay ``capture`` into ``url``, killed as ``plan`` says, then to its end; return
+    what it left (see ``_everything``)."""
+    engine = open_engine(url)
+    try:
+        done_before = 0
+        for nth in plan:
+            _killed_before_commit(capture, url, nth)
+            progress = _progress(engine)
+            assert progress is not None, "killed before its first commit"
+            assert not progress[1], "the replay finished before its kill"
+            assert done_before < progress[0] < lines, progress
+            done_before = progress[0]
+    finally:
+        engine.dispose()
+    replay(capture, url)
+    return _everything(url)
+
+
 #: Every capture on SQLite; on PostgreSQL (slower to set up) those with announcements.
 CASES = [("sqlite", name) for name in KILL_PLANS] + [
     ("postgresql", name) for name in KILL_PLANS if name.endswith("late-and-lost")
@@ -181,22 +202,10 @@ def test_resumed_replay_writes_the_outbox_of_an_uninterrupted_one(
     if name.endswith("late-and-lost"):
         assert {e["type"] for e in want["events"]} >= CROSS_TOPIC, "nothing to remember"
     databases = make_databases(request, backend, tmp_path)
-    url = databases.new()
-    engine = open_engine(url)
     try:
-        done_before = 0
-        for nth in KILL_PLANS[name]:
-            _killed_before_commit(capture, url, nth)
-            progress = _progress(engine)
-            assert progress is not None, "killed before its first commit"
-            assert not progress[1], "the replay finished before its kill"
-            assert done_before < progress[0] < lines, progress
-            done_before = progress[0]
-        replay(capture, url)
+        got = _killed_and_resumed(capture, databases.new(), KILL_PLANS[name], lines)
     finally:
-        engine.dispose()
-    got = _everything(url)
-    databases.drop_all()
+        databases.drop_all()
     assert got["progress"] == (lines, True)
     assert got["events"] == want["events"]
     for table in ("orders", "executions", "positions", "order_updates", "frames"):
