@@ -20,7 +20,7 @@ import math
 import signal
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -32,6 +32,7 @@ from oms.core.ledger import DEFAULT_KEEP_TERMINAL_ORDERS
 from oms.errors import NewerSchemaError, OmsError
 from oms.logs import LEVELS, account_context, bound, configure
 from oms.render import console, inspect_table, print_state
+from oms.store.faults import DEFAULT_STORE_FAULT_DEADLINE_S
 from oms.views import state_document
 
 if TYPE_CHECKING:
@@ -45,6 +46,11 @@ log = logging.getLogger("oms.cli")
 #: Files larger than this get a progress bar (on a terminal).
 _PROGRESS_BYTES = 1 << 20
 _READ_ERRORS = (OSError, UnicodeDecodeError, EOFError, gzip.BadGzipFile)
+#: A replay into a database commits once this many lines are staged and no cross-topic
+#: check waits in its settle window (see ``_replay_into_db``) ...
+_REPLAY_GROUP_LINES: Final = 100
+#: ... or once this many are, window or not (only a stream that is never quiet gets there).
+_REPLAY_MAX_GROUP_LINES: Final = 20_000
 
 
 def _log_anomalies(events: list[Event]) -> int:
@@ -133,15 +139,34 @@ def _replay_into_db(args: argparse.Namespace) -> int:
 
     source = capture_identity(args.capture)
     with AccountService(
-        args.db, account=args.account, keep_terminal_orders=args.keep_orders
+        args.db,
+        account=args.account,
+        keep_terminal_orders=args.keep_orders,
+        store_fault_deadline_s=args.store_fault_deadline,
+        group_frames=sys.maxsize,  # the replay decides when to commit: see progress()
+        group_ms=math.inf,
     ) as service:
         skip = _resume_point(service, source)
         if skip:
             log.info("resuming the replay of %s after line %d", args.capture, skip)
 
         lines_done = [skip]
+        committed = [skip]
 
         def progress(done: int) -> None:
+            # Before line ``done`` (not when a failed line is taken back): commit the lines
+            # before it, but only where no cross-topic check waits in its settle window.
+            # The store keeps no frame count per window, so a restore cannot say how far
+            # one had run; resumed from such a commit, the replay has no window to restore
+            # and goes on exactly as an uninterrupted one (see CoreLedger.restore).
+            staged = done - 1 - committed[0]
+            if (
+                done > lines_done[0]
+                and staged >= _REPLAY_GROUP_LINES
+                and (not service.ledger.has_pending or staged >= _REPLAY_MAX_GROUP_LINES)
+            ):
+                _durably(service, _commit(service))
+                committed[0] = done - 1
             lines_done[0] = done
             if source is not None:
                 service.set_replay_progress(source, done, finished=False)
@@ -150,7 +175,7 @@ def _replay_into_db(args: argparse.Namespace) -> int:
             show = sys.stderr.isatty() and size > _PROGRESS_BYTES
             total = replay_lines(
                 handle,
-                lambda text: service.handle(text).events,
+                lambda text: _durably(service, lambda: service.handle(text).events),
                 size=size,
                 show_progress=show,
                 skip=skip,
@@ -158,12 +183,34 @@ def _replay_into_db(args: argparse.Namespace) -> int:
             )
         if source is not None:
             service.set_replay_progress(source, lines_done[0], finished=True)
-        total += _log_anomalies(service.settle())
+        total += _log_anomalies(_durably(service, service.settle))
         log.info("replay done: %d anomalies", total)
     # Memory held only the newest ended orders; the document shows them all.
     with AccountService(args.db, account=args.account, keep_terminal_orders=None) as full:
         _emit_state(state_document(full.ledger), args)
     return 0
+
+
+def _commit(service: AccountService) -> Callable[[], list[Event]]:
+    """``service.flush`` as an action for ``_durably``."""
+
+    def commit() -> list[Event]:
+        service.flush()
+        return []
+
+    return commit
+
+
+def _durably(service: AccountService, action: Callable[[], list[Event]]) -> list[Event]:
+    """Run ``action``; when the group it completed cannot be written yet (a store fault
+    that may pass), wait for the write with the service's backoff and deadline."""
+    from oms.errors import StoreUnavailableError  # noqa: PLC0415
+
+    try:
+        return action()
+    except StoreUnavailableError:
+        service.commit_pending()
+        return []
 
 
 def _resume_point(service: AccountService, source: str | None) -> int:
@@ -326,10 +373,12 @@ def _run(args: argparse.Namespace) -> int:
         max_active_time=args.max_active_time,
         auth_expiry_ms=args.auth_expiry_ms,
         ping_interval_s=args.ping_interval,
+        pong_timeout_s=args.pong_timeout,
         dead_after_s=args.dead_after,
         metrics_port=args.metrics_port,
         metrics_host=args.metrics_host,
         keep_terminal_orders=args.keep_orders,
+        store_fault_deadline_s=args.store_fault_deadline,
     )
     return main_run(options)
 
@@ -395,6 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_KEEP_TERMINAL_ORDERS,
         help="with --db: ended orders kept in memory (default %(default)s)",
     )
+    _add_store_fault_deadline(replay)
     replay.set_defaults(handler=_cmd_replay)
 
     inspect = sub.add_parser(
@@ -430,6 +480,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_store_fault_deadline(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store-fault-deadline",
+        type=_seconds,
+        default=DEFAULT_STORE_FAULT_DEADLINE_S,
+        metavar="SECONDS",
+        help="how long writes may fail (locked, disk full, connection lost) while received "
+        "frames are kept and the write retried, before it stops with exit status 1 "
+        "(default %(default)s)",
+    )
+
+
 def _add_run(
     sub: argparse._SubParsersAction[argparse.ArgumentParser],
     common: list[argparse.ArgumentParser],
@@ -458,7 +520,18 @@ def _add_run(
     run.add_argument("--auth-expiry-ms", type=int, default=10_000, help="login signature validity")
     run.add_argument("--ping-interval", type=float, default=20.0, help="seconds between pings")
     run.add_argument(
-        "--dead-after", type=float, default=60.0, help="seconds of silence before reconnecting"
+        "--pong-timeout",
+        type=_seconds,
+        default=10.0,
+        help="seconds a ping may go unanswered (nothing received at all) before the "
+        "connection is presumed dead and replaced (default %(default)s: with pings every "
+        "20 s a silent connection is found within 30 s)",
+    )
+    run.add_argument(
+        "--dead-after",
+        type=_seconds,
+        default=None,
+        help="optional limit on seconds of silence since the last frame (default: off)",
     )
     run.add_argument(
         "--metrics-port",
@@ -468,6 +541,7 @@ def _add_run(
     run.add_argument(
         "--metrics-host", default="127.0.0.1", help="address the metrics are served on"
     )
+    _add_store_fault_deadline(run)
     run.set_defaults(handler=_cmd_run)
 
 
