@@ -29,7 +29,7 @@ from oms.bybit.ledger import Ledger, now_ms
 from oms.capture import bytes_read, capture_identity, open_capture
 from oms.core.events import Anomaly, Event
 from oms.core.ledger import DEFAULT_KEEP_TERMINAL_ORDERS
-from oms.errors import NewerSchemaError, OmsError
+from oms.errors import LocalError, NewerSchemaError, OmsError
 from oms.logs import LEVELS, account_context, bound, configure
 from oms.render import console, inspect_table, print_state
 from oms.store.faults import DEFAULT_STORE_FAULT_DEADLINE_S
@@ -46,6 +46,10 @@ log = logging.getLogger("oms.cli")
 #: Files larger than this get a progress bar (on a terminal).
 _PROGRESS_BYTES = 1 << 20
 _READ_ERRORS = (OSError, UnicodeDecodeError, EOFError, gzip.BadGzipFile)
+#: Exit statuses, the same for every command (README, "Failure model"): 0 stopped on
+#: request with everything committed; 1 stopped by a fault (restart it); 2 refused to
+#: start (usage, a newer schema, a venue that refuses the credentials).
+EXIT_OK, EXIT_FAULT, EXIT_REFUSED = 0, 1, 2
 #: A replay into a database commits once this many lines are staged and no cross-topic
 #: check waits in its settle window (see ``_replay_into_db``) ...
 _REPLAY_GROUP_LINES: Final = 100
@@ -553,12 +557,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     with bound(account_context(getattr(args, "account", None) or "-")):
         try:
             code: int = args.handler(args)
-        except NewerSchemaError as exc:
+        except (NewerSchemaError, LocalError) as exc:
+            # Refused to start (a usage error, a database a newer oms wrote, missing
+            # credentials): nothing was touched, and restarting cannot help.
             log.error("%s", exc)  # noqa: TRY400 - a clear line, no trace
-            return 2  # refused to start, like a usage error: nothing was touched
+            return EXIT_REFUSED
         except OmsError as exc:
             log.error("%s", exc)  # noqa: TRY400 - a clear line, no trace
-            return 1
+            return EXIT_FAULT
         except BrokenPipeError:
             return 0
     return code

@@ -381,3 +381,41 @@ def test_an_unknown_target_revision_is_one_line_not_a_traceback(tmp_path):
     assert "cannot migrate" in done.stderr
     assert "nosuchrevision" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+OMS_CLI = (sys.executable, "-m", "oms.cli")
+
+
+def test_a_usage_error_of_oms_run_exits_2_in_one_line(tmp_path, monkeypatch) -> None:
+    """Refused to start (README, "Exit statuses"): no credentials, no URLs."""
+    monkeypatch.delenv("BYBIT_API_KEY", raising=False)
+    monkeypatch.delenv("BYBIT_API_SECRET", raising=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "oms.cli",
+            "run",
+            "--env",
+            "testnet",
+            "--db",
+            str(tmp_path / "x.db"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "BYBIT_API_KEY" in done.stderr
+    assert "Traceback" not in done.stderr
+    done = subprocess.run(
+        [*OMS_CLI, "run", "--db", str(tmp_path / "x.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=os.environ | {"BYBIT_API_KEY": "k", "BYBIT_API_SECRET": "s"},
+    )
+    assert done.returncode == 2, done.stderr
+    assert "give --env" in done.stderr
