@@ -67,3 +67,19 @@ class AccountFailedError(OmsError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class LeaseHeldError(StorageError):
+    """Another live process owns the account's lease (see ``oms.store.lease``): this one
+    refused to start, nothing was written (exit status 2). ``str()`` is one line naming
+    the account and its owner (host, pid, since when, lease epoch, heartbeat age)."""
+
+    def __init__(self, message: str, *, account: str | None = None) -> None:
+        super().__init__(message)
+        self.account = account
+
+
+class LeaseLostError(AccountFailedError):
+    """The account's lease moved on: another process took the account over (its owner
+    stopped renewing, or the lock was taken away). This writer must stop without writing
+    anything more; ``oms run`` exits 1 (the new owner carries on)."""

@@ -196,6 +196,28 @@ class ReplayRow(Base):
     finished: Mapped[bool]
 
 
+class LeaseRow(Base):
+    """``leases``: who may write an account (one writer per account, see
+    ``oms.store.lease``). ``epoch`` grows by one with every take and never goes back;
+    ``heartbeat_at`` is renewed by the owner (the database's clock on PostgreSQL);
+    ``released`` is set by an owner that stopped cleanly. The last four columns are the
+    owner's own report (``Health`` state, last frame time, frames, lag) for ``oms status``."""
+
+    __tablename__ = "leases"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_host: Mapped[str] = mapped_column(String(255))
+    owner_pid: Mapped[int]
+    owner_started_at: Mapped[int]
+    epoch: Mapped[int]
+    heartbeat_at: Mapped[int]
+    released: Mapped[bool]
+    state: Mapped[str | None] = mapped_column(String(16))
+    last_frame_at: Mapped[int | None]
+    frames: Mapped[int | None]
+    lag_ms: Mapped[int | None]
+
+
 #: The ``net_positions`` view: the same SQL on every backend.
 NET_POSITIONS_VIEW: Final = (
     "CREATE VIEW net_positions AS "

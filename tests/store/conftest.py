@@ -50,7 +50,16 @@ ANOMALIES = frozenset(
 )
 
 #: Every table of the public schema (the view ``net_positions`` comes on top).
-TABLES = ("orders", "order_updates", "executions", "positions", "frames", "events", "replays")
+TABLES = (
+    "orders",
+    "order_updates",
+    "executions",
+    "positions",
+    "frames",
+    "events",
+    "replays",
+    "leases",
+)
 
 
 def _load_pg_script() -> Any:
