@@ -16,6 +16,7 @@ once, on the subscriber's own thread (see ``oms.publish`` for the overflow polic
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -240,10 +241,9 @@ class Account:
                     "not yet applied"
                 )
                 return
-            try:
+            # A failure was logged where it happened; it is raised once all is released.
+            with contextlib.suppress(AccountFailedError):
                 self._service.close()
-            except AccountFailedError as exc:  # raised below, once everything is released
-                log.error("close: what was received could not be committed: %s", exc.reason)  # noqa: TRY400 - a known fault: its reason, no trace
 
     def __enter__(self) -> Self:
         return self.start()
@@ -264,7 +264,7 @@ class Account:
         self._state_since = now_ms()
         if self._stream is not None:
             self._stream.stop(timeout=0)
-        log.error("account %s failed: %s", self.name, error.reason)
+        log.debug("stream stopped: the account failed (%s)", error.reason)
 
     def _raise_if_failed(self) -> None:
         failure = self._service.failure or self._runner.error
