@@ -284,18 +284,54 @@ def _cmd_events(args: argparse.Namespace) -> int:
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
+    from oms.errors import LeaseHeldError  # noqa: PLC0415
     from oms.store import db  # noqa: PLC0415
+    from oms.store.lease import refuse_while_written  # noqa: PLC0415
 
     engine = db.open_engine(args.db)
     try:
         db.check_known_revision(engine)  # NewerSchemaError: exit 2, nothing touched
         if args.action == "upgrade":
-            db.upgrade(engine, args.revision)
+            db.upgrade(engine, args.revision or "head")
+        elif args.action == "downgrade":
+            if args.revision is None:
+                raise LocalError(
+                    "oms db downgrade needs --revision REV (a revision such as 0001, or base)"
+                )
+            # a downgrade changes the schema under a running writer and drops its lease
+            refuse_while_written(engine, "downgrade")
+            db.downgrade(engine, args.revision)
         current = db.current_revision(engine)
         sys.stdout.write(f"{current or 'empty'} (head: {db.head_revision()})\n")
+    except LeaseHeldError as exc:
+        log.error("%s", exc)  # noqa: TRY400 - a clear line, no trace
+        return EXIT_REFUSED
     finally:
         engine.dispose()
-    return 0
+    return EXIT_OK
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    """Who writes each account: its lease owner, epoch, heartbeat and last report. A
+    plain read: it takes no lease and waits for none."""
+    from oms.render import status_table  # noqa: PLC0415
+    from oms.store.db import check_known_revision, open_engine  # noqa: PLC0415
+    from oms.store.lease import status_document  # noqa: PLC0415
+
+    engine = open_engine(args.db)
+    try:
+        check_known_revision(engine)  # NewerSchemaError: exit 2
+        document = status_document(engine, args.account)
+    finally:
+        engine.dispose()
+    if args.json:
+        sys.stdout.write(json.dumps(document, sort_keys=True) + "\n")
+    elif not document["leases"]:
+        only = "" if args.account is None else f" for account {args.account!r}"
+        sys.stdout.write(f"no lease rows{only}\n")
+    else:
+        console().print(status_table(document))
+    return EXIT_OK
 
 
 def _checking_schema(
@@ -477,10 +513,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub, common)
 
     dbp = sub.add_parser("db", help="schema migrations", parents=common)
-    dbp.add_argument("action", choices=("upgrade", "current"))
+    dbp.add_argument("action", choices=("upgrade", "current", "downgrade"))
     dbp.add_argument("--db", required=True, help="database URL (or SQLite file)")
-    dbp.add_argument("--revision", default="head", help="target revision for upgrade")
+    dbp.add_argument(
+        "--revision",
+        default=None,
+        help="target revision: upgrade goes to head by default; downgrade needs one "
+        "(e.g. 0001, or base for an empty database)",
+    )
     dbp.set_defaults(handler=_cmd_db)
+
+    status = sub.add_parser(
+        "status", help="who writes each account: lease owner, epoch, heartbeat", parents=common
+    )
+    status.add_argument("--db", required=True, help="database URL (or SQLite file)")
+    status.add_argument("--account", default=None, help="only this account")
+    status.add_argument("--json", action="store_true", help="print one JSON document")
+    status.set_defaults(handler=_cmd_status)
     return parser
 
 

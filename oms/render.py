@@ -143,3 +143,42 @@ def inspect_table(
     if what != "positions":
         rows.reverse()  # oldest of the newest first, like a log
     return rows_table(f"{what} ({len(rows)} shown)", rows, columns)
+
+
+#: Columns of ``oms status``: heading and how an entry of ``status_document`` shows.
+STATUS_COLUMNS: Final = ("account", "owner", "since", "epoch", "heartbeat", "state", "last frame")
+STATUS_NUMBERS: Final = ("frames", "lag ms")
+
+
+def _heartbeat_text(entry: dict[str, Any]) -> str:
+    age = f"{entry['heartbeat_age_ms'] // 1000} s ago"
+    condition = entry["condition"]
+    return age if condition == "held" else f"{condition} ({age})"
+
+
+def status_table(document: dict[str, Any]) -> Table:
+    """``oms status``: one row per lease of a ``status_document``: its owner, since when,
+    the lease epoch, the heartbeat's age (or released/expired), and the owner's report."""
+    from oms.store.lease import iso_utc  # noqa: PLC0415 - only status needs the lease module
+
+    table = Table(
+        title=f"Leases ({len(document['leases'])})", title_justify="left", header_style="bold"
+    )
+    for column in STATUS_COLUMNS:
+        table.add_column(column, justify="right" if column == "epoch" else "left")
+    for column in STATUS_NUMBERS:
+        table.add_column(column, justify="right")
+    for entry in document["leases"]:
+        last_frame = entry["last_frame_at"]
+        table.add_row(
+            entry["account"],
+            f"{entry['owner_host']} pid {entry['owner_pid']}",
+            entry["since"],
+            str(entry["epoch"]),
+            _heartbeat_text(entry),
+            entry["state"] or "",
+            "" if last_frame is None else iso_utc(last_frame),
+            "" if entry["frames"] is None else str(entry["frames"]),
+            "" if entry["lag_ms"] is None else str(entry["lag_ms"]),
+        )
+    return table

@@ -126,7 +126,8 @@ def _local_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _iso(ms: int) -> str:
+def iso_utc(ms: int) -> str:
+    """Epoch milliseconds as ISO 8601 UTC to the second (``2026-12-01T19:00:00Z``)."""
     return datetime.fromtimestamp(ms // 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -193,7 +194,7 @@ def _held_message(
 ) -> str:
     taking = f"lease epoch {epoch}" if epoch else "taking the lease now"
     return (
-        f"account {account!r} is owned by host {host} pid {pid} since {_iso(since)} "
+        f"account {account!r} is owned by host {host} pid {pid} since {iso_utc(since)} "
         f"({taking}, heartbeat {max(0, heartbeat_age_ms) // 1000} s ago)"
     )
 
@@ -577,7 +578,7 @@ class Lease:
             taker = _record(row)
             now = (
                 f"moved on to epoch {taker.epoch} (host {taker.owner_host} pid "
-                f"{taker.owner_pid} since {_iso(taker.owner_started_at)})"
+                f"{taker.owner_pid} since {iso_utc(taker.owner_started_at)})"
             )
         return LeaseLostError(f"{where} {now}; this writer held epoch {epoch} and stops")
 
@@ -781,6 +782,47 @@ def lease_condition(record: LeaseRecord, now_ms: int, ttl_s: float = DEFAULT_LEA
     return "held"
 
 
+def refuse_while_written(engine: Engine, doing: str) -> None:
+    """Raise ``LeaseHeldError`` (naming the owner) if any account's lease is held: for
+    what must not run under a writer (``oms db downgrade``). On SQLite a lock file some
+    process holds counts, however old its heartbeat (the lock is the lease there); the
+    check locks each file for an instant, which could make a writer starting at that
+    very instant refuse: run it with the writers stopped."""
+    now = lease_clock_ms(engine)
+    database = sqlite_file(engine)
+    for record in read_leases(engine):
+        if record.released:
+            continue
+        locked = database is not None and _lock_file_in_use(sidecar_path(database, record.account))
+        if locked or (database is None and lease_condition(record, now) == "held"):
+            owner = _held_message(
+                record.account,
+                record.owner_host,
+                record.owner_pid,
+                record.owner_started_at,
+                record.epoch,
+                now - record.heartbeat_at,
+            )
+            raise LeaseHeldError(
+                f"cannot {doing}: {owner}; stop its writer first", account=record.account
+            )
+
+
+def _lock_file_in_use(path: str) -> bool:
+    """Whether a process holds the OS lock of an existing lease file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return False  # no file: no one holds it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # drops the lock taken for the test, if any
+    return False
+
+
 def status_document(
     engine: Engine, account: str | None = None, *, ttl_s: float = DEFAULT_LEASE_TTL_S
 ) -> dict[str, Any]:
@@ -791,7 +833,7 @@ def status_document(
     leases = []
     for record in read_leases(engine, account):
         entry: dict[str, Any] = asdict(record)
-        entry["since"] = _iso(record.owner_started_at)
+        entry["since"] = iso_utc(record.owner_started_at)
         entry["heartbeat_age_ms"] = max(0, now - record.heartbeat_at)
         entry["condition"] = lease_condition(record, now, ttl_s)
         leases.append(entry)
