@@ -30,9 +30,9 @@ roll back, write nothing, exit 1). On PostgreSQL the row lock it takes serialise
 commit with any taker, so a writer that was paused or cut off can never commit after
 another took over; a writer whose lease expired but that nobody took over goes on at the
 same epoch (it re-takes its own lease). Every lease transaction on PostgreSQL also limits
-how long the session may sit idle inside it (``idle_in_transaction_session_timeout``, the
-ttl): a writer stuck in the middle of a commit (paused, its host lost) loses its session
-and its row lock rather than holding the account forever.
+how long the session may sit idle inside it (``idle_in_transaction_session_timeout``: the
+ttl, at least 5 s): a writer stuck in the middle of a commit (paused, its host lost) loses
+its session and its row lock rather than holding the account forever.
 
 **Renewal**: ``Lease.start_renewing(status)`` starts a daemon thread that renews every
 ``ttl_s / 3`` on connections of its own, so a busy service does not let the lease expire.
@@ -84,8 +84,9 @@ log = logging.getLogger(__name__)
 #: A lease not renewed for this long (seconds) has expired and may be taken over (on
 #: PostgreSQL; on SQLite a dead owner's OS lock is free at once). Renewed every third.
 DEFAULT_LEASE_TTL_S: Final = 15.0
-#: The shortest limit on a session idle inside a lease transaction (see the module text).
-_MIN_IDLE_LIMIT_MS: Final = 1000
+#: The shortest limit on a session idle inside a lease transaction (see the module text):
+#: well above any pause between two statements of a commit, even on a loaded host.
+_MIN_IDLE_LIMIT_MS: Final = 5000
 #: ``LeaseRow.state`` holds at most this many characters.
 _STATE_LENGTH: Final = 16
 #: How long ``release`` waits for the renewal thread to notice it should stop.
@@ -588,12 +589,13 @@ class Lease:
         """Renew the lease every ``ttl_s / 3`` in a daemon thread, on connections of its
         own, writing ``status()`` (keys ``state``, ``last_frame_at``, ``frames``,
         ``lag_ms``) with each heartbeat. A failed renewal is logged and tried again; one
-        that finds the lease moved on sets ``lost`` and stops."""
+        that finds the lease moved on sets ``lost`` and stops. Calling it again while it
+        renews changes nothing."""
         if not self._held:
             raise LocalError(f"renewing the lease of account {self.account!r} before taking it")
-        self._status = status
         if self._renewer is not None and self._renewer.is_alive():
-            return
+            return  # renewing already: a second call changes nothing
+        self._status = status
         self._renewer = threading.Thread(
             target=self._renew_loop,
             args=(self._stop, self._epoch),
