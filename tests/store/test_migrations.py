@@ -1,10 +1,12 @@
 """Alembic owns the schema: an empty database is migrated when a store opens it, the
-models and the migrations agree, and downgrade/upgrade round-trips."""
+models and the migrations agree, and downgrade/upgrade round-trips; downgrading 0002 (the
+leases) to 0001 keeps every row the older schema has (``oms db downgrade``)."""
 
 from __future__ import annotations
 
 import gc
 import warnings
+from dataclasses import fields
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -15,8 +17,9 @@ from sqlalchemy.engine import make_url
 from oms.errors import StorageError
 from oms.service import AccountService
 from oms.store.db import current_revision, downgrade, head_revision, upgrade
+from oms.store.lease import Lease, LeaseRecord, read_leases
 from oms.store.tables import Base
-from tests.store.conftest import TABLES, count, oms_cli
+from tests.store.conftest import TABLES, count, oms_cli, rows, table_rows
 
 FRAMES_COLUMNS = {"id", "account", "received_at", "topic", "raw", "outcome", "error"}
 EVENTS_COLUMNS = {"id", "account", "type", "order_id", "symbol", "payload", "created_at"}
@@ -138,3 +141,100 @@ def test_db_current_and_upgrade_commands(db_url, engine):
     done = oms_cli("db", "upgrade", "--db", url)  # idempotent
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"{head} (head: {head})\n"
+
+
+# --- revision 0002: leases -----------------------------------------------------------------
+
+#: The tables of revision 0001 (every one but leases).
+TABLES_0001 = tuple(t for t in TABLES if t != "leases")
+
+
+def test_the_leases_table_holds_what_a_lease_record_shows(engine):
+    upgrade(engine)
+    columns = {c["name"] for c in inspect(engine).get_columns("leases")}
+    assert columns == {f.name for f in fields(LeaseRecord)}
+    key = inspect(engine).get_pk_constraint("leases")
+    assert (key["name"], key["constrained_columns"]) == ("pk_leases", ["account"])
+
+
+def _snapshot(engine) -> dict[str, list[dict[str, object]]]:
+    """Every row of every 0001 table and of the view, ids and all."""
+    found = {table: table_rows(engine, table) for table in TABLES_0001}
+    found["net_positions"] = rows(
+        engine, "SELECT * FROM net_positions ORDER BY account, category, symbol"
+    )
+    return found
+
+
+def test_downgrading_0002_to_0001_keeps_every_row_of_the_older_schema(db_url, engine, clean_lines):
+    with AccountService(db_url) as service:
+        for line in clean_lines[:300]:
+            service.handle(line)
+    lease = Lease(engine, "default")
+    lease.acquire()
+    lease.release()
+    before = _snapshot(engine)
+    assert all(before[t] for t in ("orders", "frames", "events", "executions", "positions"))
+    assert read_leases(engine) != []
+
+    downgrade(engine, "0001")
+    assert current_revision(engine) == "0001"
+    assert "leases" not in _tables(engine)
+    assert _snapshot(engine) == before
+    # the models describe 0001 plus exactly the leases table
+    assert [(d[0], d[1].name) for d in _differences(engine)] == [("add_table", "leases")]
+    assert read_leases(engine) == []  # a reader of a 0001 database finds no leases
+
+    upgrade(engine)
+    assert current_revision(engine) == head_revision() == "0002"
+    assert _snapshot(engine) == before
+    assert count(engine, "leases") == 0  # the lease rows went with the table
+    assert _differences(engine) == []
+    again = Lease(engine, "default")
+    assert again.acquire() == 1  # epochs start again with a new leases table
+    again.release()
+
+
+def test_db_downgrade_command(db_url, engine):
+    url = make_url(db_url).database if db_url.startswith("sqlite") else db_url
+    assert url is not None
+    done = oms_cli("db", "upgrade", "--db", url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "0002 (head: 0002)\n"
+
+    done = oms_cli("db", "downgrade", "--db", url)
+    assert done.returncode == 2
+    assert "oms db downgrade needs --revision REV" in done.stderr
+    assert current_revision(engine) == "0002"
+
+    writer = Lease(engine, "main")
+    writer.acquire()
+    try:
+        done = oms_cli("db", "downgrade", "--db", url, "--revision", "0001")
+    finally:
+        writer.release()
+    assert done.returncode == 2, done.stderr
+    assert "cannot downgrade: account 'main' is owned by host " in done.stderr
+    assert "stop its writer first" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert current_revision(engine) == "0002"
+
+    done = oms_cli("db", "downgrade", "--db", url, "--revision", "0001")  # released: free
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "0001 (head: 0002)\n"
+    assert _tables(engine) == {*TABLES_0001, "alembic_version"}
+
+    done = oms_cli("db", "downgrade", "--db", url, "--revision", "nosuch")
+    assert done.returncode == 1
+    assert "cannot migrate" in done.stderr
+    assert current_revision(engine) == "0001"
+
+    done = oms_cli("db", "upgrade", "--db", url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "0002 (head: 0002)\n"
+    assert _tables(engine) == {*TABLES, "alembic_version"}
+
+    done = oms_cli("db", "downgrade", "--db", url, "--revision", "base")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "empty (head: 0002)\n"
+    assert _tables(engine) == {"alembic_version"}
