@@ -205,6 +205,21 @@ def _storage_error(doing: str, engine: Engine, exc: BaseException) -> StorageErr
     return kind(f"cannot {doing} in {safe_url(str(engine.url))}: {describe(exc)}")
 
 
+def _check_leases_table(engine: Engine) -> None:
+    """Raise a clear ``StorageError`` for a database from before the leases table (a
+    missing table is an "operational" error on SQLite, which would look transient)."""
+    try:
+        with engine.connect() as connection:
+            present = inspect(connection).has_table(_LEASES.name)
+    except SQLAlchemyError:
+        return  # the database itself is in trouble: the original error says how
+    if not present:
+        raise StorageError(
+            f"database {safe_url(str(engine.url))} has no leases table (it is at an older "
+            "schema revision): run `oms db upgrade --db URL`"
+        )
+
+
 def _limit_transaction(connection: Connection, idle_ms: int, statement_ms: int = 0) -> None:
     """PostgreSQL: end this session if it sits idle inside the current transaction for
     ``idle_ms`` (its locks go with it), and optionally cancel a statement after
@@ -431,6 +446,7 @@ class Lease:
         except SQLAlchemyError as exc:
             if getattr(getattr(exc, "orig", None), "sqlstate", None) == _LOCK_NOT_AVAILABLE:
                 raise self._held_by_row_owner() from None
+            _check_leases_table(engine)
             raise _storage_error(
                 f"take the lease of account {self.account!r}", engine, exc
             ) from exc
@@ -641,7 +657,9 @@ class Lease:
             try:
                 with connection.begin():
                     if self._pg:
-                        _limit_transaction(connection, self._idle_limit_ms, self._ttl_ms)
+                        # a renewal queued behind a long commit gives up (and is logged)
+                        limit = self._idle_limit_ms
+                        _limit_transaction(connection, limit, statement_ms=limit)
                     result = connection.execute(self._renewal(connection, epoch, fields))
                     if result.rowcount == 1:
                         return None

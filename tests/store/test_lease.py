@@ -29,12 +29,19 @@ import pytest
 from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
 
-from oms.errors import LeaseHeldError, LeaseLostError, LocalError
+from oms.errors import (
+    LeaseHeldError,
+    LeaseLostError,
+    LocalError,
+    StorageError,
+    StoreUnavailableError,
+)
 from oms.store.db import open_engine, upgrade
 from oms.store.lease import (
     DEFAULT_LEASE_TTL_S,
     Lease,
     LeaseRecord,
+    _lock_file_in_use,
     lease_clock_ms,
     read_leases,
     sidecar_path,
@@ -576,11 +583,18 @@ def test_sqlite_a_lock_file_replaced_under_its_owner_is_taken_by_one_writer_only
         owner.fence(conn)
 
 
-def test_a_database_without_the_leases_table_has_no_leases(db_url):
+def test_a_database_without_the_leases_table_has_no_leases_and_none_can_be_taken(db_url):
     engine = open_engine(db_url)
     try:
         upgrade(engine, "0001")
         assert read_leases(engine) == []
+        lease = Lease(engine, "main")
+        with pytest.raises(StorageError, match=r"no leases table .* run `oms db upgrade") as no:
+            lease.acquire()
+        assert not isinstance(no.value, StoreUnavailableError)  # not worth retrying
+        if lease.sidecar is not None:  # the lock file's lock was let go
+            assert Lease(engine, "main").sidecar == lease.sidecar
+            assert not _lock_file_in_use(lease.sidecar)
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM replays")).scalar_one() == 0
     finally:
