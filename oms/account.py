@@ -48,6 +48,7 @@ from oms.metrics import NO_METRICS
 from oms.publish import DEFAULT_MAX_PENDING, Publisher, Subscription
 from oms.service import AccountService
 from oms.store.faults import DEFAULT_STORE_FAULT_DEADLINE_S
+from oms.store.lease import DEFAULT_LEASE_TTL_S
 from oms.store.tables import DEFAULT_ACCOUNT
 
 if TYPE_CHECKING:
@@ -142,6 +143,8 @@ class Account:
         store_fault_deadline_s: float = DEFAULT_STORE_FAULT_DEADLINE_S,
         max_buffered_frames: int = DEFAULT_MAX_BUFFERED_FRAMES,
         max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
+        wait_lease_s: float = 0.0,
+        lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
     ) -> None:
         self.name = account
         #: Every log line of this account's threads names it and the stream's connection.
@@ -154,7 +157,10 @@ class Account:
                 keep_terminal_orders=keep_terminal_orders,
                 keep_terminal_ms=keep_terminal_ms,
                 store_fault_deadline_s=store_fault_deadline_s,
+                wait_lease_s=wait_lease_s,
+                lease_ttl_s=lease_ttl_s,
             )
+        self._service.heartbeat = self._heartbeat
         self._book = ExpectationBook(
             report_unexpected_orders=report_unexpected_orders,
             position_grace_ms=position_grace_ms,
@@ -265,6 +271,16 @@ class Account:
         if self._stream is not None:
             self._stream.stop(timeout=0)
         log.debug("stream stopped: the account failed (%s)", error.reason)
+
+    def _heartbeat(self) -> dict[str, object]:
+        """What the lease's heartbeat writes for ``oms status`` (from its own thread)."""
+        health = self.health()
+        return {
+            "state": health.state,
+            "last_frame_at": health.last_frame_at,
+            "frames": health.frames,
+            "lag_ms": self._runner.lag_ms(),
+        }
 
     def _raise_if_failed(self) -> None:
         failure = self._service.failure or self._runner.error

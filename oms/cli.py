@@ -29,10 +29,11 @@ from oms.bybit.ledger import Ledger, now_ms
 from oms.capture import bytes_read, capture_identity, open_capture
 from oms.core.events import Anomaly, Event
 from oms.core.ledger import DEFAULT_KEEP_TERMINAL_ORDERS
-from oms.errors import LocalError, NewerSchemaError, OmsError
+from oms.errors import LeaseHeldError, LocalError, NewerSchemaError, OmsError
 from oms.logs import LEVELS, account_context, bound, configure
 from oms.render import console, inspect_table, print_state
 from oms.store.faults import DEFAULT_STORE_FAULT_DEADLINE_S
+from oms.store.lease import DEFAULT_LEASE_TTL_S
 from oms.views import state_document
 
 if TYPE_CHECKING:
@@ -147,6 +148,8 @@ def _replay_into_db(args: argparse.Namespace) -> int:
         account=args.account,
         keep_terminal_orders=args.keep_orders,
         store_fault_deadline_s=args.store_fault_deadline,
+        wait_lease_s=args.wait_lease,
+        lease_ttl_s=args.lease_ttl,
         group_frames=sys.maxsize,  # the replay decides when to commit: see progress()
         group_ms=math.inf,
     ) as service:
@@ -190,7 +193,10 @@ def _replay_into_db(args: argparse.Namespace) -> int:
         total += _log_anomalies(_durably(service, service.settle))
         log.info("replay done: %d anomalies", total)
     # Memory held only the newest ended orders; the document shows them all.
-    with AccountService(args.db, account=args.account, keep_terminal_orders=None) as full:
+    # Only reads (the lease was released with the replay's last commit).
+    with AccountService(
+        args.db, account=args.account, keep_terminal_orders=None, take_lease=False
+    ) as full:
         _emit_state(state_document(full.ledger), args)
     return 0
 
@@ -419,6 +425,8 @@ def _run(args: argparse.Namespace) -> int:
         metrics_host=args.metrics_host,
         keep_terminal_orders=args.keep_orders,
         store_fault_deadline_s=args.store_fault_deadline,
+        wait_lease_s=args.wait_lease,
+        lease_ttl_s=args.lease_ttl,
     )
     return main_run(options)
 
@@ -485,6 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --db: ended orders kept in memory (default %(default)s)",
     )
     _add_store_fault_deadline(replay)
+    _add_lease_options(replay)
     replay.set_defaults(handler=_cmd_replay)
 
     inspect = sub.add_parser(
@@ -531,6 +540,36 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print one JSON document")
     status.set_defaults(handler=_cmd_status)
     return parser
+
+
+def _add_lease_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait-lease",
+        type=_non_negative_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait up to this long for the account's lease while another process holds it "
+        "(default 0: refuse at once with exit status 2)",
+    )
+    parser.add_argument(
+        "--lease-ttl",
+        type=_seconds,
+        default=DEFAULT_LEASE_TTL_S,
+        metavar="SECONDS",
+        help="a lease not renewed for this long has expired and may be taken over "
+        "(default %(default)s; every writer of a database should use the same)",
+    )
+
+
+def _non_negative_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
+    return value
 
 
 def _add_store_fault_deadline(parser: argparse.ArgumentParser) -> None:
@@ -595,6 +634,7 @@ def _add_run(
         "--metrics-host", default="127.0.0.1", help="address the metrics are served on"
     )
     _add_store_fault_deadline(run)
+    _add_lease_options(run)
     run.set_defaults(handler=_cmd_run)
 
 
@@ -606,9 +646,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with bound(account_context(getattr(args, "account", None) or "-")):
         try:
             code: int = args.handler(args)
-        except (NewerSchemaError, LocalError) as exc:
-            # Refused to start (a usage error, a database a newer oms wrote, missing
-            # credentials): nothing was touched, and restarting cannot help.
+        except (NewerSchemaError, LeaseHeldError, LocalError) as exc:
+            # Refused to start (a usage error, a database a newer oms wrote, an account
+            # another process owns, missing credentials): nothing was touched.
             log.error("%s", exc)  # noqa: TRY400 - a clear line, no trace
             return EXIT_REFUSED
         except OmsError as exc:

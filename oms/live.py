@@ -273,6 +273,8 @@ class LiveRunner:
         self._retry_delay = RESYNC_RETRY_S[0]
         #: Why the worker stopped on its own (an ``AccountFailedError``), if it did.
         self.error: AccountFailedError | None = None
+        #: Receipt time (epoch ms) of the frame the worker took last.
+        self._taken_at: int | None = None
         #: Receipt time (epoch ms) of the newest frame queued, None before the first.
         self.last_frame_at: int | None = None
 
@@ -409,7 +411,16 @@ class LiveRunner:
             self._retry_at = None
             self._guard(self._resync, "retry after a failed resync", first=False)
 
+    def lag_ms(self) -> int:
+        """How far the worker is behind the stream: the age of the frame it took last
+        while more wait behind it, 0 when nothing waits."""
+        taken = self._taken_at
+        if taken is None or self._queue.qsize() == 0:
+            return 0
+        return max(0, now_ms() - taken)
+
     def _take_frame(self, frame: object, received_at: int) -> None:
+        self._taken_at = received_at
         self.stats.frames += 1
         self._last_frame = time.monotonic()
         if isinstance(frame, str | bytes):

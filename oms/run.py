@@ -37,6 +37,7 @@ from oms.live import ResyncScope
 from oms.logs import bound
 from oms.metrics import NO_METRICS, PrometheusMetrics, start_exporter
 from oms.store.faults import DEFAULT_STORE_FAULT_DEADLINE_S
+from oms.store.lease import DEFAULT_LEASE_TTL_S
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -74,6 +75,10 @@ class RunOptions:
     keep_terminal_orders: int | None = DEFAULT_KEEP_TERMINAL_ORDERS
     #: A store fault lasting longer than this (seconds) stops the run with exit status 1.
     store_fault_deadline_s: float = DEFAULT_STORE_FAULT_DEADLINE_S
+    #: Wait this long for a lease another process holds (0: refuse at once, exit 2).
+    wait_lease_s: float = 0.0
+    #: A lease not renewed for this long has expired (another process may take it).
+    lease_ttl_s: float = DEFAULT_LEASE_TTL_S
 
 
 class _Recorder:
@@ -130,6 +135,8 @@ class Session:
             record=self._recorder,
             keep_terminal_orders=options.keep_terminal_orders,
             store_fault_deadline_s=options.store_fault_deadline_s,
+            wait_lease_s=options.wait_lease_s,
+            lease_ttl_s=options.lease_ttl_s,
         )
         self.log_context = self.account.log_context
         # The parts the live view and the tests look at.

@@ -53,7 +53,13 @@ from oms.core.ledger import (
 )
 from oms.core.orders import Verdict
 from oms.core.reconcile import VenueSnapshot, reconcile
-from oms.errors import AccountFailedError, OmsError, StorageError, StoreUnavailableError
+from oms.errors import (
+    AccountFailedError,
+    LeaseLostError,
+    OmsError,
+    StorageError,
+    StoreUnavailableError,
+)
 from oms.store.db import checkpoint_if_due, ensure_schema, open_engine, safe_url
 from oms.store.faults import (
     DEFAULT_STORE_FAULT_DEADLINE_S,
@@ -62,6 +68,7 @@ from oms.store.faults import (
     describe,
     is_transient,
 )
+from oms.store.lease import DEFAULT_LEASE_TTL_S, Lease
 from oms.store.repository import Repository
 from oms.store.tables import DEFAULT_ACCOUNT
 
@@ -116,7 +123,7 @@ class _Staged:
 class AccountService:
     """One account's durable ledger in one database."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only settings, each with a safe default
         self,
         url: str,
         *,
@@ -127,6 +134,9 @@ class AccountService:
         keep_terminal_orders: int | None = DEFAULT_KEEP_TERMINAL_ORDERS,
         keep_terminal_ms: int | None = None,
         store_fault_deadline_s: float = DEFAULT_STORE_FAULT_DEADLINE_S,
+        take_lease: bool = True,
+        wait_lease_s: float = 0.0,
+        lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
     ) -> None:
         self.account = account
         #: A store fault lasting longer than this (seconds) fails the service.
@@ -152,11 +162,22 @@ class AccountService:
         self._next_tick = 0
         self._staged = _Staged()
         self._connection: Connection | None = None
+        #: The writer's lease (None for a service that only reads: ``take_lease=False``).
+        self.lease: Lease | None = None
+        #: What the lease's heartbeat reports besides itself (``oms status`` shows it).
+        self.heartbeat: Callable[[], dict[str, object]] = self._heartbeat
         try:
             ensure_schema(self.engine)
+            if take_lease:
+                # Before the state is loaded, so it is the last owner's final state.
+                self.lease = Lease(self.engine, account, ttl_s=lease_ttl_s)
+                self.lease.acquire(wait_s=wait_lease_s)
+                self.lease.start_renewing(lambda: self.heartbeat())  # noqa: PLW0108 - read late: Account replaces it
             self._connection = self.engine.connect()
             self._restore()
         except BaseException as exc:
+            if self.lease is not None:
+                self.lease.release()
             self.engine.dispose()  # leave no pooled connection behind a refused open
             if isinstance(exc, SQLAlchemyError):
                 raise StorageError(f"cannot load {safe_url(url)}: {exc}") from exc
@@ -177,6 +198,13 @@ class AccountService:
                 conn.close()
             except Exception:
                 log.debug("closing a faulted connection failed", exc_info=True)
+
+    def _heartbeat(self) -> dict[str, object]:
+        stats = self.ledger.stats
+        return {
+            "state": "failed" if self.failure else ("degraded" if self.fault else "running"),
+            "frames": stats["frames"],
+        }
 
     def _restore(self) -> None:
         conn, keep = self.connection, self.keep_terminal_orders
@@ -373,6 +401,8 @@ class AccountService:
         if not staged.frames and staged.replay is None:
             return
         self._check_usable()
+        if self.lease is not None and self.lease.lost is not None:
+            raise self._fail(self.lease.lost.reason)
         began = time.monotonic()
         try:
             events = self._write(staged)
@@ -394,6 +424,8 @@ class AccountService:
         """Classify a failed write: kept for a retry, or the service fails. A fault
         dates from when its first failing write began (SQLite's busy wait included)."""
         self._drop_connection()
+        if isinstance(exc, LeaseLostError):  # another process owns the account now
+            return self._fail(exc.reason)
         frames = sum(1 for frame, *_ in self._staged.frames if frame is not None)
         if not is_transient(exc):
             log.error("store: the database refused a write", exc_info=exc)
@@ -482,6 +514,9 @@ class AccountService:
         event_rows: list[Row] = []
         exec_frames: dict[str, int | None] = {}
         with conn.begin():
+            if self.lease is not None:
+                # Fencing: refused (and rolled back) once another process took the lease.
+                self.lease.fence(conn)
             journaled = [frame for frame, *_ in staged.frames if frame is not None]
             ids = iter(repo.insert_frames(conn, journaled))
             for frame, updates, exec_ids, frame_events in staged.frames:
@@ -570,6 +605,8 @@ class AccountService:
                 self.commit_pending()
         finally:
             self._drop_connection()
+            if self.lease is not None and not isinstance(self.failure, LeaseLostError):
+                self.lease.release()  # after the last commit: the next writer takes it at once
             self.engine.dispose()
         if self.failure is not None:
             raise self.failure
