@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("account", sa.String(length=64), nullable=False),
         sa.Column("owner_host", sa.String(length=255), nullable=False),
         sa.Column("owner_pid", sa.BigInteger(), nullable=False),
+        sa.Column("owner_boot", sa.String(length=64), nullable=True),
         sa.Column("owner_started_at", sa.BigInteger(), nullable=False),
         sa.Column("epoch", sa.BigInteger(), nullable=False),
         sa.Column("heartbeat_at", sa.BigInteger(), nullable=False),

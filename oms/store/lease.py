@@ -55,6 +55,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from sqlalchemy import BigInteger, inspect, literal, literal_column, select, text, update
@@ -113,6 +114,7 @@ class LeaseRecord:
     account: str
     owner_host: str
     owner_pid: int
+    owner_boot: str | None
     owner_started_at: int
     epoch: int
     heartbeat_at: int
@@ -121,6 +123,30 @@ class LeaseRecord:
     last_frame_at: int | None
     frames: int | None
     lag_ms: int | None
+
+
+def _boot_id() -> str | None:
+    """This machine's boot id (Linux), None where the system has none."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip() or None
+    except OSError:
+        return None
+
+
+_BOOT_ID: Final = _boot_id()
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine is running (no permission: alive). A pid
+    the system reused counts as alive too: the lease is then left to expire, the safe way
+    to be wrong (its heartbeat was fresh, so the owner lived moments ago)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _local_ms() -> int:
@@ -179,6 +205,7 @@ def _record(row: RowMapping) -> LeaseRecord:
         account=row["account"],
         owner_host=row["owner_host"],
         owner_pid=int(row["owner_pid"]),
+        owner_boot=row["owner_boot"],
         owner_started_at=int(row["owner_started_at"]),
         epoch=int(row["epoch"]),
         heartbeat_at=int(row["heartbeat_at"]),
@@ -427,7 +454,8 @@ class Lease:
                     _limit_transaction(connection, self._idle_limit_ms)
                 row = self._locked_row(connection)
                 record, now = _record(row), int(row["now_ms"])
-                if self._pg and not record.released and now - record.heartbeat_at <= self._ttl_ms:
+                live = not record.released and now - record.heartbeat_at <= self._ttl_ms
+                if self._pg and live and not self._died_here(record):
                     raise self._held_error(record, now)  # rolls the transaction back
                 epoch = record.epoch + 1
                 connection.execute(
@@ -435,6 +463,7 @@ class Lease:
                     .where(_LEASES.c.account == self.account)
                     .values(
                         owner_host=self._host,
+                        owner_boot=_BOOT_ID,
                         owner_pid=self._pid,
                         owner_started_at=now,
                         epoch=epoch,
@@ -451,6 +480,14 @@ class Lease:
                 f"take the lease of account {self.account!r}", engine, exc
             ) from exc
         return epoch, now
+
+    def _died_here(self, record: LeaseRecord) -> bool:
+        """Whether the owner ran on this very machine (same host name and boot) and its
+        process is gone: then its lease is free at once, as a dead owner's OS lock is on
+        SQLite, and a supervisor's restart after a crash need not wait for the expiry."""
+        if _BOOT_ID is None or (record.owner_host, record.owner_boot) != (self._host, _BOOT_ID):
+            return False
+        return not _process_alive(record.owner_pid)
 
     def _locked_row(self, connection: Connection) -> RowMapping:
         """The account's row, made if absent, locked against other takers. SQLite: the

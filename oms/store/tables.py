@@ -208,6 +208,8 @@ class LeaseRow(Base):
     account: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner_host: Mapped[str] = mapped_column(String(255))
     owner_pid: Mapped[int]
+    #: The owner machine's boot id: with ``owner_host``, what tells "this very machine".
+    owner_boot: Mapped[str | None] = mapped_column(String(64))
     owner_started_at: Mapped[int]
     epoch: Mapped[int]
     heartbeat_at: Mapped[int]
