@@ -210,7 +210,9 @@ class Ledger(CoreLedger):
                 errors.append(MalformedFrameError(str(exc), topic=frame.topic, index=index))
         if not updates and not errors:
             return FrameResult(Outcome.IGNORED, [], frame.topic)  # "data": [] carries nothing
-        batch = self.apply(updates, received_at=at)
+        # Nothing valid: nothing applied, not even a tick of the settle clock (a frame of
+        # refused elements does what the frame without them, "data": [], does).
+        batch = self.apply(updates, received_at=at) if updates else Batch()
         if errors:
             # The valid elements were applied; the frame is still flagged for attention.
             result = self._malformed(text, at, errors, frame.creation_time)
