@@ -3,7 +3,8 @@
 oms replay CAPTURE [--json] [--db URL [--account NAME]]
 oms inspect --db URL orders|positions|fills|events [--symbol S] [--status S] [--open]
 oms events --db URL [--after N] [--follow]
-oms db upgrade|current --db URL
+oms db upgrade|current|downgrade --db URL [--revision REV]
+oms status --db URL [--account A] [--json]
 oms run (--env E | --ws-url U --rest-url U) --db URL [--metrics-port P [--metrics-host H]]
 
 Every command takes ``-v``, ``--log-level LEVEL`` and ``--log-json`` (before or after its

@@ -208,25 +208,46 @@ def status_view(session: Session) -> Group:
     return Group(head, summary, positions)
 
 
-def run_session(session: Session, options: RunOptions, console: Console) -> int:
-    """Run until a signal, the duration, or a fatal stream error; return the exit code."""
-    with bound(session.log_context):
-        return _run_session(session, options, console)
-
-
-def _run_session(session: Session, options: RunOptions, console: Console) -> int:
+@contextmanager
+def stopping_on_signals() -> Iterator[threading.Event]:
+    """An event SIGINT and SIGTERM set while the block runs (the handlers before restored)."""
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run_session(
+    session: Session,
+    options: RunOptions,
+    console: Console,
+    *,
+    stop: threading.Event | None = None,
+) -> int:
+    """Run until a signal, the duration, or a fatal stream error; return the exit code."""
+    with bound(session.log_context):
+        if stop is not None:
+            return _run_session(session, options, console, stop)
+        with stopping_on_signals() as own:
+            return _run_session(session, options, console, own)
+
+
+def _run_session(
+    session: Session, options: RunOptions, console: Console, stop: threading.Event
+) -> int:
     deadline = None if options.duration_s is None else time.monotonic() + options.duration_s
-    session.start()
     live = (
         Live(status_view(session), console=console, refresh_per_second=4)
         if options.live_view
         else None
     )
     try:
+        session.start()
         with live if live is not None else nullcontext():
             while not stop.wait(0.25):
                 if session.error is not None or session.stream.wait(0):
@@ -237,8 +258,6 @@ def _run_session(session: Session, options: RunOptions, console: Console) -> int
                     live.update(status_view(session))
     finally:
         stop_error = _stop(session)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     error = session.error or stop_error
     if error is None:
         return 0
@@ -288,6 +307,8 @@ def main_run(options: RunOptions, credentials: Credentials | None = None) -> int
     """Run an account session with credentials from the environment (or given)."""
     creds = credentials or Credentials.from_env()
     console = Console(stderr=True) if not sys.stderr.isatty() else Console()
-    with serving_metrics(options) as metrics:
+    # The handlers come first: a signal while the account opens (the lease is taken, the
+    # state restored) must stop it cleanly too, not kill it with its lease held.
+    with stopping_on_signals() as stop, serving_metrics(options) as metrics:
         session = Session(options, creds, metrics=metrics)
-        return run_session(session, options, console)
+        return run_session(session, options, console, stop=stop)
