@@ -334,6 +334,8 @@ def newer_db(tmp_path) -> Path:
         ["replay", str(REAL_FRAMES), "--db", "{db}"],
         ["inspect", "orders", "--db", "{db}"],
         ["events", "--db", "{db}"],
+        ["db", "downgrade", "--db", "{db}", "--revision", "0001"],
+        ["status", "--db", "{db}"],
         # nothing listens on port 9 of 127.0.0.1; --duration ends it if it ever got there
         [*RUN_OFFLINE, "--db", "{db}", "--no-view", "--duration", "3"],
     ],
