@@ -16,6 +16,7 @@ from oms import Ledger, MalformedFrame, Outcome
 from oms.testing import (
     FIELD_RULES,
     Poisoned,
+    RawJSON,
     ledger_differences,
     non_text_inputs,
     poison_values,
@@ -24,7 +25,6 @@ from oms.testing import (
     session,
     session_from_seed,
 )
-from oms.testing.poison import Raw
 from tests.conftest import read_lines
 
 #: Data frames of the real captures (every one valid), with what a session brings.
@@ -281,11 +281,11 @@ def test_every_poison_value_is_refused_by_its_own_field_alone(data):
 
 
 def _raw_json(tree: dict[str, Any], element: dict[str, Any]) -> str:
-    """The frame with ``element`` as its only element, ``Raw`` values as their tokens."""
+    """The frame with ``element`` as its only element, ``RawJSON`` values as their tokens."""
     marks: dict[str, str] = {}
 
     def mark(value: object) -> object:
-        if isinstance(value, Raw):
+        if isinstance(value, RawJSON):
             marks[f"__raw{len(marks)}__"] = value.token
             return f"__raw{len(marks) - 1}__"
         return value

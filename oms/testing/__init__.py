@@ -32,7 +32,8 @@ siblings applied as if it had not been there (``Poisoned.without_poisoned``);
 ``poisoned_envelopes(frame)`` poisons the envelope, so nothing of the frame is usable;
 ``non_text_inputs()`` are objects that are not a frame's text at all (a dict, None, a
 number, bytes that are not UTF-8); ``poison_values(rule)`` gives the poison for one rule
-of ``FIELD_RULES``.
+of ``FIELD_RULES`` (``RawJSON`` marks a token such as ``NaN`` that ``json.dumps`` cannot
+write).
 
 **Models** (``oms.testing.model``): ``ReferenceModel`` (``session.truth``) is the state a
 consumer must end in once every frame was delivered, whatever the repeats and order:
@@ -84,6 +85,7 @@ try:
     from oms.testing.poison import (
         FIELD_RULES,
         Poisoned,
+        RawJSON,
         non_text_inputs,
         poison_values,
         poisoned_envelopes,
@@ -127,6 +129,7 @@ __all__ = [
     "OrderTruth",
     "Poisoned",
     "PositionTruth",
+    "RawJSON",
     "ReferenceModel",
     "Session",
     "SimulatedExchange",

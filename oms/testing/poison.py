@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FIELD_RULES",
     "Poisoned",
+    "RawJSON",
     "non_text_inputs",
     "poison_values",
     "poisoned_envelopes",
@@ -61,8 +62,9 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
-class Raw:
-    """A JSON token written as is (``NaN``, ``1e400``): ``json.dumps`` cannot spell it."""
+class RawJSON:
+    """A JSON token written as is (``NaN``, ``1e400``): ``json.dumps`` cannot spell it.
+    ``poison_values`` gives some; write ``token`` where the value goes."""
 
     token: str
 
@@ -201,7 +203,18 @@ _NOT_DECIMAL_TEXT: Final = (
     "abc", "NaN", "nan", "Infinity", "-Infinity", "inf", "1.2.3", "0x10", "1,5", "1_000",
     " 1", "1 ", "+1", "--1", "-", ".", "1e", "e5", "1e+", "\u0661", "\u00b2",
 )  # fmt: skip
-_JSON_NUMBERS: Final = (0, 1, -1, 7, 1.5, -0.0, 1e300, Raw("1e400"), Raw("NaN"), Raw("-Infinity"))
+_JSON_NUMBERS: Final = (
+    0,
+    1,
+    -1,
+    7,
+    1.5,
+    -0.0,
+    1e300,
+    RawJSON("1e400"),
+    RawJSON("NaN"),
+    RawJSON("-Infinity"),
+)
 _CONTAINERS: Final[tuple[object, ...]] = ([], {}, [1, "2"], {"a": "1"}, ["1"])
 
 
@@ -245,7 +258,7 @@ def _wrong_for_int(low: int, high: int, *, nullable: bool) -> SearchStrategy[tup
         _labelled(edges | far, "out of range"),
         _labelled(st.integers(low, high).map(str), "digits as a string"),
         _labelled(st.integers(low, high).map(float), "a float"),
-        _labelled(st.sampled_from([1.5, Raw("1e400"), Raw("NaN")]), "a fraction"),
+        _labelled(st.sampled_from([1.5, RawJSON("1e400"), RawJSON("NaN")]), "a fraction"),
         _labelled(st.booleans(), "a bool"),
         _labelled(non_ascii_digits(), "non-ASCII digits"),
         _labelled(st.sampled_from(_CONTAINERS), "a container"),
@@ -279,7 +292,7 @@ def _wrong_for_millis() -> SearchStrategy[tuple[str, Any]]:
             st.sampled_from(["-1", "+1", " 1", "1 ", "1_000", "1.0", "1.5", "1e3", "0x10", "abc"]),
             "not digits",
         ),
-        _labelled(st.sampled_from([1.0, 1.5, 1e12, Raw("NaN"), Raw("1e400")]), "a float"),
+        _labelled(st.sampled_from([1.0, 1.5, 1e12, RawJSON("NaN"), RawJSON("1e400")]), "a float"),
         _labelled(st.booleans(), "a bool"),
         _labelled(st.sampled_from(_CONTAINERS), "a container"),
         _labelled(st.none(), "null"),
@@ -313,7 +326,7 @@ _UNKNOWN_STATUSES: Final = ("new", "FILLED", "Open", "Canceled", "", "Weird", "N
 @cache
 def poison_values(rule: str) -> SearchStrategy[tuple[str, Any]]:
     """(label, value) pairs that a field with ``rule`` (a value of ``FIELD_RULES``) must
-    refuse. Values are JSON values (``Raw`` for tokens like ``NaN``)."""
+    refuse. Values are JSON values (``RawJSON`` for tokens like ``NaN``)."""
     builders: dict[str, SearchStrategy[tuple[str, Any]]] = {
         "text": _wrong_for_text(),
         "optional text": _wrong_for_text(),
@@ -350,9 +363,9 @@ class _Pairs:
 
 
 def _dump(value: object) -> str:
-    """Compact JSON, with ``Raw`` tokens as they are and keys given as (key, value) pairs
+    """Compact JSON, with ``RawJSON`` tokens as they are and keys given as (key, value) pairs
     (``_Pairs``) kept even when repeated."""
-    if isinstance(value, Raw):
+    if isinstance(value, RawJSON):
         return value.token
     if isinstance(value, _Pairs):
         return "{" + ",".join(f"{json.dumps(k)}:{_dump(v)}" for k, v in value.items) + "}"

@@ -9,7 +9,7 @@ same rules."""
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
 import pydantic_core
@@ -548,3 +548,29 @@ def test_rest_rows_at_the_bounds_are_taken():
     assert (order.position_idx, order.updated_time) == (2, MAX_MILLIS)
     assert fill_from_rest(_rest_execution(seq=SEQ_MAX)).seq == SEQ_MAX
     assert position_from_rest(_rest_position(seq=SEQ_MIN), category="linear").seq == SEQ_MIN
+
+
+# --- sums stay exact ----------------------------------------------------------------------------
+
+
+def test_sums_of_numbers_at_the_bounds_stay_exact_and_never_raise():
+    """The bounds keep every ledger sum exact in oms.core.exact's context (400 digits):
+    the largest and the smallest step, booked to one leg and one order."""
+    big, tiny = "9" * 24 + "." + "9" * 18 + "e99", "0." + "0" * 17 + "1E-99"
+    tree = json.loads(EXECUTION)
+    element = tree["data"][0]
+    tree["data"] = [
+        {**element, "execId": f"e-{i}", "execQty": qty, "side": side}
+        for i, (qty, side) in enumerate([(big, "Buy"), (tiny, "Buy"), (big, "Sell"), (tiny, "Buy")])
+    ]
+    ledger = Ledger()
+    ledger.ingest(
+        copy(SPOT_ORDER, orderId=element["orderId"], category="linear", symbol=element["symbol"]),
+        received_at=1,
+    )
+    result = ledger.ingest(json.dumps(tree), received_at=2)
+    assert result.outcome is Outcome.APPLIED
+    with localcontext(prec=400) as exact:  # wide enough for the exact sum
+        want = exact.add(exact.multiply(2, Decimal(big)), exact.multiply(2, Decimal(tiny)))
+    assert ledger.booked_qty(element["orderId"]) == want
+    assert ledger.derived_position(element["symbol"]) == 2 * Decimal(tiny)
