@@ -769,7 +769,7 @@ class Lease:
                         _LEASES.c.epoch == self._epoch,
                         _LEASES.c.released.is_(False),
                     )
-                    .values(released=True)
+                    .values(released=True, state="stopped")  # the owner's last report
                 )
         except SQLAlchemyError as exc:
             # On SQLite dropping the lock file's lock releases it all the same; on

@@ -108,7 +108,7 @@ def test_status_json_shows_every_lease_and_changes_nothing(db_url, engine, three
     assert live["heartbeat_age_ms"] >= 0
 
     assert (done["condition"], done["epoch"], done["released"]) == ("released", 2, True)
-    assert done["state"] is None
+    assert done["state"] == "stopped"  # released: its last report says so
 
     assert (stale["condition"], stale["epoch"], stale["owner_host"]) == ("expired", 7, "h1")
     assert stale["owner_pid"] == 4242
