@@ -51,6 +51,9 @@ _POSITION_SIDES: Final = {"Buy": Side.BUY, "Sell": Side.SELL, "": None, "None": 
 _ZERO: Final = Decimal(0)
 #: Distinct decimal texts ``parse_decimal`` remembers (a few hundred kB).
 CACHE_SIZE: Final = 4096
+#: Distinct texts each of the fast path's checked caches remembers (about 1.5 MB each):
+#: more than ``CACHE_SIZE``, since a text seen again is checked again after a clear.
+CHECKED_CACHE_SIZE: Final = 2 * CACHE_SIZE
 
 #: Decimal text -> its exact ``Decimal``. The most recent distinct texts are remembered:
 #: functools' LRU cache is C code around the C constructor, so a hit costs a fifth of a
@@ -58,13 +61,25 @@ CACHE_SIZE: Final = 4096
 parse_decimal: Final = lru_cache(maxsize=CACHE_SIZE)(Decimal)
 
 
+def _pattern_check(pattern: str) -> Callable[[str], object]:
+    """A check that raises ``ValidationError`` (a ``ValueError``) for text that does not
+    match ``pattern``: the models' own check, in Rust."""
+    return SchemaValidator(core_schema.str_schema(pattern=pattern, strict=True)).validate_python
+
+
+_OPTIONAL_DECIMAL_TEXT: Final = _pattern_check(f"^(?:{DECIMAL})?$")
+
+
 class _AvgPriceCache(dict[str, Decimal | None]):
     """avgPrice text -> ``Decimal``; None for "" and for zero: Bybit sends "" (and on some
-    paths "0") before any fill, and both mean none. Emptied when full."""
+    paths "0") before any fill, and both mean none. ``ValueError`` for text that is not
+    decimal text (checked once per distinct text, so the fast path need not check it on
+    every field). Emptied when full."""
 
     __slots__ = ()
 
     def __missing__(self, text: str) -> Decimal | None:
+        _OPTIONAL_DECIMAL_TEXT(text)
         value = (parse_decimal(text) or None) if text else None
         if len(self) >= CACHE_SIZE:
             self.clear()
@@ -278,13 +293,12 @@ class _CheckedDecimals(dict[str, Decimal]):
 
     def __init__(self, pattern: str) -> None:
         super().__init__()
-        matching = core_schema.str_schema(pattern=f"^{pattern}$", strict=True)
-        self._check = SchemaValidator(matching).validate_python
+        self._check = _pattern_check(f"^{pattern}$")
 
     def __missing__(self, text: str) -> Decimal:
         self._check(text)  # ValidationError, a ValueError, for anything else
         value = Decimal(text)
-        if len(self) >= CACHE_SIZE:
+        if len(self) >= CHECKED_CACHE_SIZE:
             self.clear()
         self[text] = value
         return value
@@ -309,17 +323,22 @@ def _number_schema(key: str, schema: Any) -> CoreSchema:  # noqa: ANN401 - a cor
     general path has work to do: "" (absent: None) except in avgPrice, and a signed
     quantity (refused if negative) go the general way. ``Decimal`` is only ever given text
     the model's own pattern accepts, which it parses exactly."""
-    if key == "avgPrice":
-        return _number(schema, AVG_PRICES.__getitem__, None)
-    if key in _CHECKED_ONCE:  # the pattern runs in the cache, once per distinct text
-        optional = schema["type"] == "default"
-        text = {**(schema["schema"] if optional else schema)}
-        del text["pattern"]
+    if key == "avgPrice":  # the pattern runs in the cache, once per distinct text
+        return _checked_once(schema, AVG_PRICES.__getitem__)
+    if key in _CHECKED_ONCE:
         texts = _UNSIGNED_TEXTS if key in _QUANTITIES else _SIGNED_TEXTS
-        number = core_schema.no_info_after_validator_function(texts.__getitem__, text)
-        return core_schema.with_default_schema(number, default=None) if optional else number
+        return _checked_once(schema, texts.__getitem__)
     pattern = UNSIGNED_DECIMAL if key in _QUANTITIES else DECIMAL
     return _number(schema, Decimal if key in _UNCACHED else parse_decimal, pattern)
+
+
+def _checked_once(schema: Any, convert: Callable[[str], Any]) -> CoreSchema:  # noqa: ANN401 - a core schema dict
+    """``schema``'s text without its pattern, then ``convert(text)``, which checks it."""
+    optional = schema["type"] == "default"
+    text = {**(schema["schema"] if optional else schema)}
+    del text["pattern"]
+    number = core_schema.no_info_after_validator_function(convert, text)
+    return core_schema.with_default_schema(number, default=None) if optional else number
 
 
 def _is_decimal_text(schema: Any) -> bool:  # noqa: ANN401 - a core schema dict
