@@ -44,12 +44,13 @@ from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema, Strict
 from pydantic_core import CoreSchema, core_schema
 
 # At most 24 digits before the point and 18 after (a significand of at most 42 digits)
-# and a two-digit exponent. Real Bybit values have at most 19 digits before the point
-# and 10 after and no exponent. Written out, an accepted number has at most 123 digits
-# before the point and 117 after: the store keeps it exactly (SQLite as canonical text,
-# PostgreSQL as unconstrained NUMERIC, which holds 131072 digits before the point and
-# 16383 after), every ledger sum stays exact (oms.core.exact works with 400 digits), and
-# every number is printable ("1e9999999" would otherwise overflow or eat memory).
+# and a two-digit exponent: far more than Bybit sends (no capture here has more than 10
+# digits after the point, or an exponent at all). Written out, an accepted number has at
+# most 123 digits before the point and 117 after: the store keeps it exactly (SQLite as
+# canonical text, PostgreSQL as unconstrained NUMERIC, which holds 131072 digits before
+# the point and 16383 after), every ledger sum stays exact (oms.core.exact works with
+# 400 digits), and every number is printable ("1e9999999" would otherwise overflow or
+# eat memory).
 #: Decimal text without a sign.
 UNSIGNED_DECIMAL = r"(?:[0-9]{1,24}(?:\.[0-9]{0,18})?|\.[0-9]{1,18})(?:[eE][-+]?[0-9]{1,2})?"
 #: Decimal text.
@@ -108,7 +109,7 @@ CreationTime = Annotated[
     GetPydanticSchema(lambda _type, _handler: millis_schema(empty=False, number_first=True)),
 ]
 #: 0 one-way, 1 hedge long, 2 hedge short: a JSON integer.
-PositionIdx = Annotated[int, Strict(), Field(ge=0, le=2)]
+PositionIdx = Annotated[int, Strict(), Field(ge=POSITION_INDEXES[0], le=POSITION_INDEXES[-1])]
 #: Bybit's cross sequence: a JSON integer within a signed 64-bit integer.
 Seq = Annotated[int, Strict(), Field(ge=SEQ_MIN, le=SEQ_MAX)]
 #: A JSON boolean (not 0/1, not "true").
