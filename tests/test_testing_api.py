@@ -84,7 +84,7 @@ def check_consistent(life: Lifecycle) -> None:
 
 def test_every_public_name_is_exported_and_documented():
     modules = ["compare", "corruption", "disorder", "exchange", "lifecycles", "model"]
-    modules += ["resync", "sessions", "symbols", "truth"]
+    modules += ["poison", "resync", "sessions", "symbols", "truth"]
     exported = set(oms.testing.__all__)
     for name in modules:
         module = importlib.import_module(f"oms.testing.{name}")

@@ -164,11 +164,15 @@ class FillBook:
         exec_id = fill.exec_id
         held = by_exec_id.get(exec_id)
         if held is None:  # = self.book(fill), inline
-            by_exec_id[exec_id] = fill
             order_id = fill.order_id
             if order_id and fill.exec_type not in POSITION_NEUTRAL_EXEC_TYPES:
                 booked = self.booked
-                booked[order_id] = _add(booked.get(order_id, _ZERO), fill.exec_qty)
+                # The sum first: an exact add that traps changes nothing (no half-booking).
+                booked_qty = _add(booked.get(order_id, _ZERO), fill.exec_qty)
+                by_exec_id[exec_id] = fill
+                booked[order_id] = booked_qty
+            else:
+                by_exec_id[exec_id] = fill
         return held
 
     def replace(self, fill: Fill) -> None:

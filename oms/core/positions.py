@@ -107,14 +107,22 @@ class Leg:
         return self.fills_net
 
     def add_fill(self, seq: int | None, signed_qty: Decimal) -> None:
-        """Book a fill's signed quantity to this leg."""
-        self.fills_net = _add(self.fills_net, signed_qty)
+        """Book a fill's signed quantity to this leg (the sums first: an exact add that
+        traps leaves the leg as it was)."""
+        fills_net = _add(self.fills_net, signed_qty)
         if seq is not None and (self.report is None or seq > self.report.seq):
+            tail_net = _add(self.tail_net, signed_qty)
             self.tail.append((seq, signed_qty))
-            self.tail_net = _add(self.tail_net, signed_qty)
+            self.tail_net = tail_net
+        self.fills_net = fills_net
 
     def set_report(self, report: PositionReport) -> None:
-        """Hold a newer report and drop the fills it now covers from the tail."""
+        """Hold a newer report and drop the fills it now covers from the tail (the tail's
+        sum first: an exact sum that traps leaves the leg as it was)."""
+        if self.tail:
+            tail = [(s, q) for s, q in self.tail if s > report.seq]
+            self.tail_net = total(q for _, q in tail) if tail else _ZERO
+            self.tail = tail
         self.report = report
         side = report.side
         if side is Side.BUY:  # = report.net_qty, without the property call
@@ -123,9 +131,6 @@ class Leg:
             self.reported_net = report.size.copy_negate()
         else:
             self.reported_net = _ZERO
-        if self.tail:
-            tail = self.tail = [(s, q) for s, q in self.tail if s > report.seq]
-            self.tail_net = total(q for _, q in tail) if tail else _ZERO
 
     def covered_net(self) -> Decimal:
         """The fills the held report covers (seq <= its seq)."""
