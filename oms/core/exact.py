@@ -3,8 +3,8 @@
 Python's default decimal context rounds every result to 28 significant digits, and so
 does unary minus. The wire refuses numbers with more than 24 digits before the point or
 18 after, or an exponent beyond two digits (``oms.bybit.messages``), so every sum the
-ledger forms fits well within this context's precision: no result is ever rounded. The ``Inexact`` trap makes
-that a checked fact rather than a hope.
+ledger forms fits well within this context's precision: no result is ever rounded. The
+``Inexact`` trap makes that a checked fact rather than a hope.
 """
 
 from __future__ import annotations
