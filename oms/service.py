@@ -279,8 +279,7 @@ class AccountService:
             with self.lock:
                 result = self.ledger.ingest(frame, received_at=at)  # type: ignore[arg-type]
         except Exception as exc:
-            self._bug_in_frame(row, exc)
-            raise AssertionError("unreachable") from exc  # _bug_in_frame always raises
+            raise self._bug_in_frame(row, exc) from exc
         self._stage(row, result)
         if self.watchers and now_ms() >= self._next_tick:
             self._record_due()
@@ -291,7 +290,7 @@ class AccountService:
             self.flush()
         return result
 
-    def _bug_in_frame(self, row: Row, exc: Exception) -> None:
+    def _bug_in_frame(self, row: Row, exc: Exception) -> AccountFailedError:
         """A bug raised while applying a frame: journal the frame, commit what was
         received before it, and fail loudly (a restart restores and resyncs)."""
         reason = f"a bug stopped the account while applying a frame: {type(exc).__name__}: {exc}"
@@ -303,7 +302,7 @@ class AccountService:
             self.flush()
         except OmsError:
             log.exception("the frames received before the failing one could not be written")
-        raise self._fail(reason) from exc
+        return self.fail(reason)
 
     def _stage(self, row: Row, result: FrameResult) -> None:
         outcome = result.outcome
@@ -402,7 +401,7 @@ class AccountService:
             return
         self._check_usable()
         if self.lease is not None and self.lease.lost is not None:
-            raise self._fail(self.lease.lost.reason)
+            raise self.fail(self.lease.lost.reason)
         began = time.monotonic()
         try:
             events = self._write(staged)
@@ -425,17 +424,17 @@ class AccountService:
         dates from when its first failing write began (SQLite's busy wait included)."""
         self._drop_connection()
         if isinstance(exc, LeaseLostError):  # another process owns the account now
-            return self._fail(exc.reason)
-        frames = sum(1 for frame, *_ in self._staged.frames if frame is not None)
+            return self.fail(exc.reason)
         if not is_transient(exc):
             log.error("store: the database refused a write", exc_info=exc)
-            return self._fail(f"the database refused a write for good: {describe(exc)}")
+            return self.fail(f"the database refused a write for good: {describe(exc)}")
         error = describe(exc)
         fault = self.fault
         if fault is None:
             waited_ms = int((time.monotonic() - began) * 1000)
             self.fault = StoreFault(since_ms=now_ms() - waited_ms, since=began, error=error)
-            log.warning("store: cannot write (%s); keeping %d frames and retrying", error, frames)
+            kept = self.staged_frames
+            log.warning("store: cannot write (%s); keeping %d frames and retrying", error, kept)
         else:
             fault.attempts += 1
             fault.error = error
@@ -467,19 +466,17 @@ class AccountService:
             return
         waited = time.monotonic() - fault.since
         if waited >= self.store_fault_deadline_s:
-            raise self._fail(
+            raise self.fail(
                 f"the database stayed unwritable for {waited:.0f} s (store-fault deadline "
                 f"{self.store_fault_deadline_s:g} s): {fault.error}"
             )
         reason = abort() if abort is not None else None
         if reason is not None:
-            raise self._fail(f"{reason} while the database was unwritable: {fault.error}")
+            raise self.fail(f"{reason} while the database was unwritable: {fault.error}")
 
     def fail(self, reason: str) -> AccountFailedError:
-        """Stop the service for good with ``reason`` (every later call raises it)."""
-        return self._fail(reason)
-
-    def _fail(self, reason: str) -> AccountFailedError:
+        """Stop the service for good with ``reason`` (every later call raises it); the
+        first reason stays. Returns the failure, for the caller to raise."""
         if self.failure is None:
             self.failure = AccountFailedError(reason)
             log.error("account %s failed: %s", self.account, reason)
