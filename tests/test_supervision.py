@@ -16,7 +16,6 @@ import logging
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -279,4 +278,3 @@ def test_health_names_its_state_from_start_to_stop(db: str) -> None:
     assert account.health().stream is None
     account.close()
     assert account.health().state == "stopped"
-    assert threading.active_count() >= 1
