@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from oms.bybit.ledger import Ledger
-from oms.service import AccountService
+from oms.runtime.pipeline import AccountService
 
 if TYPE_CHECKING:
     from collections.abc import Callable

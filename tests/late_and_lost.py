@@ -16,7 +16,7 @@ import json
 from collections import defaultdict
 from typing import TYPE_CHECKING, Final
 
-from oms.capture import open_capture
+from oms.cli.capture import open_capture
 
 if TYPE_CHECKING:
     from pathlib import Path

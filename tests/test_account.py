@@ -43,11 +43,11 @@ from oms import (
     StreamSettings,
     UnexpectedOrderSeen,
 )
+from oms.cli.demo import compare_with_truth, load_ledger
 from oms.core import events as core_events
 from oms.core.states import TERMINAL
-from oms.demo import compare_with_truth, load_ledger
-from oms.live import ResyncScope
-from oms.publish import read_events
+from oms.runtime.publish import read_events
+from oms.runtime.worker import ResyncScope
 from oms.sandbox import Sandbox
 from oms.store.repository import event_json
 from tests.core.frames import T0, position, position_frame
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-    from oms.publish import StoredEvent
+    from oms.runtime.publish import StoredEvent
 
 #: Upper bounds of waits, never expected durations: a healthy run is far quicker.
 WAIT_S = 60.0
@@ -396,7 +396,7 @@ def test_a_failing_subscriber_stops_neither_ingestion_nor_the_others(
         if isinstance(event, FillBooked):
             raise SubscriberBugError(event)
 
-    with caplog.at_level(logging.ERROR, logger="oms.publish"), Account(url) as account:
+    with caplog.at_level(logging.ERROR, logger="oms.runtime.publish"), Account(url) as account:
         account.subscribe(good)
         failing = account.subscribe(bad)
         feed_all(account, clean_lines)

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from oms import cli
-from oms.capture import capture_identity, open_capture
-from oms.cli import main, replay_lines
-from oms.service import AccountService
+from oms.cli.capture import capture_identity, open_capture
+from oms.cli.main import main, replay_lines
+from oms.runtime.pipeline import AccountService
 from oms.store.db import head_revision, open_engine, upgrade
 from tests.conftest import DATA
 

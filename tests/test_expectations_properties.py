@@ -2,7 +2,7 @@
 
 Every order of a generated session (``oms.testing``) is registered with the terms it was
 placed with (its first report: symbol, side, qty) before the frames are fed, through a
-``Ledger`` and an ``ExpectationBook`` wired as ``oms.service`` wires them. The
+``Ledger`` and an ``ExpectationBook`` wired as ``oms.runtime.pipeline`` wires them. The
 reconciliation events that must come out are derived from the generator's own truth: a
 rejection for every rejected order, a fill-quantity mismatch for every order that filled
 more than it was placed with or ended having filled another quantity (amended, cancelled,

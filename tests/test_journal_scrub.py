@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from oms import Account, StreamSettings
 from oms.bybit.signing import SIGNATURE_MASK
+from oms.runtime.pipeline import SCRUBBED_FLAG, AccountService
 from oms.sandbox import Sandbox
-from oms.service import SCRUBBED_FLAG, AccountService
 from tests.bybit.test_stream import KEY, SECRET
 from tests.bybit.test_stream_liveness import QUICK, ListeningBybit
 from tests.test_account import wait_for

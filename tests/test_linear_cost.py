@@ -13,7 +13,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from oms.bybit.ledger import Ledger
-from oms.service import AccountService
+from oms.runtime.pipeline import AccountService
 from tests.core.frames import T0, order, order_frame, position, position_frame
 
 if TYPE_CHECKING:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from oms.live import LiveRunner
-from oms.publish import read_events
-from oms.service import AccountService
+from oms.runtime.pipeline import AccountService
+from oms.runtime.publish import read_events
+from oms.runtime.worker import LiveRunner
 from tests.core.frames import (
     execution,
     execution_frame,

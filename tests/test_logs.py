@@ -1,4 +1,4 @@
-"""``oms.logs``: the log context, the two formats, ``configure()`` and the CLI options.
+"""``oms.runtime.logs``: the log context, the two formats, ``configure()`` and the CLI options.
 
 The live side (a stream and a worker thread naming the connection; no secret in any
 line) is in ``tests/e2e/test_observability.py``.
@@ -158,7 +158,8 @@ def test_levels_are_parsed_by_name_or_number():
 
 def test_importing_oms_configures_no_logging():
     code = (
-        "import logging, oms, oms.logs, oms.metrics, oms.run, oms.cli, oms.live\n"
+        "import logging, oms, oms.runtime.logs, oms.runtime.metrics, oms.cli.run, oms.cli\n"
+        "import oms.runtime.worker\n"
         "root = logging.getLogger()\n"
         "print(len(root.handlers), root.level, len(logging.getLogger('oms').handlers))\n"
     )

@@ -1,4 +1,4 @@
-"""``oms.metrics``: Prometheus series fed by real ledger results, served over real HTTP.
+"""``oms.runtime.metrics``: Prometheus series fed by real ledger results, served over real HTTP.
 
 Each test has its own ``CollectorRegistry``; the exporter listens on 127.0.0.1 only (port
 0: a free port). The command-line checks run ``oms`` in a subprocess.
@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from oms.bybit.ledger import Ledger
 from oms.core import events as ev
-from oms.metrics import (
+from oms.runtime.metrics import (
     MetricsError,
     PrometheusMetrics,
     start_exporter,

@@ -11,6 +11,7 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 
 import oms
+from oms.cli.views import state_document
 from oms.testing import (
     CANCEL_RACE_REASON,
     CATEGORY,
@@ -25,7 +26,6 @@ from oms.testing import (
     session,
     session_from_seed,
 )
-from oms.views import state_document
 
 #: Reordering windows the ledger must absorb without a false alarm (>= 5 by contract).
 WINDOWS = st.integers(5, 8)

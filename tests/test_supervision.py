@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from oms import Account
-from oms.demo import compare_with_truth, load_ledger
+from oms.cli.demo import compare_with_truth, load_ledger
 from oms.errors import AccountFailedError
-from oms.service import AccountService
+from oms.runtime.pipeline import AccountService
 from tests.test_account import WAIT_S, wait_for
 
 if TYPE_CHECKING:

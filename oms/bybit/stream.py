@@ -10,7 +10,7 @@ to ``on_status`` as past-tense events. ``Subscribed`` is the cue for a REST resy
 never replays what a dropped socket missed. An exception raised by a callback is logged and
 never ends the stream. A login refused ``max_auth_failures`` times in a row, or a refused
 topic, stops the stream for good with ``error`` set. The thread logs in the log context of
-the caller of ``start()`` (``oms.logs``) and names the connection there: ``c<n>`` until
+the caller of ``start()`` (``oms.runtime.logs``) and names the connection there: ``c<n>`` until
 Bybit's ``conn_id`` arrives with the login ack. ``metrics`` hears of every connection.
 
 A venue may echo the login arguments (the signature) in its replies: every control frame
@@ -39,15 +39,15 @@ from oms.bybit.backoff import BUDGET_WINDOW_S, Backoff, ConnectionBudget
 from oms.bybit.decode import ControlFrame, ControlKind, decode, excerpt
 from oms.bybit.signing import Secret, scrub_signatures, ws_auth_args
 from oms.errors import AuthError, LocalError, MalformedFrameError, OmsError, RemoteError
-from oms.logs import set_connection, start_thread
-from oms.metrics import NO_METRICS
+from oms.runtime.logs import set_connection, start_thread
+from oms.runtime.metrics import NO_METRICS
 
 if TYPE_CHECKING:
     import random
     from collections.abc import Callable
     from typing import Self
 
-    from oms.metrics import Metrics
+    from oms.runtime.metrics import Metrics
 
 log = logging.getLogger("oms.stream")
 _TRACEBACKS: Final = logging.Formatter()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from oms import Ledger, MalformedFrame
-from oms.service import AccountService
+from oms.runtime.pipeline import AccountService
 
 BAD = '{"topic":"order","data":[{"orderLinkId":"\ud800"}]}'
 

@@ -266,7 +266,7 @@ def test_an_overall_silence_limit_is_optional_and_the_sooner_rule_counts():
 
 @pytest.fixture
 def log_lines():
-    """Every log line at DEBUG, through oms.logs' text and JSON formats, from the root."""
+    """Every log line at DEBUG, through oms.runtime.logs' text and JSON formats, from the root."""
     root = logging.getLogger()
     buffers = {"text": io.StringIO(), "json": io.StringIO()}
     handlers = []

@@ -2,7 +2,7 @@
 
 Each scenario is a table of steps run against one book: registrations, order reports
 (real ``order`` frames applied to a real ``Ledger``, whose events and touched orders are
-handed to ``observe`` exactly as ``oms.service`` does), clock ticks (``due``) and position
+handed to ``observe`` exactly as ``oms.runtime.pipeline`` does), clock ticks (``due``) and position
 changes. Every step names the events it must return, so "nothing" is asserted as firmly
 as "something".
 """
@@ -108,7 +108,7 @@ def reconverged(net: str, symbol: str = SYMBOL) -> Summary:
 
 
 class Driver:
-    """A book beside a real ledger, wired as ``oms.service`` wires them."""
+    """A book beside a real ledger, wired as ``oms.runtime.pipeline`` wires them."""
 
     def __init__(self, *, report_unexpected_orders: bool = False) -> None:
         self.book = ExpectationBook(report_unexpected_orders=report_unexpected_orders)

@@ -1,6 +1,6 @@
 """End-to-end fixtures: the embedded sandbox on 127.0.0.1 and the live OMS against it.
 
-``LiveStack`` wires the pieces exactly as ``oms.run.Session`` does (``AccountService`` ->
+``LiveStack`` wires the pieces exactly as ``oms.cli.run.Session`` does (``AccountService`` ->
 ``RestClient`` -> ``LiveRunner`` -> ``PrivateStream``), but builds the ``StreamSettings``
 itself so a test can shorten the heartbeat, the dead-connection limit and the backoff.
 Every wait polls with a deadline; nothing sleeps on a guess. Every test is checked for
@@ -21,11 +21,11 @@ import pytest
 from oms.bybit.rest import RestClient
 from oms.bybit.signing import Credentials, Secret
 from oms.bybit.stream import PrivateStream, StreamSettings, Subscribed
-from oms.demo import compare_with_truth, load_ledger
-from oms.live import LiveRunner, RestRows, ResyncScope
-from oms.publish import read_events
+from oms.cli.demo import compare_with_truth, load_ledger
+from oms.runtime.pipeline import AccountService
+from oms.runtime.publish import read_events
+from oms.runtime.worker import LiveRunner, RestRows, ResyncScope
 from oms.sandbox.exchange import wall_ms
-from oms.service import AccountService
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -104,7 +104,7 @@ def event_types(db: str) -> Counter[str]:
 
 @dataclass
 class LiveStack:
-    """Stream -> runner -> service, wired as ``oms.run.Session`` wires them."""
+    """Stream -> runner -> service, wired as ``oms.cli.run.Session`` wires them."""
 
     service: AccountService
     rest: RestClient

@@ -2,7 +2,7 @@
 holding SQLite's write lock, PostgreSQL stopped and started again, a full disk.
 
 Each test runs ``oms`` as a real process against the sandbox (or replays a capture) and
-ends with the database equal to the exchange's truth (``oms.demo.compare_with_truth``:
+ends with the database equal to the exchange's truth (``oms.cli.demo.compare_with_truth``:
 every order's status, qty, price, cumExecQty, cumExecValue, cumExecFee, leavesQty and
 avgPrice, every execution by execId with its fields, every leg's side, size and net),
 and, where it stops on a signal, exit status 0 with every frame received journaled in
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from oms.demo import compare_with_truth, load_ledger
+from oms.cli.demo import compare_with_truth, load_ledger
 from oms.sandbox import Faults, Sandbox
 from oms.sandbox.faults import POISONS
 from tests.e2e.conftest import KEY, SECRET, SEED, history_in_the_past, wait_converged, wait_for

@@ -25,9 +25,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from oms.live import ResyncScope
-from oms.metrics import PrometheusMetrics, start_exporter
-from oms.run import RunOptions, Session
+from oms.cli.run import RunOptions, Session
+from oms.runtime.metrics import PrometheusMetrics, start_exporter
+from oms.runtime.worker import ResyncScope
 from oms.sandbox import Faults, Sandbox
 from tests.e2e.conftest import (
     KEY,

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oms.core.states import TERMINAL
-from oms.service import AccountService
+from oms.runtime.pipeline import AccountService
 from oms.store.db import open_engine
 from oms.testing import disorder, session
 from tests.store.conftest import BACKENDS, CLEAN, DIRTY, make_databases, state_tables

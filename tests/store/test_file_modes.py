@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import text
 
-from oms.run import _Recorder
-from oms.service import AccountService
+from oms.cli.run import _Recorder
+from oms.runtime.pipeline import AccountService
 from oms.store.db import open_engine
 
 if TYPE_CHECKING:

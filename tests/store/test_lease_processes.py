@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy.engine import make_url
 
-from oms.demo import compare_with_truth, load_ledger
-from oms.publish import read_events
+from oms.cli.demo import compare_with_truth, load_ledger
+from oms.runtime.publish import read_events
 from oms.sandbox import Sandbox
 from oms.store.db import open_engine
 from oms.store.lease import read_leases

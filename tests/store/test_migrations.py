@@ -15,7 +15,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 from oms.errors import StorageError
-from oms.service import AccountService
+from oms.runtime.pipeline import AccountService
 from oms.store.db import current_revision, downgrade, head_revision, upgrade
 from oms.store.lease import Lease, LeaseRecord, read_leases
 from oms.store.tables import Base

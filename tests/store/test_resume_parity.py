@@ -36,7 +36,7 @@ from oms import (
     PositionMismatch,
     PositionMismatchResolved,
 )
-from oms.service import AccountService
+from oms.runtime.pipeline import AccountService
 from oms.store.db import open_engine
 from tests.core.frames import (
     execution,

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import text
 
+from oms.cli.views import state_document
 from oms.core import events as ev
-from oms.publish import read_events
-from oms.service import AccountService
+from oms.runtime.pipeline import AccountService
+from oms.runtime.publish import read_events
 from oms.store.db import open_engine
-from oms.views import state_document
 from tests.store.conftest import (
     ANOMALIES,
     DIRTY,
@@ -231,7 +231,7 @@ def test_a_subscriber_that_raises_is_isolated(db_url, engine, clean_lines, caplo
     def broken(event: ev.Event) -> None:
         raise RuntimeError(f"subscriber bug on {type(event).__name__}")
 
-    caplog.set_level(logging.ERROR, logger="oms.service")
+    caplog.set_level(logging.ERROR, logger="oms.runtime.pipeline")
     with AccountService(db_url, group_frames=10, group_ms=NEVER) as service:
         service.subscribe(before.append)
         service.subscribe(broken)
@@ -243,7 +243,7 @@ def test_a_subscriber_that_raises_is_isolated(db_url, engine, clean_lines, caplo
     assert count(engine, "frames") == 120
     assert count(engine, "events") == len(before)
     assert count(engine, "orders") > 0
-    failures = [r for r in caplog.records if r.name == "oms.service" and r.exc_info]
+    failures = [r for r in caplog.records if r.name == "oms.runtime.pipeline" and r.exc_info]
     assert len(failures) == len(before)
     assert all(isinstance(r.exc_info[1], RuntimeError) for r in failures)
 
@@ -395,7 +395,7 @@ import gc, sys
 gc.disable()
 from sqlalchemy import text
 from oms.errors import StorageError
-from oms.service import AccountService
+from oms.runtime.pipeline import AccountService
 from oms.store.db import open_engine
 
 url = sys.argv[1]

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from oms.bybit.messages import MAX_MILLIS, SEQ_MAX, SEQ_MIN
-from oms.service import AccountService
+from oms.runtime.pipeline import AccountService
 from oms.store.db import open_engine
 from tests.conftest import read_lines
 from tests.store.conftest import rows, state_tables

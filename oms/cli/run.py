@@ -1,13 +1,13 @@
 """``oms run``: keep a database in step with a live Bybit account.
 
 Wires the private stream (``oms.bybit.stream``), the REST resync (``oms.bybit.rest``),
-the live runner (``oms.live``) and the durable service (``oms.service``), shows a live
-status view, and stops cleanly on SIGINT/SIGTERM (exit 0, everything received committed).
+the live runner (``oms.runtime.worker``) and the durable service
+(``oms.runtime.pipeline``), shows a live status view, and stops cleanly on SIGINT/SIGTERM (exit 0, everything received committed).
 It exits 1 with one line saying why when the account failed (a store fault past its
 deadline, a bug: a supervisor should restart it), and 2 when the venue refused it
 (credentials, topics: restarting cannot help). Every log line of a session names its
-account and connection (``oms.logs``); with ``metrics_port`` it serves Prometheus metrics
-(``oms.metrics``).
+account and connection (``oms.runtime.logs``); with ``metrics_port`` it serves Prometheus metrics
+(``oms.runtime.metrics``).
 """
 
 from __future__ import annotations
@@ -26,16 +26,16 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from oms.account import Account
 from oms.bybit.rest import REST_URLS
 from oms.bybit.signing import Credentials
 from oms.bybit.stream import PrivateStream, StreamSettings, SubscribeError
 from oms.core.events import Anomaly
 from oms.core.ledger import DEFAULT_KEEP_TERMINAL_ORDERS
 from oms.errors import AccountFailedError, AuthError, LocalError
-from oms.live import ResyncScope
-from oms.logs import bound
-from oms.metrics import NO_METRICS, PrometheusMetrics, start_exporter
+from oms.runtime.account import Account
+from oms.runtime.logs import bound
+from oms.runtime.metrics import NO_METRICS, PrometheusMetrics, start_exporter
+from oms.runtime.worker import ResyncScope
 from oms.store.faults import DEFAULT_STORE_FAULT_DEADLINE_S
 from oms.store.lease import DEFAULT_LEASE_TTL_S
 
@@ -43,9 +43,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from oms.core.events import Event
-    from oms.metrics import Metrics
+    from oms.runtime.metrics import Metrics
 
-log = logging.getLogger("oms.run")
+log = logging.getLogger("oms.cli.run")
 
 
 @dataclass(frozen=True, slots=True)

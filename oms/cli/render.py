@@ -54,7 +54,7 @@ def console() -> Console:
 
 
 def print_state(document: dict[str, Any], out: Console, *, summary: bool = False) -> None:
-    """Readable tables of a state document (see ``oms.views.state_document``).
+    """Readable tables of a state document (see ``oms.cli.views.state_document``).
     ``summary`` shows only open orders instead of every order."""
     orders = document["orders"]
     if summary:

@@ -8,7 +8,7 @@ oms status --db URL [--account A] [--json]
 oms run (--env E | --ws-url U --rest-url U) --db URL [--metrics-port P [--metrics-host H]]
 
 Every command takes ``-v``, ``--log-level LEVEL`` and ``--log-json`` (before or after its
-name): log lines go to stderr, as text or one JSON object per line (see ``oms.logs``).
+name): log lines go to stderr, as text or one JSON object per line (see ``oms.runtime.logs``).
 """
 
 from __future__ import annotations
@@ -27,21 +27,21 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from oms.bybit.ledger import Ledger, now_ms
-from oms.capture import bytes_read, capture_identity, open_capture
+from oms.cli.capture import bytes_read, capture_identity, open_capture
+from oms.cli.render import console, inspect_table, print_state
+from oms.cli.views import state_document
 from oms.core.events import Anomaly, Event
 from oms.core.ledger import DEFAULT_KEEP_TERMINAL_ORDERS
 from oms.errors import LeaseHeldError, LocalError, NewerSchemaError, OmsError
-from oms.logs import LEVELS, account_context, bound, configure
-from oms.render import console, inspect_table, print_state
+from oms.runtime.logs import LEVELS, account_context, bound, configure
 from oms.store.faults import DEFAULT_STORE_FAULT_DEADLINE_S
 from oms.store.lease import DEFAULT_LEASE_TTL_S
-from oms.views import state_document
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import TextIO
 
-    from oms.service import AccountService
+    from oms.runtime.pipeline import AccountService
 
 log = logging.getLogger("oms.cli")
 
@@ -97,7 +97,7 @@ def replay_lines(
     and its count together (a killed replay resumes after the last line committed, and
     journals no line twice). If applying line n raises, it is told n - 1 before the error
     goes on: line n is not done, and a replay resumed from the count applies it again
-    instead of skipping it. Lines end at ``\\n`` only (see ``oms.capture``); a ``\\r``
+    instead of skipping it. Lines end at ``\\n`` only (see ``oms.cli.capture``); a ``\\r``
     before it is not part of the frame."""
     anomalies = 0
     with _progress(show_progress) as progress:
@@ -141,7 +141,7 @@ def _replay_in_memory(args: argparse.Namespace) -> int:
 
 
 def _replay_into_db(args: argparse.Namespace) -> int:
-    from oms.service import AccountService  # noqa: PLC0415 - the store is only loaded when asked for
+    from oms.runtime.pipeline import AccountService  # noqa: PLC0415 - the store is only loaded when asked for
 
     source = capture_identity(args.capture)
     with AccountService(
@@ -265,7 +265,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_events(args: argparse.Namespace) -> int:
-    from oms.publish import read_events_from  # noqa: PLC0415
+    from oms.runtime.publish import read_events_from  # noqa: PLC0415
     from oms.store.db import check_known_revision, open_engine  # noqa: PLC0415
 
     engine = open_engine(args.db)
@@ -321,7 +321,7 @@ def _cmd_db(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     """Who writes each account: its lease owner, epoch, heartbeat and last report. A
     plain read: it takes no lease and waits for none."""
-    from oms.render import status_table  # noqa: PLC0415
+    from oms.cli.render import status_table  # noqa: PLC0415
     from oms.store.db import check_known_revision, open_engine  # noqa: PLC0415
     from oms.store.lease import status_document  # noqa: PLC0415
 
@@ -387,7 +387,7 @@ def _seconds(text: str) -> float:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from oms.metrics import MetricsError, require  # noqa: PLC0415 - only loaded when asked for
+    from oms.runtime.metrics import MetricsError, require  # noqa: PLC0415 - only loaded when asked for
 
     try:
         if args.metrics_port is not None:
@@ -399,11 +399,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from oms.live import ResyncScope  # noqa: PLC0415 - the live stack is only loaded when asked for
-    from oms.run import RunOptions, main_run, resolve_urls  # noqa: PLC0415
+    from oms.cli.run import RunOptions, main_run, resolve_urls  # noqa: PLC0415
+    from oms.runtime.worker import ResyncScope  # noqa: PLC0415 - the live stack is only loaded when asked for
 
     if args.env == "sandbox":
-        from oms.demo import run_against_sandbox  # noqa: PLC0415
+        from oms.cli.demo import run_against_sandbox  # noqa: PLC0415
 
         return run_against_sandbox(args)
     ws_url, rest_url = resolve_urls(args.env, args.ws_url, args.rest_url)

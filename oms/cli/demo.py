@@ -21,9 +21,9 @@ from rich.console import Console
 from rich.table import Table
 
 from oms.bybit.signing import Credentials, Secret
+from oms.cli.run import RunOptions, Session, run_session, serving_metrics
 from oms.core.ledger import CoreLedger
-from oms.live import ResyncScope
-from oms.run import RunOptions, Session, run_session, serving_metrics
+from oms.runtime.worker import ResyncScope
 from oms.sandbox import Faults, Sandbox
 from oms.store.db import open_engine
 from oms.store.faults import DEFAULT_STORE_FAULT_DEADLINE_S
@@ -32,7 +32,7 @@ from oms.store.repository import Repository
 if TYPE_CHECKING:
     import argparse
 
-log = logging.getLogger("oms.demo")
+log = logging.getLogger("oms.cli.demo")
 
 #: Seconds of trading before the OMS connects, and before the end when trading stops.
 HEAD_START_STEPS: Final = 60

@@ -11,7 +11,7 @@ It also checks the user's own bookkeeping: register the orders you send
 (``expect_order``) and the positions you believe you hold (``expect_position``), and
 the account raises reconciliation events (``oms.core.expectations``) whenever the
 exchange disagrees. Events reach subscribers after their commit, in commit order, each
-once, on the subscriber's own thread (see ``oms.publish`` for the overflow policy).
+once, on the subscriber's own thread (see ``oms.runtime.publish`` for the overflow policy).
 """
 
 from __future__ import annotations
@@ -36,17 +36,17 @@ from oms.core.expectations import (
 from oms.core.ledger import DEFAULT_KEEP_TERMINAL_ORDERS
 from oms.core.orders import Side
 from oms.errors import AccountFailedError, LocalError
-from oms.live import (
+from oms.runtime.logs import account_context, bound
+from oms.runtime.metrics import NO_METRICS
+from oms.runtime.pipeline import AccountService
+from oms.runtime.publish import DEFAULT_MAX_PENDING, Publisher, Subscription
+from oms.runtime.worker import (
     DEFAULT_MAX_BUFFERED_BYTES,
     DEFAULT_MAX_BUFFERED_FRAMES,
     LiveRunner,
     RestRows,
     ResyncScope,
 )
-from oms.logs import account_context, bound
-from oms.metrics import NO_METRICS
-from oms.publish import DEFAULT_MAX_PENDING, Publisher, Subscription
-from oms.service import AccountService
 from oms.store.faults import DEFAULT_STORE_FAULT_DEADLINE_S
 from oms.store.lease import DEFAULT_LEASE_TTL_S
 from oms.store.tables import DEFAULT_ACCOUNT
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from oms.core.events import Event, ResyncCompleted
     from oms.core.fills import Fill
     from oms.core.orders import Order
-    from oms.metrics import Metrics
+    from oms.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -526,7 +526,7 @@ class Account:
 
 
 class _BookWatcher:
-    """Connects the expectation book to the service (see ``oms.service.Watcher``)."""
+    """Connects the expectation book to the service (see ``oms.runtime.pipeline.Watcher``)."""
 
     def __init__(self, book: ExpectationBook, service: AccountService) -> None:
         self.book = book

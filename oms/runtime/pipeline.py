@@ -20,10 +20,10 @@ store-fault deadline passes. Meanwhile ``fault`` says since when and why. Anythi
 (a deadline passed, a write the database refuses for good, a bug while applying a frame)
 fails the service: ``failure`` holds the reason, and every later call raises it.
 
-Threads: frames are applied by one thread (the caller's, or ``oms.live``'s worker). Other
+Threads: frames are applied by one thread (the caller's, or ``oms.runtime.worker``'s worker). Other
 threads may read the ledger while holding ``lock``, which every mutation of the ledger
 takes. ``watchers`` see each applied frame's events and the orders it touched before its
-commit, and may add events of their own to the same commit (``oms.account`` checks the
+commit, and may add events of their own to the same commit (``oms.runtime.account`` checks the
 user's expectations this way).
 """
 

@@ -28,8 +28,8 @@ from oms.clock import now_ms
 from oms.core import events as ev
 from oms.core.reconcile import VenueSnapshot
 from oms.errors import AccountFailedError, MalformedFrameError, OmsError, StoreUnavailableError
-from oms.logs import start_thread
-from oms.metrics import NO_METRICS
+from oms.runtime.logs import start_thread
+from oms.runtime.metrics import NO_METRICS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -37,10 +37,10 @@ if TYPE_CHECKING:
     from oms.core.fills import Fill
     from oms.core.orders import Order
     from oms.core.positions import PositionReport
-    from oms.metrics import Metrics
-    from oms.service import AccountService
+    from oms.runtime.metrics import Metrics
+    from oms.runtime.pipeline import AccountService
 
-log = logging.getLogger("oms.live")
+log = logging.getLogger("oms.runtime.worker")
 
 #: Executions are re-fetched from the last booked execTime minus this margin.
 EXEC_MARGIN_MS: Final = 5 * 60_000

@@ -1,7 +1,7 @@
 """Structured logging: every line names the account and the stream connection it is about.
 
 The context is a small mutable ``LogContext`` (account, connection) held in a
-``contextvars.ContextVar``. ``oms.run.Session`` binds one per account; the stream thread
+``contextvars.ContextVar``. ``oms.cli.run.Session`` binds one per account; the stream thread
 and the live worker thread are started inside it (``start_thread``), so both share the
 same object, and when the stream connects or logs in it updates ``connection`` there:
 first a local counter (``c3``), then Bybit's ``conn_id`` from the login ack. Before any
@@ -11,8 +11,8 @@ connection the fields read ``-``.
 ``record.connection``) in the thread that logs it; ``configure()`` installs a handler with
 that filter and one of two formats::
 
-    2026-11-22T10:00:00.123Z INFO oms.live [acct=main conn=c3] resync done ...
-    {"ts": "2026-11-22T10:00:00.123Z", "level": "INFO", "logger": "oms.live", ...}
+    2026-11-22T10:00:00.123Z INFO oms.runtime.worker [acct=main conn=c3] resync done ...
+    {"ts": "2026-11-22T10:00:00.123Z", "level": "INFO", "logger": "oms.runtime.worker", ...}
 
 Importing ``oms`` configures nothing: a library user calls ``configure()`` (or adds
 ``ContextFilter`` to a handler of their own). No secret is ever passed to a logger.

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
     from oms.bybit.ledger import FrameResult
 
-log = logging.getLogger("oms.metrics")
+log = logging.getLogger("oms.runtime.metrics")
 
 #: Histogram buckets in milliseconds.
 LAG_BUCKETS_MS: Final = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000)

@@ -1,0 +1,1 @@
+"""The imperative shell of one account: pipeline, worker, publish, account, logs, metrics."""
