@@ -1,13 +1,13 @@
 """``oms run``: keep a database in step with a live Bybit account.
 
-Wires the private stream (``oms.bybit.stream``), the REST resync (``oms.bybit.rest``),
-the live runner (``oms.runtime.worker``) and the durable service
-(``oms.runtime.pipeline``), shows a live status view, and stops cleanly on SIGINT/SIGTERM
-(exit 0, everything received committed). It exits 1 with one line saying why when the
-account failed (a store fault past its deadline, a bug: a supervisor should restart it), and 2 when the venue refused it
-(credentials, topics: restarting cannot help). Every log line of a session names its
-account and connection (``oms.runtime.logs``); with ``metrics_port`` it serves Prometheus
-metrics (``oms.runtime.metrics``).
+Wires the private stream (``oms.bybit.stream``), the REST resync (``oms.bybit.rest``) and
+the account's runtime (``oms.runtime``), shows a live status view, and stops cleanly on
+SIGINT/SIGTERM (exit 0, everything received committed). It exits 1 with one line saying
+why when the account failed (a store fault past its deadline, a bug: a supervisor should
+restart it), and 2 when the venue refused it (credentials, topics: restarting cannot
+help). Every log line of a session names its account and connection
+(``oms.runtime.logs``); with ``metrics_port`` it serves Prometheus metrics
+(``oms.runtime.metrics``).
 """
 
 from __future__ import annotations
