@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo replay-demo test lint typecheck pytest bench clean
+.PHONY: demo replay-demo test lint typecheck layers pytest bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,9 @@ replay-demo: $(STAMP)
 	$(BIN)/oms -v replay tests/data/sample-dirty.jsonl.gz --db $(DEMO_DB) --summary
 	$(BIN)/oms inspect --db $(DEMO_DB) positions
 
-## test: lint, type-check and run the whole test suite
-test: lint typecheck pytest
+## test: lint, type-check, check the layering (import-linter contracts in pyproject.toml)
+## and run the whole test suite
+test: lint typecheck layers pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check oms tests bench scripts alembic
@@ -39,6 +40,9 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+layers: $(STAMP)
+	$(BIN)/lint-imports
 
 pytest: $(STAMP)
 	$(BIN)/pytest

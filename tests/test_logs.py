@@ -16,7 +16,8 @@ import threading
 
 import pytest
 
-from oms import logs
+from oms.runtime import logs
+from oms.threads import start_thread
 from tests.conftest import DATA
 
 DIRTY = DATA / "sample-dirty.jsonl.gz"
@@ -118,7 +119,7 @@ def test_threads_started_in_a_context_share_its_connection(capture):
 
     context = logs.account_context("main")
     with logs.bound(context):
-        threads = [logs.start_thread(worker, name="w"), logs.start_thread(stream, name="s")]
+        threads = [start_thread(worker, name="w"), start_thread(stream, name="s")]
     for thread in threads:
         thread.join(30)
     assert logged.is_set()

@@ -9,9 +9,10 @@ to ``on_frame(text, received_at_ms)`` in arrival order; what happens to the conn
 to ``on_status`` as past-tense events. ``Subscribed`` is the cue for a REST resync: Bybit
 never replays what a dropped socket missed. An exception raised by a callback is logged and
 never ends the stream. A login refused ``max_auth_failures`` times in a row, or a refused
-topic, stops the stream for good with ``error`` set. The thread logs in the log context of
-the caller of ``start()`` (``oms.runtime.logs``) and names the connection there: ``c<n>`` until
-Bybit's ``conn_id`` arrives with the login ack. ``metrics`` hears of every connection.
+topic, stops the stream for good with ``error`` set. The thread runs in the context of the
+caller of ``start()`` and tells ``hooks`` (``ConnectionHooks``) of every connection and its
+name: ``c<n>`` until Bybit's ``conn_id`` arrives with the login ack; the runtime's hooks
+put that name in the log context and count reconnects.
 
 A venue may echo the login arguments (the signature) in its replies: every control frame
 is scrubbed of signature-shaped tokens (``scrub_signatures``) before the stream looks at
@@ -39,15 +40,13 @@ from oms.bybit.backoff import BUDGET_WINDOW_S, Backoff, ConnectionBudget
 from oms.bybit.decode import ControlFrame, ControlKind, decode, excerpt
 from oms.bybit.signing import Secret, scrub_signatures, ws_auth_args
 from oms.errors import AuthError, LocalError, MalformedFrameError, OmsError, RemoteError
-from oms.runtime.logs import set_connection, start_thread
-from oms.runtime.metrics import NO_METRICS
+from oms.threads import start_thread
 
 if TYPE_CHECKING:
     import random
     from collections.abc import Callable
     from typing import Self
 
-    from oms.runtime.metrics import Metrics
 
 log = logging.getLogger("oms.stream")
 _TRACEBACKS: Final = logging.Formatter()
@@ -336,6 +335,26 @@ class _Outcome:
     fatal: OmsError | None = None
 
 
+class ConnectionHooks(Protocol):
+    """What the stream tells its owner about connections, on the stream thread. The codec
+    knows no logging context or metrics registry: the runtime passes hooks that feed them.
+    Both must be cheap and must not raise."""
+
+    def named(self, label: str) -> None:
+        """The current connection is now called ``label``: ``c<n>``, then Bybit's conn_id."""
+
+    def connected(self, number: int) -> None:
+        """The stream opened its ``number``-th connection (2 and up: a reconnect)."""
+
+
+class _NoHooks:
+    def named(self, label: str) -> None:
+        """Nothing."""
+
+    def connected(self, number: int) -> None:
+        """Nothing."""
+
+
 class PrivateStream:
     """Bybit's private stream on one background thread; see the module docstring."""
 
@@ -348,10 +367,10 @@ class PrivateStream:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
-        metrics: Metrics = NO_METRICS,
+        hooks: ConnectionHooks | None = None,
     ) -> None:
         self._settings = settings
-        self._metrics = metrics
+        self._hooks = hooks if hooks is not None else _NoHooks()
         self._on_frame = on_frame
         self._on_status = on_status
         self._clock = clock  # receipt times and the login expiry
@@ -441,7 +460,7 @@ class PrivateStream:
         attempt = 0
         while self._acquire_connection():
             attempt += 1
-            set_connection(f"c{self._connections + 1}")  # Bybit's conn_id once logged in
+            self._hooks.named(f"c{self._connections + 1}")  # Bybit's conn_id once logged in
             self._emit(Connecting(attempt))
             outcome = self._session(attempt)
             log.info("disconnected: %s", outcome.reason)
@@ -502,7 +521,7 @@ class PrivateStream:
             return _Outcome("stopped")
         self._connected = True
         self._connections += 1
-        self._metrics.connected(self._connections)
+        self._hooks.connected(self._connections)
         now = self._mono()
         conn = _Conn(ws, self._connections, last_rx=now, next_ping=now + settings.ping_interval_s)
         try:
@@ -635,7 +654,7 @@ class PrivateStream:
                 raise _Ended(f"login refused: {message.ret_msg!r}", refused=message.ret_msg)
             conn.authenticated, conn.conn_id = True, message.conn_id
             self._refused_in_row = 0
-            set_connection(message.conn_id or f"c{conn.number}")
+            self._hooks.named(message.conn_id or f"c{conn.number}")
             log.info("authenticated (conn_id %s)", message.conn_id or "?")
             self._emit(Authenticated(message.conn_id))
             for index, batch in enumerate(subscribe_batches(self._settings.topics)):

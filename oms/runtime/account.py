@@ -36,7 +36,7 @@ from oms.core.expectations import (
 from oms.core.ledger import DEFAULT_KEEP_TERMINAL_ORDERS
 from oms.core.orders import Side
 from oms.errors import AccountFailedError, LocalError
-from oms.runtime.logs import account_context, bound
+from oms.runtime.logs import account_context, bound, set_connection
 from oms.runtime.metrics import NO_METRICS
 from oms.runtime.pipeline import AccountService
 from oms.runtime.publish import DEFAULT_MAX_PENDING, Publisher, Subscription
@@ -115,6 +115,19 @@ class Health:
     uncommitted: int = 0
 
 
+class _StreamHooks:
+    """The stream's news of its connections, into the log context and the metrics."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def named(self, label: str) -> None:
+        set_connection(label)
+
+    def connected(self, number: int) -> None:
+        self._metrics.connected(number)
+
+
 class Account:
     """One Bybit account kept in a database, queried and watched from any thread.
 
@@ -180,7 +193,9 @@ class Account:
             on_failed=self._on_failed,
         )
         self._stream = (
-            PrivateStream(stream, self._runner.on_frame, self._on_status, metrics=metrics)
+            PrivateStream(
+                stream, self._runner.on_frame, self._on_status, hooks=_StreamHooks(metrics)
+            )
             if stream is not None
             else None
         )

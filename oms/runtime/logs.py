@@ -24,14 +24,13 @@ import contextvars
 import json
 import logging
 import sys
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, TextIO
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
 
 #: What a field reads when nothing is known (no account bound, no connection yet).
 UNKNOWN: Final = "-"
@@ -77,16 +76,6 @@ def set_connection(connection: str) -> None:
     context = _current.get()
     if context is not None:
         context.connection = connection or UNKNOWN
-
-
-def start_thread(target: Callable[[], object], *, name: str) -> threading.Thread:
-    """Start a daemon thread that runs ``target`` in a copy of the caller's context, so
-    its log lines carry the caller's account and (shared) connection."""
-    thread = threading.Thread(
-        target=contextvars.copy_context().run, args=(target,), name=name, daemon=True
-    )
-    thread.start()
-    return thread
 
 
 class ContextFilter(logging.Filter):

@@ -28,8 +28,8 @@ from oms.clock import now_ms
 from oms.core import events as ev
 from oms.core.reconcile import VenueSnapshot
 from oms.errors import AccountFailedError, MalformedFrameError, OmsError, StoreUnavailableError
-from oms.runtime.logs import start_thread
 from oms.runtime.metrics import NO_METRICS
+from oms.threads import start_thread
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from oms import logs
+from oms.runtime import logs
 from oms.bybit.signing import SIGNATURE_MASK
 from oms.bybit.stream import (
     BackingOff,
