@@ -1,11 +1,19 @@
-"""The few errors oms raises, named for what went wrong.
+"""Every error oms raises, in one tree, named for what went wrong.
 
-``LocalError`` means the caller misused the library; ``RemoteError`` means the venue (or the
-wire) sent something we cannot accept. The ledger never raises these out of
-``apply_frame``: bad input becomes an outcome and an event instead.
+``LocalError`` means the caller misused the library (or its configuration is wrong);
+``RemoteError`` means the venue (or the wire) sent something we cannot accept;
+``StorageError`` is the database; ``AccountFailedError`` is an account that stopped.
+The modules that raise them re-export them where they were first defined. The ledger
+never raises these out of ``apply_frame``: bad input becomes an outcome and an event.
 """
 
 from __future__ import annotations
+
+from oms.redact import scrub_signatures
+
+
+def _scrubbed(text: str) -> str:
+    return scrub_signatures(text)[0]
 
 
 class OmsError(Exception):
@@ -51,6 +59,70 @@ class AuthError(RemoteError):
         super().__init__(message)
         self.code = code
         self.path = path
+
+
+class LoginRefusedError(AuthError):
+    """The stream's login was refused ``failures`` times in a row; ``ret_msg`` says why.
+    Neither the text nor ``ret_msg`` carries a signature-shaped token."""
+
+    def __init__(self, message: str, *, ret_msg: str, failures: int) -> None:
+        super().__init__(_scrubbed(message))
+        self.ret_msg = _scrubbed(ret_msg)
+        self.failures = failures
+
+
+class SubscribeError(RemoteError):
+    """Bybit refused a subscription: resubscribing would fail forever, so the run stops.
+    Neither the text nor ``ret_msg`` carries a signature-shaped token."""
+
+    def __init__(self, topics: tuple[str, ...], ret_msg: str) -> None:
+        named = ", ".join(repr(t) for t in topics)
+        reason = ret_msg or "(no reason)"
+        super().__init__(_scrubbed(f"subscription refused for topic(s) {named}: {reason}"))
+        self.topics = topics
+        self.ret_msg = _scrubbed(ret_msg)
+
+
+class RestError(RemoteError):
+    """A REST call failed: ``code`` is Bybit's retCode (``None`` for HTTP/network)."""
+
+    def __init__(self, code: int | None, message: str, path: str) -> None:
+        suffix = f" (retCode {code})" if code is not None else ""
+        super().__init__(f"GET {path}: {message}{suffix}")
+        self.code = code
+        self.message = message
+        self.path = path
+
+
+class RateLimitedError(RestError):
+    """Still rate limited after every retry."""
+
+
+#: Bybit's retCode for a request timestamp outside the receive window.
+CLOCK_SKEW = 10002
+
+
+class ClockSkewError(RestError):
+    """Bybit refused the request timestamp (10002): the local clock is off."""
+
+    def __init__(
+        self, message: str, path: str, *, server_time_ms: int | None, local_time_ms: int
+    ) -> None:
+        super().__init__(CLOCK_SKEW, message, path)
+        self.server_time_ms = server_time_ms
+        self.local_time_ms = local_time_ms
+        self.skew_ms = None if server_time_ms is None else local_time_ms - server_time_ms
+
+
+class MetricsError(LocalError):
+    """Metrics were asked for and cannot be served (a configuration problem)."""
+
+
+class MetricsUnavailableError(MetricsError):
+    """Metrics were asked for but ``prometheus-client`` is not installed."""
+
+    def __init__(self) -> None:
+        super().__init__("metrics need the prometheus-client package: pip install 'oms[metrics]'")
 
 
 class StoreUnavailableError(StorageError):

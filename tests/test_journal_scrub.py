@@ -10,7 +10,7 @@ import sqlite3
 from typing import TYPE_CHECKING
 
 from oms import Account, StreamSettings
-from oms.bybit.signing import SIGNATURE_MASK
+from oms.redact import SIGNATURE_MASK
 from oms.runtime.pipeline import SCRUBBED_FLAG, AccountService
 from oms.sandbox import Sandbox
 from tests.bybit.test_stream import KEY, SECRET

@@ -46,11 +46,19 @@ from oms.bybit.signing import (
     mask_key,
     query_string,
     rest_headers,
-    scrub_signatures,
 )
 from oms.bybit.translate import fill_from, order_from, position_from
 from oms.core.fills import Fill, FillSource
-from oms.errors import AuthError, LocalError, MalformedFrameError, RemoteError
+from oms.errors import (  # RestError and its kin are re-exported from here
+    CLOCK_SKEW,
+    AuthError,
+    ClockSkewError,
+    LocalError,
+    MalformedFrameError,
+    RateLimitedError,
+    RestError,
+)
+from oms.redact import scrub_signatures
 
 if TYPE_CHECKING:
     from oms.core.orders import Order
@@ -78,7 +86,6 @@ _MAX_BODY: Final = 32 * 1024 * 1024
 _EXCERPT: Final = 160
 
 RATE_LIMITED: Final = 10006
-CLOCK_SKEW: Final = 10002
 #: Bybit's "server timeout" and "server error": worth another try.
 TRANSIENT_CODES: Final = frozenset({10000, 10016})
 _AUTH_TEXT: Final = {
@@ -93,33 +100,6 @@ _AUTH_TEXT: Final = {
     33004: "API key expired (retCode 33004): create a new key",
     -2015: "API key expired or invalid (retCode -2015): create a new key",
 }
-
-
-class RestError(RemoteError):
-    """A REST call failed: ``code`` is Bybit's retCode (``None`` for HTTP/network)."""
-
-    def __init__(self, code: int | None, message: str, path: str) -> None:
-        suffix = f" (retCode {code})" if code is not None else ""
-        super().__init__(f"GET {path}: {message}{suffix}")
-        self.code = code
-        self.message = message
-        self.path = path
-
-
-class RateLimitedError(RestError):
-    """Still rate limited after every retry."""
-
-
-class ClockSkewError(RestError):
-    """Bybit refused the request timestamp (10002): the local clock is off."""
-
-    def __init__(
-        self, message: str, path: str, *, server_time_ms: int | None, local_time_ms: int
-    ) -> None:
-        super().__init__(CLOCK_SKEW, message, path)
-        self.server_time_ms = server_time_ms
-        self.local_time_ms = local_time_ms
-        self.skew_ms = None if server_time_ms is None else local_time_ms - server_time_ms
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ through ``dataclasses.asdict``/``astuple`` (a ``Secret`` is no dataclass, so the
 whole, still masked), ``copy``/``deepcopy`` (immutable: a copy is the object itself) or
 ``pickle`` (refused with a ``TypeError``). :class:`Credentials` behaves the same.
 
-A venue may echo a login request back, signature included. :func:`scrub_signatures`
+A venue may echo a login request back, signature included. :func:`oms.redact.scrub_signatures`
 masks every signature-shaped token (exactly 64 hex characters) in such text before it is
 logged, raised or stored.
 """
@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final, NoReturn
@@ -43,10 +42,6 @@ WS_AUTH_EXPIRY_MS: Final = 10_000
 #: ``X-BAPI-SIGN-TYPE`` for HMAC-SHA256 (as pybit sends it).
 SIGN_TYPE_HMAC: Final = "2"
 _MASK: Final = "***"
-#: What :func:`scrub_signatures` puts where a signature-shaped token was.
-SIGNATURE_MASK: Final = "<signature>"
-#: A run of exactly 64 hex digits (an HMAC-SHA256 in hex), not part of a longer run.
-_SIGNATURE_RE: Final = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{64}(?![0-9A-Fa-f])")
 
 
 def _refuse_pickle(kind: str) -> NoReturn:
@@ -172,22 +167,6 @@ class Credentials:
                 f"{' and '.join(missing)} (both {API_KEY_ENV} and {API_SECRET_ENV} are required)"
             )
         return cls(api_key=key, api_secret=Secret(secret))
-
-
-def scrub_signatures(text: str) -> tuple[str, int]:
-    """``text`` with every signature-shaped token masked, and how many there were.
-
-    A token is a run of exactly 64 hex digits (either case) with no hex digit on either
-    side: what an HMAC-SHA256 signature looks like. Use it on any venue text that may echo
-    a login or a signed request (``ret_msg``, a whole reply, a close reason, an HTTP body)
-    before logging, raising or storing it. Longer or shorter runs are left alone.
-
-    >>> scrub_signatures("args: ['k', 1700000000000, '" + "ab" * 32 + "']")
-    ("args: ['k', 1700000000000, '<signature>']", 1)
-    >>> scrub_signatures("nothing here: " + "a" * 63)[1]
-    0
-    """
-    return _SIGNATURE_RE.subn(SIGNATURE_MASK, text)
 
 
 def hmac_sha256_hex(secret: Secret | str, message: str) -> str:

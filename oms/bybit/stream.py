@@ -38,8 +38,15 @@ import websocket
 
 from oms.bybit.backoff import BUDGET_WINDOW_S, Backoff, ConnectionBudget
 from oms.bybit.decode import ControlFrame, ControlKind, decode, excerpt
-from oms.bybit.signing import Secret, scrub_signatures, ws_auth_args
-from oms.errors import AuthError, LocalError, MalformedFrameError, OmsError, RemoteError
+from oms.bybit.signing import Secret, ws_auth_args
+from oms.errors import (  # LoginRefusedError and SubscribeError are re-exported from here
+    LocalError,
+    LoginRefusedError,
+    MalformedFrameError,
+    OmsError,
+    SubscribeError,
+)
+from oms.redact import scrub_signatures
 from oms.threads import start_thread
 
 if TYPE_CHECKING:
@@ -97,27 +104,6 @@ _FRAME_LOG_EVERY: Final = 1000
 def _scrubbed(text: str) -> str:
     """Venue text without signature-shaped tokens (a venue may echo a login)."""
     return scrub_signatures(text)[0]
-
-
-class LoginRefusedError(AuthError):
-    """The stream's login was refused ``failures`` times in a row; ``ret_msg`` says why.
-    Neither the text nor ``ret_msg`` carries a signature-shaped token."""
-
-    def __init__(self, message: str, *, ret_msg: str, failures: int) -> None:
-        super().__init__(_scrubbed(message))
-        self.ret_msg = _scrubbed(ret_msg)
-        self.failures = failures
-
-
-class SubscribeError(RemoteError):
-    """Bybit refused a subscription: resubscribing would fail forever, so the run stops."""
-
-    def __init__(self, topics: tuple[str, ...], ret_msg: str) -> None:
-        named = ", ".join(repr(t) for t in topics)
-        reason = ret_msg or "(no reason)"
-        super().__init__(_scrubbed(f"subscription refused for topic(s) {named}: {reason}"))
-        self.topics = topics
-        self.ret_msg = _scrubbed(ret_msg)
 
 
 class Revealable(Protocol):
@@ -667,7 +653,7 @@ class PrivateStream:
             topics = conn.pending.pop(key)
             failed = tuple((message.data or {}).get("failTopics") or ())
             if not frame.success or failed:
-                raise SubscribeError(failed or topics, message.ret_msg)
+                raise SubscribeError(failed or topics, _scrubbed(message.ret_msg))
             if not conn.pending:
                 conn.ack_deadline, conn.subscribed_at = None, self._mono()
                 self._subscribed = True
@@ -686,6 +672,7 @@ class PrivateStream:
 
 
 def _auth_error(ret_msg: str, failures: int) -> LoginRefusedError:
+    ret_msg = _scrubbed(ret_msg)
     return LoginRefusedError(
         f"authentication refused {failures} time(s) in a row: {ret_msg or '(no reason)'!r}"
         " (check the API key and secret, the network they belong to and the clock)",

@@ -387,7 +387,8 @@ def _seconds(text: str) -> float:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from oms.runtime.metrics import MetricsError, require  # noqa: PLC0415 - only loaded when asked for
+    from oms.errors import MetricsError  # noqa: PLC0415 - only loaded when asked for
+    from oms.runtime.metrics import require  # noqa: PLC0415
 
     try:
         if args.metrics_port is not None:

@@ -28,10 +28,10 @@ from rich.table import Table
 
 from oms.bybit.rest import REST_URLS
 from oms.bybit.signing import Credentials
-from oms.bybit.stream import PrivateStream, StreamSettings, SubscribeError
+from oms.bybit.stream import PrivateStream, StreamSettings
 from oms.core.events import Anomaly
 from oms.core.ledger import DEFAULT_KEEP_TERMINAL_ORDERS
-from oms.errors import AccountFailedError, AuthError, LocalError
+from oms.errors import AccountFailedError, AuthError, LocalError, SubscribeError
 from oms.runtime.account import Account
 from oms.runtime.logs import bound
 from oms.runtime.metrics import NO_METRICS, PrometheusMetrics, start_exporter

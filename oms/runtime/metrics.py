@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 from oms.bybit.decode import OTHER_PRIVATE_TOPICS, TOPICS
 from oms.core import events as ev
-from oms.errors import LocalError
+from oms.errors import MetricsError, MetricsUnavailableError  # re-exported from here
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -68,17 +68,6 @@ _LAG_EVENTS: Final = (
     ev.FillBooked,
     ev.PositionChanged,
 )
-
-
-class MetricsError(LocalError):
-    """Metrics were asked for and cannot be served (a configuration problem)."""
-
-
-class MetricsUnavailableError(MetricsError):
-    """Metrics were asked for but ``prometheus-client`` is not installed."""
-
-    def __init__(self) -> None:
-        super().__init__("metrics need the prometheus-client package: pip install 'oms[metrics]'")
 
 
 class Metrics(Protocol):

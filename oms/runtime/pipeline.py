@@ -40,7 +40,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from oms.bybit.decode import valid_unicode
 from oms.bybit.ledger import Ledger
-from oms.bybit.signing import scrub_signatures
 from oms.clock import now_ms
 from oms.core.events import MalformedFrame
 from oms.core.exact import total
@@ -60,6 +59,7 @@ from oms.errors import (
     StorageError,
     StoreUnavailableError,
 )
+from oms.redact import scrub_signatures
 from oms.store.db import checkpoint_if_due, ensure_schema, open_engine, safe_url
 from oms.store.faults import (
     DEFAULT_STORE_FAULT_DEADLINE_S,

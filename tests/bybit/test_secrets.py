@@ -21,9 +21,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from oms.bybit.rest import AuthError, RestError
-from oms.bybit.signing import SIGNATURE_MASK, Credentials, Secret, scrub_signatures
+from oms.bybit.signing import Credentials, Secret
 from oms.bybit.stream import LoginRefusedError, StreamSettings, SubscribeError
 from oms.errors import RemoteError
+from oms.redact import SIGNATURE_MASK, scrub_signatures
 from tests.bybit.test_rest import SECRET as REST_SECRET
 from tests.bybit.test_rest import FakeBybit as RestBybit
 from tests.bybit.test_rest import Reply, make_client, ret

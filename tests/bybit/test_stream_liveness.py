@@ -23,8 +23,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from oms.runtime import logs
-from oms.bybit.signing import SIGNATURE_MASK
 from oms.bybit.stream import (
     BackingOff,
     Connecting,
@@ -36,6 +34,8 @@ from oms.bybit.stream import (
     Subscribed,
 )
 from oms.errors import LocalError
+from oms.redact import SIGNATURE_MASK
+from oms.runtime import logs
 from tests.bybit.test_stream import KEY, SECRET, FakeBybit, Recorder, _Peer, wait_until
 
 if TYPE_CHECKING:
