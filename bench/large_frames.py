@@ -4,7 +4,7 @@ For each N, in one process, best of ``--repeat``:
 
 1. ``floor``: ``json.loads`` of the frame text (a bare parse of the same bytes);
 2. ``ledger``: ``oms.Ledger.ingest`` of the frame (decode, translate, apply);
-3. ``pipeline``: ``AccountService.handle`` then the commit, into a fresh SQLite file (the
+3. ``pipeline``: ``Pipeline.feed`` then the commit, into a fresh SQLite file (the
    file's creation and migration untimed): decode, ledger, journal, one row per leg.
 
 Two frames per N: a ``position`` frame of N legs (half of them hedge pairs) and an
@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from oms.bybit.ledger import Ledger
-from oms.runtime.pipeline import AccountService
+from oms.runtime.pipeline import Pipeline
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -112,10 +112,10 @@ def best_of(repeat: int, make: Callable[[], Callable[[], object]]) -> float:
 
 def _pipeline_run(directory: Path, text: str) -> Callable[[], object]:
     path = directory / f"bench-{time.monotonic_ns()}.db"
-    service = AccountService(str(path), group_frames=1)  # opened (and migrated) untimed
+    service = Pipeline(str(path), group_frames=1)  # opened (and migrated) untimed
 
     def run() -> None:
-        service.handle(text, received_at=T0)
+        service.feed(text, received_at=T0)
         service.close()
 
     return run

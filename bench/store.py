@@ -6,7 +6,7 @@ On the same generated capture as ``run.py`` (untimed generation), in one process
    pipeline writes (the journal row of every frame, and the order, execution and position
    rows each frame changed, prepared in advance and untimed) with **one transaction per
    frame**, into a fresh file with the same schema and pragmas (WAL, synchronous=NORMAL).
-2. ``full pipeline``: ``oms.runtime.pipeline.AccountService`` on a fresh SQLite file: decode,
+2. ``full pipeline``: ``oms.runtime.pipeline.Pipeline`` on a fresh SQLite file: decode,
    ledger, journal, state rows, outbox events, group commit; ``handle(line)`` for every
    line, then ``close()`` (which commits the rest). Migration of the empty file is untimed.
 
@@ -37,7 +37,7 @@ from rich.table import Table
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from oms.bybit.ledger import Ledger
-from oms.runtime.pipeline import AccountService
+from oms.runtime.pipeline import Pipeline
 from oms.store.db import ensure_schema, open_engine
 from oms.store.repository import Repository
 
@@ -129,7 +129,7 @@ def run_floor(path: Path, frames: list[FrameRows]) -> float:
 
 def run_pipeline(path: Path, lines: Sequence[str]) -> float:
     """The whole durable pipeline on a fresh file; migration untimed."""
-    service = AccountService(str(path))
+    service = Pipeline(str(path))
     handle = service.handle
     gc.collect()
     start = time.perf_counter()

@@ -64,7 +64,7 @@ _HOMES: dict[str, str] = {
     "PositionReport": "oms.core.positions",
     "Reconciliation": "oms.core.expectations",
     "ResyncCompleted": "oms.core.events",
-    "ResyncScope": "oms.runtime.worker",
+    "ResyncScope": "oms.runtime.resync",
     "ResyncStarted": "oms.core.events",
     "Side": "oms.core.orders",
     "StorageError": "oms.errors",
@@ -201,4 +201,4 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
     )
     from oms.runtime.account import Account, Health, Position
     from oms.runtime.publish import EventsDropped, Subscription
-    from oms.runtime.worker import ResyncScope
+    from oms.runtime.resync import ResyncScope

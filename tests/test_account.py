@@ -47,7 +47,7 @@ from oms.cli.demo import compare_with_truth, load_ledger
 from oms.core import events as core_events
 from oms.core.states import TERMINAL
 from oms.runtime.publish import read_events
-from oms.runtime.worker import ResyncScope
+from oms.runtime.resync import ResyncScope
 from oms.sandbox import Sandbox
 from oms.store.repository import event_json
 from tests.core.frames import T0, position, position_frame

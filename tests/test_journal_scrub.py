@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from oms import Account, StreamSettings
 from oms.redact import SIGNATURE_MASK
-from oms.runtime.pipeline import SCRUBBED_FLAG, AccountService
+from oms.runtime.pipeline import SCRUBBED_FLAG, Pipeline
 from oms.sandbox import Sandbox
 from tests.bybit.test_stream import KEY, SECRET
 from tests.bybit.test_stream_liveness import QUICK, ListeningBybit
@@ -68,9 +68,9 @@ def test_only_control_frames_are_scrubbed(tmp_path: Path) -> None:
         f'"UNIFIED","totalEquity":"1","coin":[],"note":"{token}"}}]}}'
     )
     control = f'{{"success":false,"ret_msg":"bad sign {token}","op":"auth","conn_id":"c"}}'
-    with AccountService(str(tmp_path / "oms.db")) as service:
-        service.handle(data)
-        service.handle(control)
+    with Pipeline(str(tmp_path / "oms.db")) as service:
+        service.feed(data)
+        service.feed(control)
     (data_raw, _, data_error), (control_raw, outcome, control_error) = journal(tmp_path / "oms.db")
     assert data_raw == data
     assert data_error is None or SCRUBBED_FLAG not in data_error

@@ -13,7 +13,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from oms.bybit.ledger import Ledger
-from oms.runtime.pipeline import AccountService
+from oms.runtime.pipeline import Pipeline
 from tests.core.frames import T0, order, order_frame, position, position_frame
 
 if TYPE_CHECKING:
@@ -78,9 +78,9 @@ def service_work(
 ) -> tuple[int, int]:
     """(lines, position rows) of ingesting and committing ``frames`` one after another,
     each in a commit of its own; the database is opened before counting starts."""
-    service = AccountService(str(tmp_path / f"{name}.db"), group_frames=1)
+    service = Pipeline(str(tmp_path / f"{name}.db"), group_frames=1)
     try:
-        work = counted(lambda: [service.handle(f, received_at=T0) for f in frames], budget)
+        work = counted(lambda: [service.feed(f, received_at=T0) for f in frames], budget)
     finally:
         service.close()
     with sqlite3.connect(tmp_path / f"{name}.db") as conn:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from oms.runtime.pipeline import AccountService
+from oms.runtime.pipeline import Pipeline
 from oms.runtime.publish import read_events
-from oms.runtime.worker import LiveRunner
+from oms.runtime.worker import Worker
 from tests.core.frames import (
     execution,
     execution_frame,
@@ -39,11 +39,11 @@ def _wait(condition, deadline_s=10.0):
 
 def test_a_report_whose_fills_never_come_is_reported_once_the_stream_is_quiet(tmp_path):
     url = f"sqlite:///{tmp_path / 'live.db'}"
-    service = AccountService(url, settle_frames=1_000_000)  # only quiet time can settle
-    runner = LiveRunner(service, _NoRest(), _NoRest(), quiet_settle_s=0.2)
+    service = Pipeline(url, settle_frames=1_000_000)  # only quiet time can settle
+    runner = Worker(service, _NoRest(), _NoRest(), quiet_settle_s=0.2)
     runner.start()
     try:
-        runner.on_frame(position_frame(position(side="Buy", size="1", seq=7)), 1)
+        runner.feed(position_frame(position(side="Buy", size="1", seq=7)), 1)
         assert runner.drain()
         assert _wait(lambda: "PositionMismatch" in _types(url)), _types(url)
         assert not service.ledger.has_pending
@@ -55,18 +55,18 @@ def test_a_report_whose_fills_never_come_is_reported_once_the_stream_is_quiet(tm
 
 def test_a_report_and_its_fill_leave_nothing_to_settle(tmp_path):
     url = f"sqlite:///{tmp_path / 'live.db'}"
-    service = AccountService(url, settle_frames=1_000_000)
-    runner = LiveRunner(service, _NoRest(), _NoRest(), quiet_settle_s=0.2)
+    service = Pipeline(url, settle_frames=1_000_000)
+    runner = Worker(service, _NoRest(), _NoRest(), quiet_settle_s=0.2)
     runner.start()
     try:
-        runner.on_frame(
+        runner.feed(
             order_frame(
                 order(orderId="o-1", orderStatus="Filled", qty="1", cumExecQty="1", avgPrice="100")
             ),
             1,
         )
-        runner.on_frame(position_frame(position(side="Buy", size="1", seq=7)), 2)
-        runner.on_frame(
+        runner.feed(position_frame(position(side="Buy", size="1", seq=7)), 2)
+        runner.feed(
             execution_frame(execution(execId="e-1", orderId="o-1", execQty="1", seq=7)), 3
         )
         assert runner.drain()

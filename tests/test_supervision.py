@@ -24,7 +24,7 @@ import pytest
 from oms import Account
 from oms.cli.demo import compare_with_truth, load_ledger
 from oms.errors import AccountFailedError
-from oms.runtime.pipeline import AccountService
+from oms.runtime.pipeline import Pipeline
 from tests.test_account import WAIT_S, wait_for
 
 if TYPE_CHECKING:
@@ -250,10 +250,10 @@ def test_objects_that_are_not_text_are_malformed_and_the_stream_goes_on(
 def test_a_failed_commit_keeps_the_staged_group(db: str, lines: list[str]) -> None:
     """The service-level contract behind the account: a failed write keeps what was
     staged, and the retry writes it all."""
-    service = AccountService(db, group_frames=10_000, group_ms=1e9)
+    service = Pipeline(db, group_frames=10_000, group_ms=1e9)
     try:
         for line in lines[:50]:
-            service.handle(line)
+            service.feed(line)
         locker = Locker(db, LOCK_S)
         try:
             with pytest.raises(Exception, match="locked"):

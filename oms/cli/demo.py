@@ -23,7 +23,7 @@ from rich.table import Table
 from oms.bybit.signing import Credentials, Secret
 from oms.cli.run import RunOptions, Session, run_session, serving_metrics
 from oms.core.ledger import CoreLedger
-from oms.runtime.worker import ResyncScope
+from oms.runtime.resync import ResyncScope
 from oms.sandbox import Faults, Sandbox
 from oms.store.db import open_engine
 from oms.store.faults import DEFAULT_STORE_FAULT_DEADLINE_S

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import TextIO
 
-    from oms.runtime.pipeline import AccountService
+    from oms.runtime.pipeline import Pipeline
 
 log = logging.getLogger("oms.cli")
 
@@ -141,10 +141,10 @@ def _replay_in_memory(args: argparse.Namespace) -> int:
 
 
 def _replay_into_db(args: argparse.Namespace) -> int:
-    from oms.runtime.pipeline import AccountService  # noqa: PLC0415 - the store is only loaded when asked for
+    from oms.runtime.pipeline import Pipeline  # noqa: PLC0415 - the store is only loaded when asked for
 
     source = capture_identity(args.capture)
-    with AccountService(
+    with Pipeline(
         args.db,
         account=args.account,
         keep_terminal_orders=args.keep_orders,
@@ -183,7 +183,7 @@ def _replay_into_db(args: argparse.Namespace) -> int:
             show = sys.stderr.isatty() and size > _PROGRESS_BYTES
             total = replay_lines(
                 handle,
-                lambda text: _durably(service, lambda: service.handle(text).events),
+                lambda text: _durably(service, lambda: service.feed(text).events),
                 size=size,
                 show_progress=show,
                 skip=skip,
@@ -195,14 +195,14 @@ def _replay_into_db(args: argparse.Namespace) -> int:
         log.info("replay done: %d anomalies", total)
     # Memory held only the newest ended orders; the document shows them all.
     # Only reads (the lease was released with the replay's last commit).
-    with AccountService(
+    with Pipeline(
         args.db, account=args.account, keep_terminal_orders=None, take_lease=False
     ) as full:
         _emit_state(state_document(full.ledger), args)
     return 0
 
 
-def _commit(service: AccountService) -> Callable[[], list[Event]]:
+def _commit(service: Pipeline) -> Callable[[], list[Event]]:
     """``service.flush`` as an action for ``_durably``."""
 
     def commit() -> list[Event]:
@@ -212,7 +212,7 @@ def _commit(service: AccountService) -> Callable[[], list[Event]]:
     return commit
 
 
-def _durably(service: AccountService, action: Callable[[], list[Event]]) -> list[Event]:
+def _durably(service: Pipeline, action: Callable[[], list[Event]]) -> list[Event]:
     """Run ``action``; when the group it completed cannot be written yet (a store fault
     that may pass), wait for the write with the service's backoff and deadline."""
     from oms.errors import StoreUnavailableError  # noqa: PLC0415
@@ -224,7 +224,7 @@ def _durably(service: AccountService, action: Callable[[], list[Event]]) -> list
         return []
 
 
-def _resume_point(service: AccountService, source: str | None) -> int:
+def _resume_point(service: Pipeline, source: str | None) -> int:
     """Lines to skip: those of an unfinished earlier replay of the same capture."""
     if source is None:
         return 0
@@ -401,7 +401,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from oms.cli.run import RunOptions, main_run, resolve_urls  # noqa: PLC0415
-    from oms.runtime.worker import ResyncScope  # noqa: PLC0415 - the live stack is only loaded when asked for
+    from oms.runtime.resync import ResyncScope  # noqa: PLC0415 - the live stack is only loaded when asked for
 
     if args.env == "sandbox":
         from oms.cli.demo import run_against_sandbox  # noqa: PLC0415

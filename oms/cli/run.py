@@ -35,7 +35,7 @@ from oms.errors import AccountFailedError, AuthError, LocalError, SubscribeError
 from oms.runtime.account import Account
 from oms.runtime.logs import bound
 from oms.runtime.metrics import NO_METRICS, PrometheusMetrics, start_exporter
-from oms.runtime.worker import ResyncScope
+from oms.runtime.resync import ResyncScope
 from oms.store.faults import DEFAULT_STORE_FAULT_DEADLINE_S
 from oms.store.lease import DEFAULT_LEASE_TTL_S
 

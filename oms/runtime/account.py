@@ -38,15 +38,10 @@ from oms.core.orders import Side
 from oms.errors import AccountFailedError, LocalError
 from oms.runtime.logs import account_context, bound, set_connection
 from oms.runtime.metrics import NO_METRICS
-from oms.runtime.pipeline import AccountService
+from oms.runtime.pipeline import Pipeline
 from oms.runtime.publish import DEFAULT_MAX_PENDING, Publisher, Subscription
-from oms.runtime.worker import (
-    DEFAULT_MAX_BUFFERED_BYTES,
-    DEFAULT_MAX_BUFFERED_FRAMES,
-    LiveRunner,
-    RestRows,
-    ResyncScope,
-)
+from oms.runtime.resync import RestRows, ResyncScope
+from oms.runtime.worker import DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_BUFFERED_FRAMES, Worker
 from oms.store.faults import DEFAULT_STORE_FAULT_DEADLINE_S
 from oms.store.lease import DEFAULT_LEASE_TTL_S
 from oms.store.tables import DEFAULT_ACCOUNT
@@ -164,7 +159,7 @@ class Account:
         self.log_context = account_context(account)
         rest = _rest_client(stream, rest_url, credentials)  # before the database: may refuse
         with bound(self.log_context):
-            self._service = AccountService(
+            self._service = Pipeline(
                 url,
                 account=account,
                 keep_terminal_orders=keep_terminal_orders,
@@ -181,7 +176,7 @@ class Account:
         self._service.watchers.append(_BookWatcher(self._book, self._service))
         self._publisher = Publisher()
         self._service.subscribe(self._publisher.publish)
-        self._runner = LiveRunner(
+        self._runner = Worker(
             self._service,
             rest,
             RestRows(),
@@ -193,9 +188,7 @@ class Account:
             on_failed=self._on_failed,
         )
         self._stream = (
-            PrivateStream(
-                stream, self._runner.on_frame, self._on_status, hooks=_StreamHooks(metrics)
-            )
+            PrivateStream(stream, self._runner.feed, self._on_status, hooks=_StreamHooks(metrics))
             if stream is not None
             else None
         )
@@ -310,7 +303,7 @@ class Account:
         a ``MalformedFrame`` event). Raises ``AccountFailedError`` once the account has
         failed: nothing fed after that could be applied."""
         self.start()
-        self._runner.on_frame(frame, now_ms() if received_at is None else received_at)
+        self._runner.feed(frame, now_ms() if received_at is None else received_at)
 
     def resync(self, reason: str = "requested by the caller") -> None:
         """Repair the state over REST now. Call it when your own socket reconnected:
@@ -543,7 +536,7 @@ class Account:
 class _BookWatcher:
     """Connects the expectation book to the service (see ``oms.runtime.pipeline.Watcher``)."""
 
-    def __init__(self, book: ExpectationBook, service: AccountService) -> None:
+    def __init__(self, book: ExpectationBook, service: Pipeline) -> None:
         self.book = book
         self.service = service
 
@@ -559,7 +552,7 @@ class _BookWatcher:
         return self.book.due(now)
 
 
-def _net_position(service: AccountService, symbol: str, category: str | None) -> Decimal:
+def _net_position(service: Pipeline, symbol: str, category: str | None) -> Decimal:
     ledger = service.ledger
     reported = any(
         leg.report is not None

@@ -1,6 +1,6 @@
 """Wiring: frame -> ledger -> one transaction (journal, state rows, events) -> publish.
 
-``AccountService`` owns the database transaction; nothing else commits. Frames are
+``Pipeline`` owns the database transaction; nothing else commits. Frames are
 committed in small groups (``group_frames`` frames, or ``group_ms`` after the first
 uncommitted one, whichever comes first): each group is one transaction holding the
 journal rows, every state row the frames changed and every event they produced, so a
@@ -120,7 +120,7 @@ class _Staged:
     since: float = 0.0
 
 
-class AccountService:
+class Pipeline:
     """One account's durable ledger in one database."""
 
     def __init__(  # noqa: PLR0913 - keyword-only settings, each with a safe default
@@ -259,7 +259,7 @@ class AccountService:
 
     # --- ingestion ----------------------------------------------------------------------
 
-    def handle(self, frame: object, *, received_at: int | None = None) -> FrameResult:
+    def feed(self, frame: object, *, received_at: int | None = None) -> FrameResult:
         """Apply one raw frame and stage everything it changed for the next commit.
 
         The frame's journal row is staged before the frame is decoded, so it is kept
@@ -619,7 +619,7 @@ class _StoredState:
     """The database as the ledger's ``Recall``: what eviction took out of memory. Read on
     the service's own connection, from the thread that applies frames."""
 
-    def __init__(self, service: AccountService) -> None:
+    def __init__(self, service: Pipeline) -> None:
         self._service = service
 
     def order(self, order_id: str) -> tuple[Order, list[Fill]] | None:
@@ -650,7 +650,7 @@ def _journal_text(frame: object) -> str:
 
 def _symbol_nets(keys: list[LegKey], legs: Mapping[LegKey, Leg]) -> dict[tuple[str, str], Decimal]:
     """Reported net per (category, symbol) of the given legs' symbols, in one pass (the
-    keys come with all their siblings, see ``AccountService._with_siblings``)."""
+    keys come with all their siblings, see ``Pipeline._with_siblings``)."""
     reported: dict[tuple[str, str], list[Decimal]] = {}
     for key in keys:
         nets = reported.setdefault((key.category, key.symbol), [])

@@ -1,13 +1,13 @@
 """Live: the private stream into the durable service, with a REST resync after every gap.
 
-One worker thread owns the ``AccountService``: the stream's thread only puts what it
+One worker thread owns the ``Pipeline``: the stream's thread only puts what it
 receives on a queue. On every (re)subscription the stream reports ``Subscribed`` and the
 worker fetches a REST snapshot while live frames keep queueing behind it (the buffer the
 resync needs), applies the snapshot through the ledger's reconciliation, then drains the
 buffered frames, which the ledger's ordering rules make safe to apply late or twice.
 
 Supervision: the worker never dies silently. A store fault that may pass blocks the worker
-in ``AccountService.commit_pending`` (capped backoff) while the stream goes on queueing, up
+in ``Pipeline.commit_pending`` (capped backoff) while the stream goes on queueing, up
 to ``max_buffered_frames``/``max_buffered_bytes``; past the store-fault deadline, with a
 full buffer, or on any other error (a bug: logged with its traceback) the runner fails:
 ``error`` holds the reason, ``on_failed`` is told, and ``drain`` raises it.
@@ -15,37 +15,29 @@ full buffer, or on any other error (a bug: logged with its traceback) the runner
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
-from oms.bybit.rest import fill_from_rest, order_from_rest, position_from_rest
 from oms.clock import now_ms
 from oms.core import events as ev
-from oms.core.reconcile import VenueSnapshot
-from oms.errors import AccountFailedError, MalformedFrameError, OmsError, StoreUnavailableError
+from oms.errors import AccountFailedError, OmsError, StoreUnavailableError
 from oms.runtime.metrics import NO_METRICS
+from oms.runtime.resync import ResyncScope, fetch_snapshot
 from oms.threads import start_thread
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
 
-    from oms.core.fills import Fill
-    from oms.core.orders import Order
-    from oms.core.positions import PositionReport
     from oms.runtime.metrics import Metrics
-    from oms.runtime.pipeline import AccountService
+    from oms.runtime.pipeline import Pipeline
+    from oms.runtime.resync import Converters, SnapshotSource
 
 log = logging.getLogger("oms.runtime.worker")
 
-#: Executions are re-fetched from the last booked execTime minus this margin.
-EXEC_MARGIN_MS: Final = 5 * 60_000
-#: With no fill booked yet, executions are fetched this far back.
-FIRST_LOOKBACK_MS: Final = 24 * 3600_000
 _IDLE_FLUSH_S: Final = 0.005
 #: After this long with no frame at all, nothing is in flight any more: disagreements
 #: still pending (a position report without its fills) are reported instead of waiting
@@ -57,49 +49,6 @@ RESYNC_RETRY_S: Final = (1.0, 60.0)
 #: bound the account fails rather than grow without limit (a restart resyncs).
 DEFAULT_MAX_BUFFERED_FRAMES: Final = 200_000
 DEFAULT_MAX_BUFFERED_BYTES: Final = 512 * 1024 * 1024
-
-
-class SnapshotSource(Protocol):
-    """What the resync needs from the REST API (``oms.bybit.rest.RestClient``)."""
-
-    def open_orders(
-        self, category: str, *, settle_coin: str | None = None, symbol: str | None = None
-    ) -> list[dict[str, Any]]: ...
-
-    def recent_closed_orders(
-        self, category: str, *, settle_coin: str | None = None, symbol: str | None = None
-    ) -> list[dict[str, Any]]: ...
-
-    def order_by_id(self, category: str, order_id: str) -> dict[str, Any] | None: ...
-
-    def executions(
-        self,
-        category: str,
-        *,
-        start_ms: int,
-        end_ms: int | None = None,
-        symbol: str | None = None,
-    ) -> list[dict[str, Any]]: ...
-
-    def positions(
-        self, category: str, *, symbol: str | None = None, settle_coin: str | None = None
-    ) -> list[dict[str, Any]]: ...
-
-
-class Converters(Protocol):
-    """REST row -> core value converters (``oms.bybit.rest``)."""
-
-    def order(self, row: dict[str, Any]) -> Order: ...
-    def fill(self, row: dict[str, Any]) -> Fill: ...
-    def position(self, row: dict[str, Any]) -> PositionReport: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ResyncScope:
-    """Which part of the account a resync covers."""
-
-    categories: tuple[str, ...] = ("linear",)
-    settle_coins: tuple[str, ...] = ("USDT",)
 
 
 @dataclass(slots=True)
@@ -114,130 +63,12 @@ class LiveStats:
     started_at: float = field(default_factory=time.monotonic)
 
 
-def fetch_snapshot(
-    rest: SnapshotSource,
-    convert: Converters,
-    service: AccountService,
-    scope: ResyncScope,
-) -> tuple[VenueSnapshot, str]:
-    """Fetch everything a resync needs; return the snapshot and its rows as JSON text."""
-    ledger = service.ledger
-    orders = _fetch_orders(rest, scope)
-    vanished = _fetch_missing(rest, service, orders)
-    booked = [f.exec_time for f in ledger.fills()]
-    now = now_ms()
-    start = (max(booked) - EXEC_MARGIN_MS) if booked else (now - FIRST_LOOKBACK_MS)
-    # The venue's clock may run ahead of ours (Bybit accepts requests up to seconds
-    # behind it): ask for executions up to our now plus the margin, or fills it stamped
-    # "in our future" before the subscription would be missed for good.
-    end = now + EXEC_MARGIN_MS
-    executions = [
-        row for c in scope.categories for row in rest.executions(c, start_ms=start, end_ms=end)
-    ]
-    rows = {"orders": list(orders.values()), "executions": executions, "positions": []}
-    rows["positions"] = _fetch_positions(rest, scope, _known_symbols(service, rows))
-    snapshot = VenueSnapshot(
-        orders=tuple(_convert(convert.order, rows["orders"])),
-        fills=tuple(_convert(convert.fill, rows["executions"])),
-        positions=tuple(_convert(convert.position, rows["positions"])),
-        vanished=tuple(vanished),
-        taken_at=now_ms(),
-    )
-    return snapshot, json.dumps(rows, separators=(",", ":"))
-
-
-def _fetch_orders(rest: SnapshotSource, scope: ResyncScope) -> dict[str, dict[str, Any]]:
-    """Open and recently closed orders of every category and settle coin, by orderId."""
-    found: dict[str, dict[str, Any]] = {}
-    for category in scope.categories:
-        for coin in scope.settle_coins:
-            open_rows = rest.open_orders(category, settle_coin=coin)
-            closed_rows = rest.recent_closed_orders(category, settle_coin=coin)
-            for row in [*open_rows, *closed_rows]:
-                found.setdefault(str(row.get("orderId")), row)
-    return found
-
-
-def _fetch_missing(
-    rest: SnapshotSource, service: AccountService, found: dict[str, dict[str, Any]]
-) -> list[str]:
-    """Look up by id every order held as open that the lists did not return; return
-    those the venue does not know at all."""
-    vanished: list[str] = []
-    for order in service.ledger.open_orders():
-        if order.order_id in found:
-            continue
-        row = rest.order_by_id(order.category, order.order_id)
-        if row is None:
-            vanished.append(order.order_id)
-        else:
-            found[order.order_id] = row
-    return vanished
-
-
-def _fetch_positions(
-    rest: SnapshotSource, scope: ResyncScope, symbols: set[tuple[str, str]]
-) -> list[dict[str, Any]]:
-    """Positions per symbol (a settle-coin query omits flat legs, so every symbol we
-    know of is asked for by name; the settle-coin query finds new non-flat ones)."""
-    for category in scope.categories:
-        for coin in scope.settle_coins:
-            symbols |= {
-                (category, str(r.get("symbol"))) for r in rest.positions(category, settle_coin=coin)
-            }
-    return [
-        row
-        for category, symbol in sorted(symbols)
-        if category in scope.categories
-        for row in rest.positions(category, symbol=symbol)
-    ]
-
-
-def _known_symbols(
-    service: AccountService, rows: dict[str, list[dict[str, Any]]]
-) -> set[tuple[str, str]]:
-    """Symbols with a leg, an order or a fill: their flat positions matter too (a
-    settle-coin query omits flat legs)."""
-    ledger = service.ledger
-    known = {(k.category, k.symbol) for k in ledger.legs()}
-    known |= {(o.category, o.symbol) for o in ledger.open_orders()}
-    for kind in ("orders", "executions"):
-        known |= {(str(r.get("category")), str(r.get("symbol"))) for r in rows[kind]}
-    return known
-
-
-def _convert(make: Callable[[dict[str, Any]], Any], rows: Iterable[dict[str, Any]]) -> list[Any]:
-    out = []
-    for row in rows:
-        try:
-            out.append(make(row))
-        except (MalformedFrameError, ValueError) as exc:
-            log.warning("resync: skipped a REST row that is not valid: %s", exc)
-    return out
-
-
-class RestRows:
-    """Bybit REST rows -> core values: the ``Converters`` for Bybit's REST API."""
-
-    def order(self, row: dict[str, Any]) -> Order:
-        """An order row of /v5/order/realtime."""
-        return order_from_rest(row)
-
-    def fill(self, row: dict[str, Any]) -> Fill:
-        """An execution row of /v5/execution/list."""
-        return fill_from_rest(row)
-
-    def position(self, row: dict[str, Any]) -> PositionReport:
-        """A position row of /v5/position/list."""
-        return position_from_rest(row)
-
-
-class LiveRunner:
+class Worker:
     """Feeds a stream into a service on one worker thread; resyncs on every subscribe."""
 
     def __init__(  # noqa: PLR0913 - keyword-only settings, each with a safe default
         self,
-        service: AccountService,
+        service: Pipeline,
         rest: SnapshotSource | None,
         convert: Converters,
         *,
@@ -280,7 +111,7 @@ class LiveRunner:
 
     # --- called from the stream's thread ------------------------------------------------
 
-    def on_frame(self, text: object, received_at: int) -> None:
+    def feed(self, text: object, received_at: int) -> None:
         """A frame arrived: queue it (never blocks the stream). Past the buffer's bounds
         (the worker is waiting for the database) the account fails instead."""
         self.last_frame_at = received_at
@@ -428,7 +259,7 @@ class LiveRunner:
                 self._buffered_bytes -= len(frame)
         if self._record is not None:
             self._record(frame)  # type: ignore[arg-type]
-        self._guard(self._handle, frame, received_at)
+        self._guard(self._apply, frame, received_at)
 
     def _guard(self, action: Callable[..., object], *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
         """Run ``action``; a store fault that may pass blocks here, retrying, until the
@@ -448,9 +279,9 @@ class LiveRunner:
         ``StreamGapDetected`` is recorded first, then the REST repair runs."""
         self._queue.put(("resync", reason, 0))  # 0: never "the first subscribe"
 
-    def _handle(self, text: object, received_at: int) -> None:
+    def _apply(self, text: object, received_at: int) -> None:
         dequeued_at = now_ms()
-        result = self.service.handle(text, received_at=received_at)
+        result = self.service.feed(text, received_at=received_at)
         self.metrics.frame_handled(result, received_at=received_at, dequeued_at=dequeued_at)
 
     def _resync(self, reason: str, *, first: bool) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from oms import Ledger, MalformedFrame
-from oms.runtime.pipeline import AccountService
+from oms.runtime.pipeline import Pipeline
 
 BAD = '{"topic":"order","data":[{"orderLinkId":"\ud800"}]}'
 
@@ -23,9 +23,9 @@ def test_apply_frame_refuses_a_lone_surrogate_and_goes_on():
 
 def test_the_service_journals_it_as_valid_text(tmp_path):
     db = tmp_path / "x.db"
-    with AccountService(f"sqlite:///{db}") as service:
-        assert service.handle(BAD).outcome.value == "malformed"
-        assert service.handle('{"op":"pong"}').outcome.value == "control"
+    with Pipeline(f"sqlite:///{db}") as service:
+        assert service.feed(BAD).outcome.value == "malformed"
+        assert service.feed('{"op":"pong"}').outcome.value == "control"
     with sqlite3.connect(db) as conn:
         raws = [r for (r,) in conn.execute("SELECT raw FROM frames ORDER BY id")]
     assert raws == [BAD.replace("\ud800", "\ufffd"), '{"op":"pong"}']

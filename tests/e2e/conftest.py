@@ -1,7 +1,7 @@
 """End-to-end fixtures: the embedded sandbox on 127.0.0.1 and the live OMS against it.
 
-``LiveStack`` wires the pieces exactly as ``oms.cli.run.Session`` does (``AccountService`` ->
-``RestClient`` -> ``LiveRunner`` -> ``PrivateStream``), but builds the ``StreamSettings``
+``LiveStack`` wires the pieces exactly as ``oms.cli.run.Session`` does (``Pipeline`` ->
+``RestClient`` -> ``Worker`` -> ``PrivateStream``), but builds the ``StreamSettings``
 itself so a test can shorten the heartbeat, the dead-connection limit and the backoff.
 Every wait polls with a deadline; nothing sleeps on a guess. Every test is checked for
 threads it left behind.
@@ -22,9 +22,10 @@ from oms.bybit.rest import RestClient
 from oms.bybit.signing import Credentials, Secret
 from oms.bybit.stream import PrivateStream, StreamSettings, Subscribed
 from oms.cli.demo import compare_with_truth, load_ledger
-from oms.runtime.pipeline import AccountService
+from oms.runtime.pipeline import Pipeline
 from oms.runtime.publish import read_events
-from oms.runtime.worker import LiveRunner, RestRows, ResyncScope
+from oms.runtime.resync import RestRows, ResyncScope
+from oms.runtime.worker import Worker
 from oms.sandbox.exchange import wall_ms
 
 if TYPE_CHECKING:
@@ -106,9 +107,9 @@ def event_types(db: str) -> Counter[str]:
 class LiveStack:
     """Stream -> runner -> service, wired as ``oms.cli.run.Session`` wires them."""
 
-    service: AccountService
+    service: Pipeline
     rest: RestClient
-    runner: LiveRunner
+    runner: Worker
     stream: PrivateStream
     statuses: list[StreamStatus] = field(default_factory=list)
     stopped: bool = False
@@ -124,9 +125,9 @@ class LiveStack:
         **stream_options: Any,
     ) -> Self:
         creds = Credentials(key, Secret(SECRET))
-        service = AccountService(db)
+        service = Pipeline(db)
         rest = RestClient(sandbox.rest_url, creds, **(rest_options or {}))
-        runner = LiveRunner(service, rest, RestRows(), scope=ResyncScope(("linear",), ("USDT",)))
+        runner = Worker(service, rest, RestRows(), scope=ResyncScope(("linear",), ("USDT",)))
         options: dict[str, Any] = {
             "backoff_initial_s": 0.05,
             "backoff_max_s": 0.5,
@@ -146,7 +147,7 @@ class LiveStack:
             if isinstance(status, Subscribed):
                 runner.on_subscribed(f"subscribed on connection {status.conn_id}")
 
-        stream = PrivateStream(settings, runner.on_frame, on_status)
+        stream = PrivateStream(settings, runner.feed, on_status)
         stack = cls(service, rest, runner, stream, statuses)
         runner.start()
         stream.start()

@@ -17,7 +17,7 @@ from oms.bybit import signing
 from oms.cli.demo import compare_with_truth, load_ledger
 from oms.cli.run import RunOptions, Session
 from oms.runtime.publish import read_events
-from oms.runtime.worker import ResyncScope
+from oms.runtime.resync import ResyncScope
 from oms.sandbox import Faults, Sandbox
 from oms.sandbox.exchange import wall_ms
 from tests.e2e.conftest import (

@@ -27,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from oms.cli.run import RunOptions, Session
 from oms.runtime.metrics import PrometheusMetrics, start_exporter
-from oms.runtime.worker import ResyncScope
+from oms.runtime.resync import ResyncScope
 from oms.sandbox import Faults, Sandbox
 from tests.e2e.conftest import (
     KEY,

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oms.core.states import TERMINAL
-from oms.runtime.pipeline import AccountService
+from oms.runtime.pipeline import Pipeline
 from oms.store.db import open_engine
 from oms.testing import disorder, session
 from tests.store.conftest import BACKENDS, CLEAN, DIRTY, make_databases, state_tables
@@ -36,10 +36,10 @@ def lines_of(capture: Path) -> list[str]:
 
 def run(url: str, lines: list[str], *, settle: bool = True, **options: int) -> dict[str, int]:
     """Feed every line (receipt time = its number) and report what stayed in memory."""
-    service = AccountService(url, **options)
+    service = Pipeline(url, **options)
     try:
         for at, line in enumerate(lines):
-            service.handle(line, received_at=at)
+            service.feed(line, received_at=at)
         if settle:
             service.settle()
     finally:
@@ -83,12 +83,12 @@ def test_a_restart_loads_only_what_it_keeps_and_goes_on_exactly(tmp_path):
     straight, restarted = (f"sqlite:///{tmp_path / n}.db" for n in ("straight", "restarted"))
     run(straight, lines, keep_terminal_orders=1_000_000)
     run(restarted, lines[:half], settle=False, keep_terminal_orders=2)
-    reopened = AccountService(restarted, keep_terminal_orders=2)
+    reopened = Pipeline(restarted, keep_terminal_orders=2)
     try:
         terminal = [o for o in reopened.ledger.orders() if o.status in TERMINAL]
         assert len(terminal) <= 2
         for at, line in enumerate(lines[half:], start=half):
-            reopened.handle(line, received_at=at)
+            reopened.feed(line, received_at=at)
         reopened.settle()
     finally:
         reopened.close()
@@ -100,9 +100,9 @@ def test_old_frames_repeated_after_eviction_are_duplicates(tmp_path):
     url = f"sqlite:///{tmp_path / 'x.db'}"
     run(url, lines, keep_terminal_orders=0)
     before = state(url)
-    service = AccountService(url, keep_terminal_orders=0)
+    service = Pipeline(url, keep_terminal_orders=0)
     try:
-        results = [service.handle(line, received_at=10**9 + i) for i, line in enumerate(lines)]
+        results = [service.feed(line, received_at=10**9 + i) for i, line in enumerate(lines)]
     finally:
         service.close()
     assert {r.outcome.value for r in results} <= {"duplicate", "stale", "control", "ignored"}

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from oms.cli.run import _Recorder
-from oms.runtime.pipeline import AccountService
+from oms.runtime.pipeline import Pipeline
 from oms.store.db import open_engine
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def test_a_new_sqlite_database_and_its_wal_and_shm_are_0600(tmp_path):
 
 def test_a_store_opened_on_a_new_file_creates_it_0600(tmp_path):
     db = tmp_path / "store.db"
-    with AccountService(str(db)) as service:
+    with Pipeline(str(db)) as service:
         service.flush()
         assert [mode(path) for path in (db, *sidecars(db))] == [0o600, 0o600, 0o600]
     assert mode(db) == 0o600

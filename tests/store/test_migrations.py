@@ -15,7 +15,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 from oms.errors import StorageError
-from oms.runtime.pipeline import AccountService
+from oms.runtime.pipeline import Pipeline
 from oms.store.db import current_revision, downgrade, head_revision, upgrade
 from oms.store.lease import Lease, LeaseRecord, read_leases
 from oms.store.tables import Base
@@ -40,7 +40,7 @@ def _differences(engine) -> list[object]:
 
 def test_opening_a_store_on_an_empty_database_migrates_it(db_url, engine):
     assert _tables(engine) == set()
-    AccountService(db_url).close()
+    Pipeline(db_url).close()
     assert current_revision(engine) == head_revision()
     assert head_revision() is not None
     assert _tables(engine) == {*TABLES, "alembic_version"}
@@ -59,8 +59,8 @@ def test_opening_a_store_on_an_empty_database_migrates_it(db_url, engine):
 
 
 def test_opening_a_migrated_database_again_changes_nothing(db_url, engine):
-    AccountService(db_url).close()
-    AccountService(db_url).close()
+    Pipeline(db_url).close()
+    Pipeline(db_url).close()
     assert current_revision(engine) == head_revision()
     assert _differences(engine) == []
 
@@ -71,9 +71,9 @@ def test_models_and_migrations_agree(engine):
 
 
 def test_downgrade_to_base_then_upgrade_round_trips(db_url, engine, clean_lines):
-    with AccountService(db_url) as service:
+    with Pipeline(db_url) as service:
         for line in clean_lines[:200]:
-            service.handle(line)
+            service.feed(line)
     assert count(engine, "orders") > 0
     assert count(engine, "events") > 0
 
@@ -91,15 +91,15 @@ def test_downgrade_to_base_then_upgrade_round_trips(db_url, engine, clean_lines)
     assert _differences(engine) == []
 
     # and the store works on it from scratch
-    with AccountService(db_url) as service:
-        assert service.handle(clean_lines[0]).outcome.value == "applied"
+    with Pipeline(db_url) as service:
+        assert service.feed(clean_lines[0]).outcome.value == "applied"
     assert count(engine, "frames") == 1
 
 
 def _open_refused(url: str) -> None:
     # in a function of its own, so the test's frame is not part of the traceback
     with pytest.raises(StorageError, match="oms db upgrade"):
-        AccountService(url)
+        Pipeline(url)
 
 
 def test_a_database_oms_did_not_make_is_refused(db_url, engine):
@@ -167,9 +167,9 @@ def _snapshot(engine) -> dict[str, list[dict[str, object]]]:
 
 
 def test_downgrading_0002_to_0001_keeps_every_row_of_the_older_schema(db_url, engine, clean_lines):
-    with AccountService(db_url) as service:
+    with Pipeline(db_url) as service:
         for line in clean_lines[:300]:
-            service.handle(line)
+            service.feed(line)
     lease = Lease(engine, "default")
     lease.acquire()
     lease.release()

@@ -20,7 +20,7 @@ from sqlalchemy import event as sqlalchemy_event
 
 from oms.cli import main
 from oms.core.states import OPEN
-from oms.runtime.pipeline import AccountService
+from oms.runtime.pipeline import Pipeline
 from oms.runtime.publish import read_events
 from oms.store.db import open_engine
 from oms.store.types import canonical
@@ -58,10 +58,10 @@ def _json_lines(output: str) -> list[dict[str, Any]]:
 
 def _ingest(url: str, lines: list[str], *, account: str = "default", start: int = 0) -> list:
     published: list[ev.Event] = []
-    with AccountService(url, account=account) as service:
+    with Pipeline(url, account=account) as service:
         service.subscribe(published.append)
         for n, line in enumerate(lines):
-            service.handle(line, received_at=1_717_300_000_000 + start + n)
+            service.feed(line, received_at=1_717_300_000_000 + start + n)
     return published
 
 
@@ -414,8 +414,8 @@ def test_a_follower_misses_no_event_of_concurrent_writers(pg_server, clean_lines
     url = pg_server.create_database()
     entered, release = threading.Event(), threading.Event()
     errors: list[BaseException] = []
-    slow = AccountService(url, account="slow", group_frames=10_000, group_ms=1e12)
-    fast = AccountService(url, account="fast", group_frames=10_000, group_ms=1e12)
+    slow = Pipeline(url, account="slow", group_frames=10_000, group_ms=1e12)
+    fast = Pipeline(url, account="fast", group_frames=10_000, group_ms=1e12)
 
     @sqlalchemy_event.listens_for(slow.engine, "commit")
     def hold(_conn) -> None:  # the slow writer's events are written, not yet committed
@@ -423,7 +423,7 @@ def test_a_follower_misses_no_event_of_concurrent_writers(pg_server, clean_lines
             entered.set()
             release.wait(timeout=SUBPROCESS_TIMEOUT)
 
-    def run(service: AccountService) -> None:
+    def run(service: Pipeline) -> None:
         try:
             service.flush()
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
@@ -431,8 +431,8 @@ def test_a_follower_misses_no_event_of_concurrent_writers(pg_server, clean_lines
 
     try:
         for line in clean_lines[:50]:
-            slow.handle(line)
-            fast.handle(line)
+            slow.feed(line)
+            fast.feed(line)
         slow_writer = threading.Thread(target=run, args=(slow,))
         slow_writer.start()
         try:

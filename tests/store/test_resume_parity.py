@@ -36,7 +36,7 @@ from oms import (
     PositionMismatch,
     PositionMismatchResolved,
 )
-from oms.runtime.pipeline import AccountService
+from oms.runtime.pipeline import Pipeline
 from oms.store.db import open_engine
 from tests.core.frames import (
     execution,
@@ -230,16 +230,16 @@ ECHO = _order_frame(
 
 
 def test_a_cancel_race_is_reported_once_across_eviction_and_restart(db_url):
-    with AccountService(db_url, keep_terminal_orders=0) as service:
-        service.handle(_order_frame(updatedTime=ms(10)), received_at=1)
-        service.handle(execution_frame(execution()), received_at=1)
-        assert [type(e) for e in service.handle(ECHO, received_at=2).events] == [CancelRejected]
+    with Pipeline(db_url, keep_terminal_orders=0) as service:
+        service.feed(_order_frame(updatedTime=ms(10)), received_at=1)
+        service.feed(execution_frame(execution()), received_at=1)
+        assert [type(e) for e in service.feed(ECHO, received_at=2).events] == [CancelRejected]
         service.flush()  # the order is terminal and fully booked: it leaves memory
         assert service.ledger.order(OID) is None
-        assert service.handle(ECHO, received_at=3).events == []  # recalled, still silent
+        assert service.feed(ECHO, received_at=3).events == []  # recalled, still silent
         assert service.ledger.order(OID) is not None
-    with AccountService(db_url) as restarted:
-        assert restarted.handle(ECHO, received_at=4).events == []
+    with Pipeline(db_url) as restarted:
+        assert restarted.feed(ECHO, received_at=4).events == []
         restarted.flush()
     engine = open_engine(db_url)
     try:
@@ -249,15 +249,15 @@ def test_a_cancel_race_is_reported_once_across_eviction_and_restart(db_url):
 
 
 def test_an_open_mismatch_is_resolved_after_a_restart_not_announced_again(db_url):
-    with AccountService(db_url, settle_frames=2) as service:
-        service.handle(_order_frame(qty="2", cumExecQty="2"), received_at=1)
-        service.handle(execution_frame(execution(seq=100)), received_at=2)
-        service.handle(position_frame(position(size="2", seq=100)), received_at=3)
+    with Pipeline(db_url, settle_frames=2) as service:
+        service.feed(_order_frame(qty="2", cumExecQty="2"), received_at=1)
+        service.feed(execution_frame(execution(seq=100)), received_at=2)
+        service.feed(position_frame(position(size="2", seq=100)), received_at=3)
         (mismatch,) = service.settle()
         assert isinstance(mismatch, PositionMismatch)
-    with AccountService(db_url, settle_frames=2) as restarted:
+    with Pipeline(db_url, settle_frames=2) as restarted:
         assert restarted.settle() == []
-        late = restarted.handle(execution_frame(execution(execId="late", seq=100)))
+        late = restarted.feed(execution_frame(execution(execId="late", seq=100)))
         assert [type(e) for e in late.events] == [FillBooked, PositionMismatchResolved]
 
 
@@ -265,15 +265,15 @@ def test_a_fill_that_waits_for_its_order_still_waits_after_a_restart(db_url):
     """Booked to no leg (its symbol not known one-way then), it must not move the leg the
     report since showed one-way: the outbox's ``FillBooked`` says so."""
     xrp = {"symbol": "XRPUSDT", "orderId": "o1", "execId": "x", "seq": 7}
-    with AccountService(db_url, settle_frames=2) as service:
-        service.handle(execution_frame(execution(**xrp)), received_at=1)
-        service.handle(position_frame(position(symbol="XRPUSDT", seq=7)), received_at=2)
+    with Pipeline(db_url, settle_frames=2) as service:
+        service.feed(execution_frame(execution(**xrp)), received_at=1)
+        service.feed(position_frame(position(symbol="XRPUSDT", seq=7)), received_at=2)
         assert {type(e) for e in service.settle()} == {PositionMismatch, FillForUnknownOrder}
         assert service.ledger.derived_position("XRPUSDT") == 0
-    with AccountService(db_url, settle_frames=2) as restarted:
+    with Pipeline(db_url, settle_frames=2) as restarted:
         assert restarted.ledger.derived_position("XRPUSDT") == 0
         assert restarted.settle() == []
         order_id = {"symbol": "XRPUSDT", "orderId": "o1"}
-        arrived = restarted.handle(_order_frame(**order_id)).events
+        arrived = restarted.feed(_order_frame(**order_id)).events
         assert PositionMismatchResolved in {type(e) for e in arrived}
         assert restarted.ledger.derived_position("XRPUSDT") == 1

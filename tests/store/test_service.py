@@ -1,4 +1,4 @@
-"""AccountService: one transaction per group of frames (journal, state rows, events),
+"""Pipeline: one transaction per group of frames (journal, state rows, events),
 subscribers after the commit, restore on open, idempotent re-delivery, accounts apart."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from oms.cli.views import state_document
 from oms.core import events as ev
-from oms.runtime.pipeline import AccountService
+from oms.runtime.pipeline import Pipeline
 from oms.runtime.publish import read_events
 from oms.store.db import open_engine
 from tests.store.conftest import (
@@ -39,7 +39,7 @@ def _counts(engine, account: str | None = None) -> dict[str, int]:
     return {table: count(engine, table, account) for table in STATE}
 
 
-def _state_without_stats(service: AccountService) -> dict[str, object]:
+def _state_without_stats(service: Pipeline) -> dict[str, object]:
     doc = state_document(service.ledger)
     doc.pop("stats")
     return doc
@@ -50,11 +50,11 @@ def _state_without_stats(service: AccountService) -> dict[str, object]:
 
 def test_a_group_is_committed_as_one_transaction(db_url, engine, clean_lines):
     published: list[ev.Event] = []
-    service = AccountService(db_url, group_frames=10_000, group_ms=NEVER)
+    service = Pipeline(db_url, group_frames=10_000, group_ms=NEVER)
     try:
         service.subscribe(published.append)
         for line in clean_lines[:60]:
-            service.handle(line)
+            service.feed(line)
         # nothing of the group is visible to another connection, nothing is published
         assert _counts(engine) == dict.fromkeys(STATE, 0)
         assert published == []
@@ -84,10 +84,10 @@ def test_a_group_is_committed_as_one_transaction(db_url, engine, clean_lines):
 
 def test_a_full_group_commits_by_itself(db_url, engine, clean_lines):
     published: list[ev.Event] = []
-    with AccountService(db_url, group_frames=10, group_ms=NEVER) as service:
+    with Pipeline(db_url, group_frames=10, group_ms=NEVER) as service:
         service.subscribe(published.append)
         for line in clean_lines[:25]:
-            service.handle(line)
+            service.feed(line)
         assert count(engine, "frames") == 20  # two whole groups, the third still staged
         assert count(engine, "events") == len(published)
     assert count(engine, "frames") == 25  # close commits what was staged
@@ -95,9 +95,9 @@ def test_a_full_group_commits_by_itself(db_url, engine, clean_lines):
 
 
 def test_a_zero_group_time_commits_every_frame(db_url, engine, clean_lines):
-    with AccountService(db_url, group_frames=10_000, group_ms=0) as service:
+    with Pipeline(db_url, group_frames=10_000, group_ms=0) as service:
         for n, line in enumerate(clean_lines[:5], 1):
-            service.handle(line)
+            service.feed(line)
             assert count(engine, "frames") == n
 
 
@@ -108,9 +108,9 @@ def test_the_journal_holds_every_frame_exactly_as_received(db_url, engine, dirty
     lines = [line for line in dirty_lines if line]
     lines += ["  not json at all ✓ naïve  ", '{"op":"pong","args":["1717200000000"]}\t']
     results = []
-    with AccountService(db_url, group_frames=37) as service:
+    with Pipeline(db_url, group_frames=37) as service:
         for n, line in enumerate(lines):
-            results.append(service.handle(line, received_at=1_717_200_000_000 + n))
+            results.append(service.feed(line, received_at=1_717_200_000_000 + n))
     journal = table_rows(engine, "frames")
     assert len(journal) == len(lines)
     assert [r["raw"] for r in journal] == lines
@@ -134,9 +134,9 @@ def test_the_journal_holds_every_frame_exactly_as_received(db_url, engine, dirty
 
 
 def test_state_rows_point_at_the_frame_that_wrote_them(db_url, engine, clean_lines):
-    with AccountService(db_url) as service:
+    with Pipeline(db_url) as service:
         for line in clean_lines[:300]:
-            service.handle(line)
+            service.feed(line)
     frames = {r["id"]: r for r in table_rows(engine, "frames")}
     updates = table_rows(engine, "order_updates")
     assert updates
@@ -158,10 +158,10 @@ def test_a_frame_with_a_nul_character_is_journaled_and_ingestion_goes_on(
     """A garbage frame is malformed, never fatal: its exact text goes to the journal and
     the next frames are stored as usual."""
     garbage = "\x00\x00binary junk"
-    with AccountService(db_url, group_ms=0) as service:
-        assert service.handle(garbage).outcome.value == "malformed"
+    with Pipeline(db_url, group_ms=0) as service:
+        assert service.feed(garbage).outcome.value == "malformed"
         for line in clean_lines[:20]:
-            service.handle(line)
+            service.feed(line)
     journal = table_rows(engine, "frames")
     # PostgreSQL text cannot hold NUL at all: there (only there) it is journaled as U+FFFD
     stored = garbage.replace("\x00", "\ufffd") if db_url.startswith("postgresql") else garbage
@@ -206,10 +206,10 @@ def test_subscribers_hear_of_events_only_after_their_commit(db_url, clean_lines)
             problems.append(f"{name}: {exc!r}")
 
     try:
-        with AccountService(db_url, group_frames=7, group_ms=NEVER) as service:
+        with Pipeline(db_url, group_frames=7, group_ms=NEVER) as service:
             service.subscribe(subscriber)
             for line in clean_lines[:250]:
-                service.handle(line)
+                service.feed(line)
     finally:
         own.dispose()
     assert problems == []
@@ -232,11 +232,11 @@ def test_a_subscriber_that_raises_is_isolated(db_url, engine, clean_lines, caplo
         raise RuntimeError(f"subscriber bug on {type(event).__name__}")
 
     caplog.set_level(logging.ERROR, logger="oms.runtime.pipeline")
-    with AccountService(db_url, group_frames=10, group_ms=NEVER) as service:
+    with Pipeline(db_url, group_frames=10, group_ms=NEVER) as service:
         service.subscribe(before.append)
         service.subscribe(broken)
         service.subscribe(after.append)
-        results = [service.handle(line) for line in clean_lines[:120]]
+        results = [service.feed(line) for line in clean_lines[:120]]
     assert len(results) == 120  # ingestion went on
     assert before
     assert after == before
@@ -253,32 +253,32 @@ def test_a_subscriber_that_raises_is_isolated(db_url, engine, clean_lines, caplo
 
 def test_restart_restores_the_ledger(db_url, new_db_url, clean_lines):
     half = 1500
-    with AccountService(db_url) as first:
+    with Pipeline(db_url) as first:
         for line in clean_lines[:half]:
-            first.handle(line)
+            first.feed(line)
         before = _state_without_stats(first)
         stats = first.ledger.stats
     engine = open_engine(db_url)
     try:
         committed = state_tables(engine)
-        with AccountService(db_url) as second:
+        with Pipeline(db_url) as second:
             assert _state_without_stats(second) == before
             assert second.ledger.stats == stats
             # every frame seen before the restart is a duplicate (or stale) after it
-            outcomes = Counter(second.handle(line).outcome.value for line in clean_lines[:half])
+            outcomes = Counter(second.feed(line).outcome.value for line in clean_lines[:half])
             assert set(outcomes) <= {"duplicate", "stale"}, outcomes
             second.flush()
             assert state_tables(engine) == committed
             for line in clean_lines[half:]:
-                second.handle(line)
+                second.feed(line)
         resumed = state_tables(engine)
     finally:
         engine.dispose()
 
     reference_url = new_db_url()
-    with AccountService(reference_url) as once:
+    with Pipeline(reference_url) as once:
         for line in clean_lines:
-            once.handle(line)
+            once.feed(line)
     reference = open_engine(reference_url)
     try:
         assert resumed == state_tables(reference)
@@ -291,15 +291,15 @@ def test_restarting_anywhere_ends_like_one_uninterrupted_run(db_url, new_db_url,
     repeated frames straddle the restarts): the stored state and the outbox equal those
     of one service that saw every frame."""
     reference_url = new_db_url()
-    with AccountService(reference_url) as once:
+    with Pipeline(reference_url) as once:
         for line in dirty_lines:
-            once.handle(line)
+            once.feed(line)
         once.settle()
     step = 37
     for start in range(0, len(dirty_lines), step):
-        with AccountService(db_url) as service:
+        with Pipeline(db_url) as service:
             for line in dirty_lines[start : start + step]:
-                service.handle(line)
+                service.feed(line)
             if start + step >= len(dirty_lines):
                 service.settle()
     got, want = open_engine(db_url), open_engine(reference_url)
@@ -353,15 +353,15 @@ def test_replaying_a_capture_twice_changes_no_state(db_url, engine):
 
 
 def test_accounts_in_one_database_stay_separate(db_url, engine, clean_lines):
-    with AccountService(db_url, account="alpha") as alpha:
+    with Pipeline(db_url, account="alpha") as alpha:
         for line in clean_lines[:400]:
-            alpha.handle(line)
-    with AccountService(db_url, account="beta") as beta:
+            alpha.feed(line)
+    with Pipeline(db_url, account="beta") as beta:
         assert beta.ledger.orders() == []  # nothing of alpha's is restored into beta
-        outcomes = Counter(beta.handle(line).outcome.value for line in clean_lines[:400])
+        outcomes = Counter(beta.feed(line).outcome.value for line in clean_lines[:400])
         assert outcomes["applied"] > 0  # alpha's frames are new to beta
         for line in clean_lines[400:600]:
-            beta.handle(line)
+            beta.feed(line)
 
     alpha_state = state_tables(engine, "alpha")
     beta_state = state_tables(engine, "beta")
@@ -375,7 +375,7 @@ def test_accounts_in_one_database_stay_separate(db_url, engine, clean_lines):
     total = count(engine, "orders")
     assert total == len(alpha_state["orders"]) + len(beta_state["orders"])
 
-    with AccountService(db_url, account="alpha") as alpha:
+    with Pipeline(db_url, account="alpha") as alpha:
         assert len(alpha.ledger.orders()) == len(alpha_state["orders"])
         assert alpha.ledger.stats["frames"] == 400
     assert [e.account for e in read_events(db_url, 0, 100_000, account="beta")] == ["beta"] * len(
@@ -395,12 +395,12 @@ import gc, sys
 gc.disable()
 from sqlalchemy import text
 from oms.errors import StorageError
-from oms.runtime.pipeline import AccountService
+from oms.runtime.pipeline import Pipeline
 from oms.store.db import open_engine
 
 url = sys.argv[1]
 try:
-    AccountService(url)
+    Pipeline(url)
 except StorageError:
     pass
 else:
@@ -433,15 +433,15 @@ def test_a_refused_postgresql_database_keeps_no_connection_open(pg_server):
         )
         assert child.returncode == 0, child.stderr
         left = int(child.stdout)
-        assert left == 0, f"{left} connection(s) left open by the refused AccountService"
+        assert left == 0, f"{left} connection(s) left open by the refused Pipeline"
     finally:
         pg_server.drop_database(url)
 
 
 def test_events_payload_is_json_with_exact_decimals(db_url, engine, clean_lines):
-    with AccountService(db_url) as service:
+    with Pipeline(db_url) as service:
         for line in clean_lines[:100]:
-            service.handle(line)
+            service.feed(line)
     raw = rows(engine, "SELECT payload FROM events ORDER BY id")
     assert raw
     for row in raw:

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from oms.bybit.messages import MAX_MILLIS, SEQ_MAX, SEQ_MIN
-from oms.runtime.pipeline import AccountService
+from oms.runtime.pipeline import Pipeline
 from oms.store.db import open_engine
 from tests.conftest import read_lines
 from tests.store.conftest import rows, state_tables
@@ -78,11 +78,11 @@ def _bounded(ledger: Ledger) -> tuple[object, ...]:
 
 
 def test_frames_at_every_bound_commit_and_read_back_equal(db_url):
-    with AccountService(db_url, group_ms=0) as service:
+    with Pipeline(db_url, group_ms=0) as service:
         for line in AT_THE_BOUNDS:
-            assert service.handle(line).outcome.value == "applied", line[:120]
+            assert service.feed(line).outcome.value == "applied", line[:120]
         want = _bounded(service.ledger)
-    with AccountService(db_url) as restored:  # restore reads every row back
+    with Pipeline(db_url) as restored:  # restore reads every row back
         assert _bounded(restored.ledger) == want
     engine = open_engine(db_url)
     try:
@@ -102,10 +102,10 @@ def test_frames_at_every_bound_commit_and_read_back_equal(db_url):
 
 
 def test_frames_beyond_the_bounds_are_journaled_as_malformed_and_stored_nowhere(db_url):
-    with AccountService(db_url, group_ms=0) as service:
+    with Pipeline(db_url, group_ms=0) as service:
         for line in BEYOND_THE_BOUNDS:
-            assert service.handle(line).outcome.value == "malformed", line[:120]
-        assert service.handle(POSITION).outcome.value == "applied"  # and the stream goes on
+            assert service.feed(line).outcome.value == "malformed", line[:120]
+        assert service.feed(POSITION).outcome.value == "applied"  # and the stream goes on
     engine = open_engine(db_url)
     try:
         journal = rows(engine, "SELECT outcome FROM frames ORDER BY id")
