@@ -46,7 +46,7 @@ from oms import (
 from oms.cli.demo import compare_with_truth, load_ledger
 from oms.core import events as core_events
 from oms.core.states import TERMINAL
-from oms.runtime.publish import read_events
+from oms.runtime.outbox import read_events
 from oms.runtime.resync import ResyncScope
 from oms.sandbox import Sandbox
 from oms.store.repository import event_json
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-    from oms.runtime.publish import StoredEvent
+    from oms.runtime.outbox import StoredEvent
 
 #: Upper bounds of waits, never expected durations: a healthy run is far quicker.
 WAIT_S = 60.0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
+from oms.runtime.outbox import read_events
 from oms.runtime.pipeline import Pipeline
-from oms.runtime.publish import read_events
 from oms.runtime.worker import Worker
 from tests.core.frames import (
     execution,

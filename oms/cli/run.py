@@ -28,7 +28,7 @@ from rich.table import Table
 
 from oms.bybit.rest import REST_URLS
 from oms.bybit.signing import Credentials
-from oms.bybit.stream import PrivateStream, StreamSettings
+from oms.bybit.stream import StreamSettings
 from oms.core.events import Anomaly
 from oms.core.ledger import DEFAULT_KEEP_TERMINAL_ORDERS
 from oms.errors import AccountFailedError, AuthError, LocalError, SubscribeError
@@ -139,12 +139,9 @@ class Session:
             lease_ttl_s=options.lease_ttl_s,
         )
         self.log_context = self.account.log_context
-        # The parts the live view and the tests look at.
-        self.service = self.account._service  # noqa: SLF001 - the session is the account's shell
-        self.runner = self.account._runner  # noqa: SLF001
-        self.stream: PrivateStream = self.account._stream  # type: ignore[assignment]  # noqa: SLF001 - always set: stream= given
-        self.service.subscribe(_log_anomaly)
+        self.account.subscribe(_log_anomaly, Anomaly)
         self.stopped = threading.Event()
+        self.started_at = time.monotonic()
 
     @property
     def state(self) -> str:
@@ -153,6 +150,7 @@ class Session:
 
     def start(self) -> None:
         """Start the worker, then the stream (both in ``log_context``)."""
+        self.started_at = time.monotonic()
         self.account.start()
 
     def stop(self) -> None:
@@ -168,29 +166,29 @@ class Session:
     @property
     def error(self) -> BaseException | None:
         """Why the session ended on its own, if it did."""
-        return self.runner.error or self.service.failure or self.stream.error
+        return self.account.failure
 
 
 def _log_anomaly(event: Event) -> None:
-    """Committed anomalies as warnings (in the worker: they name account and connection)."""
+    """Committed anomalies as warnings (on the subscription's thread, in the account's
+    log context)."""
     if isinstance(event, Anomaly):
         log.warning("%s: %s", type(event).__name__, event.reason)
 
 
 def status_view(session: Session) -> Group:
     """The live view: stream, throughput, orders, positions, last resync."""
-    stats = session.runner.stats
-    stream = session.stream.stats
-    elapsed = max(time.monotonic() - stats.started_at, 1e-9)
+    account = session.account
+    health = account.health()
+    elapsed = max(time.monotonic() - session.started_at, 1e-9)
     head = Table.grid(padding=(0, 2))
     head.add_row(
-        f"stream: [bold]{session.state}[/]",
-        f"frames: {stats.frames} ({stats.frames / elapsed:.0f}/s)",
-        f"connections: {stream.connections} (reconnects {stream.reconnects})",
-        f"resyncs: {stats.resyncs}",
+        f"stream: [bold]{health.stream or health.state}[/]",
+        f"frames: {health.frames} ({health.frames / elapsed:.0f}/s)",
+        f"connections: {health.connections} (reconnects {health.reconnects})",
+        f"resyncs: {health.resyncs}",
     )
-    ledger = session.service.ledger
-    last = stats.last_resync
+    last = health.last_resync
     if last is not None:
         head.add_row(
             "last resync:",
@@ -201,10 +199,15 @@ def status_view(session: Session) -> Group:
     positions = Table(title="positions", title_justify="left")
     for column in ("symbol", "idx", "net_qty", "from fills"):
         positions.add_column(column, justify="right" if column != "symbol" else "left")
-    for key, leg in sorted(ledger.legs().items()):
-        net = leg.report.net_qty if leg.report is not None else None
-        positions.add_row(key.symbol, str(key.position_idx), str(net), str(leg.derived_net))
-    summary = f"open orders: {len(ledger.open_orders())}   fills: {len(ledger.fills())}"
+    try:
+        legs = account.positions()
+    except AccountFailedError:  # it failed between health() and now: the loop stops next
+        legs = []
+    for leg in legs:
+        positions.add_row(
+            leg.symbol, str(leg.position_idx), str(leg.net_qty), str(leg.fills_net_qty)
+        )
+    summary = f"open orders: {health.open_orders}   fills: {health.fills}"
     return Group(head, summary, positions)
 
 
@@ -250,7 +253,7 @@ def _run_session(
         session.start()
         with live if live is not None else nullcontext():
             while not stop.wait(0.25):
-                if session.error is not None or session.stream.wait(0):
+                if session.error is not None or session.account.ended:
                     break
                 if deadline is not None and time.monotonic() >= deadline:
                     break

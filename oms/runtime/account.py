@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Final, Self
 
@@ -39,7 +39,7 @@ from oms.errors import AccountFailedError, LocalError
 from oms.runtime.logs import account_context, bound, set_connection
 from oms.runtime.metrics import NO_METRICS
 from oms.runtime.pipeline import Pipeline
-from oms.runtime.publish import DEFAULT_MAX_PENDING, Publisher, Subscription
+from oms.runtime.publish import DEFAULT_MAX_PENDING, Subscription
 from oms.runtime.resync import RestRows, ResyncScope
 from oms.runtime.worker import DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_BUFFERED_FRAMES, Worker
 from oms.store.faults import DEFAULT_STORE_FAULT_DEADLINE_S
@@ -47,7 +47,7 @@ from oms.store.lease import DEFAULT_LEASE_TTL_S
 from oms.store.tables import DEFAULT_ACCOUNT
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from oms.bybit.stream import StreamStatus
     from oms.core.events import Event, ResyncCompleted
@@ -108,6 +108,13 @@ class Health:
     stream: str | None = None
     #: Frames received and applied, not yet committed (a store fault holds them).
     uncommitted: int = 0
+    #: Frames the stream received (for an account fed by the caller: frames fed).
+    received: int = 0
+    #: Frames applied, by outcome ("applied", "duplicate", "stale", "malformed", ...).
+    outcomes: Mapping[str, int] = field(default_factory=dict)
+    #: Orders open now, and fills held in memory (recent ones: see ``keep_terminal_orders``).
+    open_orders: int = 0
+    fills: int = 0
 
 
 class _StreamHooks:
@@ -174,8 +181,7 @@ class Account:
             position_grace_ms=position_grace_ms,
         )
         self._service.watchers.append(_BookWatcher(self._book, self._service))
-        self._publisher = Publisher()
-        self._service.subscribe(self._publisher.publish)
+        self._publisher = self._service.publisher  # the one way out of committed events
         self._runner = Worker(
             self._service,
             rest,
@@ -193,7 +199,7 @@ class Account:
             else None
         )
         if metrics is not NO_METRICS:
-            self._service.subscribe(metrics.event_published)
+            self._publisher.listen(metrics.event_published)
             metrics.watch(
                 queue_depth=lambda: self._runner.queued,
                 last_frame_at=lambda: self.health().last_frame_at,
@@ -391,6 +397,10 @@ class Account:
         stats = self._runner.stats
         stream = self._stream.stats if self._stream is not None else None
         state, error, since = self._state_and_error()
+        with self._service.lock:
+            ledger = self._service.ledger
+            outcomes = dict(ledger.stats)
+            open_orders, fills = len(ledger.open_orders()), len(ledger.fills())
         return Health(
             state=state,
             error=error,
@@ -406,6 +416,10 @@ class Account:
             last_resync=stats.last_resync,
             stream=None if self._stream is None else self._stream_state,
             uncommitted=self._service.staged_frames,
+            received=stream.frames if stream else stats.frames,
+            outcomes=outcomes,
+            open_orders=open_orders,
+            fills=fills,
         )
 
     def _state_and_error(self) -> tuple[str, str | None, int]:
@@ -424,6 +438,22 @@ class Account:
         if self._subscribed_once:
             return "degraded", f"stream: {self._stream_state}", self._state_since
         return "starting", None, self._state_since
+
+    @property
+    def failure(self) -> BaseException | None:
+        """What stopped the account by itself, if anything did: a failure
+        (``AccountFailedError``) or the stream's fatal error (refused credentials or
+        topics). ``health().error`` says the same in words."""
+        failure: BaseException | None = self._runner.error or self._service.failure
+        if failure is None and self._stream is not None:
+            failure = self._stream.error
+        return failure
+
+    @property
+    def ended(self) -> bool:
+        """The account has a stream and it has ended by itself (see ``failure``)."""
+        stream = self._stream
+        return stream is not None and self._started and stream.wait(0)
 
     @property
     def last_resync(self) -> ResyncCompleted | None:

@@ -60,6 +60,7 @@ from oms.errors import (
     StoreUnavailableError,
 )
 from oms.redact import scrub_signatures
+from oms.runtime.publish import Publisher
 from oms.store.db import checkpoint_if_due, ensure_schema, open_engine, safe_url
 from oms.store.faults import (
     DEFAULT_STORE_FAULT_DEADLINE_S,
@@ -137,6 +138,7 @@ class Pipeline:
         take_lease: bool = True,
         wait_lease_s: float = 0.0,
         lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
+        publisher: Publisher | None = None,
     ) -> None:
         self.account = account
         #: A store fault lasting longer than this (seconds) fails the service.
@@ -156,7 +158,8 @@ class Pipeline:
         self.engine: Engine = open_engine(url)
         self.repo = Repository(self.engine.dialect, account)
         self.ledger = Ledger(settle_frames=settle_frames)
-        self._subscribers: list[Subscriber] = []
+        #: The one fan-out of committed events (``Account`` passes its own).
+        self.publisher = publisher if publisher is not None else Publisher()
         self.lock = threading.RLock()
         self.watchers: list[Watcher] = []
         self._next_tick = 0
@@ -246,16 +249,9 @@ class Pipeline:
     # --- subscribers --------------------------------------------------------------------
 
     def subscribe(self, callback: Subscriber) -> None:
-        """Call ``callback(event)`` for every event, after the commit that holds it."""
-        self._subscribers.append(callback)
-
-    def _publish(self, events: list[Event]) -> None:
-        for event in events:
-            for callback in self._subscribers:
-                try:
-                    callback(event)
-                except Exception:
-                    log.exception("subscriber %r failed on %s; ignored", callback, event)
+        """Call ``callback(event)`` for every event, after the commit that holds it
+        (inline: a ``Publisher`` listener)."""
+        self.publisher.listen(callback)
 
     # --- ingestion ----------------------------------------------------------------------
 
@@ -417,7 +413,7 @@ class Pipeline:
             )
             self.fault = None
         self._evict()
-        self._publish(events)
+        self.publisher.publish(events)
 
     def _write_failed(self, exc: BaseException, began: float) -> OmsError:
         """Classify a failed write: kept for a retry, or the service fails. A fault

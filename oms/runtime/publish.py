@@ -1,4 +1,10 @@
-"""How events leave the service: in-process subscriptions and the durable outbox.
+"""How events leave an account in-process: ``Publisher``, the only fan-out.
+
+Every committed event goes through ``Publisher.publish``, once, in commit order, after its
+commit. From there it reaches *listeners* (called inline on the committing thread; cheap
+hooks such as the metrics; one that raises is logged and never stops the others) and
+*subscriptions*. The durable way out, for other processes and after restarts, is the
+outbox (``oms.runtime.outbox``), written in the commit itself.
 
 **Subscriptions.** Each ``Subscription`` has its own bounded queue and its own delivery
 thread, so a slow subscriber never slows ingestion and a failing one never stops it (its
@@ -9,33 +15,20 @@ dropped and counted; as soon as it has caught up it receives one ``EventsDropped
 how many it lost, then events resume. Nothing is lost for good: every event is also in
 the outbox, and the state it described can be queried.
 
-**The outbox.** Events are appended to the ``events`` table in the same transaction as the
-state they describe, with ids that strictly increase in commit order. A follower
-remembers the last id it handled and asks for what came after it: nothing is missed
-across restarts of either side.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
-
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
+from typing import TYPE_CHECKING, Final
 
 from oms.core.events import Event
-from oms.errors import StorageError
-from oms.store.db import open_engine, safe_url
-from oms.store.tables import EventRow
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
-
-    from sqlalchemy.engine import Engine
+    from collections.abc import Callable, Iterable, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -159,11 +152,20 @@ class Subscription:
 
 
 class Publisher:
-    """The subscriptions of one service; ``publish`` is called after each commit."""
+    """The listeners and subscriptions of one account; the pipeline calls ``publish``
+    after each commit with the events that commit holds."""
 
     def __init__(self) -> None:
+        self._listeners: list[Callable[[Event], object]] = []
         self._subscriptions: list[Subscription] = []
         self._lock = threading.Lock()
+
+    def listen(self, callback: Callable[[Event], object]) -> None:
+        """Call ``callback(event)`` inline, on the committing thread, for every event.
+        For cheap hooks only (a slow one slows ingestion); use a ``Subscription``
+        (``add``) for anything else."""
+        with self._lock:
+            self._listeners = [*self._listeners, callback]
 
     def add(self, subscription: Subscription) -> Subscription:
         """Start delivering to ``subscription``."""
@@ -177,11 +179,19 @@ class Publisher:
             self._subscriptions = [s for s in self._subscriptions if s is not subscription]
         subscription.close()
 
-    def publish(self, event: Event) -> None:
-        """Offer one committed event to every subscription (non-blocking); the service
-        calls it for each event, in commit order, after the commit."""
-        for subscription in self._subscriptions:  # a snapshot: add/remove replace the list
-            subscription.offer((event,))
+    def publish(self, events: Sequence[Event]) -> None:
+        """Hand one commit's events, in order, to every listener, then offer them to
+        every subscription (non-blocking)."""
+        if not events:
+            return
+        for event in events:
+            for callback in self._listeners:  # a snapshot: listen/add/remove replace lists
+                try:
+                    callback(event)
+                except Exception:
+                    log.exception("listener %r failed on %s; ignored", callback, event)
+        for subscription in self._subscriptions:
+            subscription.offer(events)
 
     def close(self, timeout: float = 5.0) -> None:
         """Deliver what is queued and stop every subscription."""
@@ -189,69 +199,3 @@ class Publisher:
             subscriptions, self._subscriptions = self._subscriptions, []
         for subscription in subscriptions:
             subscription.close(timeout)
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    """One outbox row. ``payload`` holds the event's fields (decimals as strings)."""
-
-    id: int
-    account: str
-    type: str
-    order_id: str | None
-    symbol: str | None
-    payload: dict[str, Any]
-    created_at: int
-
-    def to_json(self) -> str:
-        """One JSON line."""
-        return json.dumps(
-            {
-                "id": self.id,
-                "account": self.account,
-                "type": self.type,
-                "order_id": self.order_id,
-                "symbol": self.symbol,
-                "payload": self.payload,
-                "created_at": self.created_at,
-            },
-            separators=(",", ":"),
-        )
-
-
-def read_events_from(
-    engine: Engine, after_id: int = 0, limit: int = 1000, account: str | None = None
-) -> list[StoredEvent]:
-    """Events with id > ``after_id``, oldest first, at most ``limit``."""
-    t = EventRow.__table__
-    query = select(t).where(t.c.id > after_id).order_by(t.c.id).limit(limit)
-    if account is not None:
-        query = query.where(t.c.account == account)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-    except SQLAlchemyError as exc:
-        raise StorageError(f"cannot read events from {safe_url(str(engine.url))}: {exc}") from exc
-    return [
-        StoredEvent(
-            id=int(r["id"]),
-            account=r["account"],
-            type=r["type"],
-            order_id=r["order_id"],
-            symbol=r["symbol"],
-            payload=r["payload"] if isinstance(r["payload"], dict) else json.loads(r["payload"]),
-            created_at=int(r["created_at"]),
-        )
-        for r in rows
-    ]
-
-
-def read_events(
-    url: str, after_id: int = 0, limit: int = 1000, account: str | None = None
-) -> list[StoredEvent]:
-    """Events of the database at ``url`` with id > ``after_id`` (see ``read_events_from``)."""
-    engine = open_engine(url)
-    try:
-        return read_events_from(engine, after_id, limit, account)
-    finally:
-        engine.dispose()

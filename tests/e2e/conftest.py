@@ -22,8 +22,8 @@ from oms.bybit.rest import RestClient
 from oms.bybit.signing import Credentials, Secret
 from oms.bybit.stream import PrivateStream, StreamSettings, Subscribed
 from oms.cli.demo import compare_with_truth, load_ledger
+from oms.runtime.outbox import read_events
 from oms.runtime.pipeline import Pipeline
-from oms.runtime.publish import read_events
 from oms.runtime.resync import RestRows, ResyncScope
 from oms.runtime.worker import Worker
 from oms.sandbox.exchange import wall_ms

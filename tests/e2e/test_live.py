@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from oms.bybit import signing
 from oms.cli.demo import compare_with_truth, load_ledger
 from oms.cli.run import RunOptions, Session
-from oms.runtime.publish import read_events
+from oms.runtime.outbox import read_events
 from oms.runtime.resync import ResyncScope
 from oms.sandbox import Faults, Sandbox
 from oms.sandbox.exchange import wall_ms
@@ -258,7 +258,7 @@ def test_session_at_debug_logs_no_secret_and_leaves_no_thread(
         session = Session(options, credentials())
         session.start()
         try:
-            trade_until(sandbox, lambda: session.runner.stats.resyncs >= 2, "a drop and resync")
+            trade_until(sandbox, lambda: session.account.health().resyncs >= 2, "a drop and resync")
             wait_converged(db, sandbox)
         finally:
             session.stop()

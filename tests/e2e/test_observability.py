@@ -292,8 +292,8 @@ def test_session_metrics_agree_with_the_runs_own_counts(db: str) -> None:
                 try:
                     wait_for(
                         lambda: (
-                            session.runner.stats.resyncs >= 2
-                            and session.service.ledger.stats["malformed"] >= 3
+                            session.account.health().resyncs >= 2
+                            and session.account.health().outcomes.get("malformed", 0) >= 3
                         ),
                         "a drop, a second resync and corrupted frames",
                     )
@@ -308,10 +308,10 @@ def test_session_metrics_agree_with_the_runs_own_counts(db: str) -> None:
             exporter.close()
 
     assert total(live, "oms_frames_total", "acct-x") > 0
-    stats = session.service.ledger.stats
-    runner, stream = session.runner.stats, session.stream.stats
+    health = session.account.health()
+    stats = health.outcomes
     frames = total(final, "oms_frames_total", "acct-x")
-    assert frames == runner.frames == stream.frames
+    assert frames == health.frames == health.received
     for outcome in ("applied", "duplicate", "stale", "malformed", "control"):
         counted = sum(
             v
@@ -320,9 +320,9 @@ def test_session_metrics_agree_with_the_runs_own_counts(db: str) -> None:
         )
         assert counted == stats[outcome], outcome
     assert sample(final, "oms_ingestion_lag_ms_count", "acct-x") == frames
-    assert sample(final, "oms_resyncs_total", "acct-x", result="ok") == runner.resyncs >= 2
+    assert sample(final, "oms_resyncs_total", "acct-x", result="ok") == health.resyncs >= 2
     assert sample(final, "oms_resyncs_total", "acct-x", result="failed") == 0
-    assert sample(final, "oms_reconnects_total", "acct-x") == stream.reconnects >= 1
+    assert sample(final, "oms_reconnects_total", "acct-x") == health.reconnects >= 1
     anomalies = {
         dict(labels)["type"]: v
         for (n, labels), v in final.items()
@@ -332,8 +332,8 @@ def test_session_metrics_agree_with_the_runs_own_counts(db: str) -> None:
     assert anomalies["MalformedFrame"] == kinds["MalformedFrame"] >= 3
     assert all(kinds[kind] == count for kind, count in anomalies.items())
     assert sample(final, "oms_queue_depth", "acct-x") == 0
-    assert stream.last_frame_at is not None
+    assert health.last_frame_at is not None
     assert (
-        sample(final, "oms_last_frame_timestamp_seconds", "acct-x") == stream.last_frame_at / 1000
+        sample(final, "oms_last_frame_timestamp_seconds", "acct-x") == health.last_frame_at / 1000
     )
     assert sample(final, "oms_event_lag_ms_count", "acct-x") > 0

@@ -35,7 +35,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from oms.cli.demo import compare_with_truth, load_ledger
-from oms.runtime.publish import read_events
+from oms.runtime.outbox import read_events
 from oms.sandbox import Sandbox
 from oms.store.db import open_engine
 from oms.store.lease import read_leases

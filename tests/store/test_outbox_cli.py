@@ -20,8 +20,8 @@ from sqlalchemy import event as sqlalchemy_event
 
 from oms.cli import main
 from oms.core.states import OPEN
+from oms.runtime.outbox import read_events
 from oms.runtime.pipeline import Pipeline
-from oms.runtime.publish import read_events
 from oms.store.db import open_engine
 from oms.store.types import canonical
 from tests.store.conftest import (

@@ -15,8 +15,8 @@ from sqlalchemy import text
 
 from oms.cli.views import state_document
 from oms.core import events as ev
+from oms.runtime.outbox import read_events
 from oms.runtime.pipeline import Pipeline
-from oms.runtime.publish import read_events
 from oms.store.db import open_engine
 from tests.store.conftest import (
     ANOMALIES,
