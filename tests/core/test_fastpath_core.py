@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import pickle
 from decimal import Decimal
 from typing import Any
@@ -35,6 +36,7 @@ from oms.core.positions import Leg, LegKey, PositionReport
 from oms.core.states import RANK, TERMINAL, TRANSITIONS, OrderStatus
 
 D = Decimal
+KEYWORD_ONLY = inspect.Parameter.KEYWORD_ONLY
 
 # --- events --------------------------------------------------------------------------------
 
@@ -114,8 +116,13 @@ def test_a_fast_built_event_is_an_ordinary_frozen_event(
     build: Any, cls: type[ev.Event], fields: dict[str, Any]
 ):
     names = [f.name for f in dataclasses.fields(cls)]
-    assert list(fields) == names  # the fast constructor takes the fields in this order
-    fast = build(*fields.values())
+    assert list(fields) == names  # every field, in order
+    # The fast constructor takes exactly the class's keyword-only arguments.
+    parameters = inspect.signature(build).parameters.values()
+    assert [(p.name, p.kind) for p in parameters] == [(n, KEYWORD_ONLY) for n in names]
+    with pytest.raises(TypeError):
+        build(*fields.values())
+    fast = build(**fields)
     usual = cls(**fields)
     assert type(fast) is cls
     assert fast == usual

@@ -11,7 +11,16 @@ from decimal import Decimal
 import pytest
 
 from oms.core.orders import Order, Side, Verdict, decide
-from oms.core.states import BY_WIRE_NAME, OPEN, RANK, TERMINAL, OrderStatus, is_legal
+from oms.core.states import (
+    ALLOWED,
+    BY_WIRE_NAME,
+    OPEN,
+    RANK,
+    TERMINAL,
+    TRANSITIONS,
+    OrderStatus,
+    is_legal,
+)
 
 S = OrderStatus
 T0 = 1_717_200_000_000
@@ -232,3 +241,42 @@ def test_by_wire_name_covers_every_bybit_spelling():
 def test_is_open_follows_terminal():
     for status in OrderStatus:
         assert make_order(status).is_open is (status in OPEN)
+
+
+def _table_as_it_was_computed() -> dict[OrderStatus, frozenset[OrderStatus]]:
+    """``TRANSITIONS`` as ``oms/core/states.py`` built it before its cells were written out
+    one by one (copied from there): set algebra over the endings of a working order."""
+    endings_after_work = (S.FILLED, S.CANCELLED, S.REJECTED, S.PARTIALLY_FILLED_CANCELED)
+    return {
+        S.CREATED: frozenset({S.CREATED, S.NEW, S.PARTIALLY_FILLED, *endings_after_work}),
+        S.UNTRIGGERED: frozenset(
+            {
+                S.UNTRIGGERED,
+                S.TRIGGERED,
+                S.ACTIVE,
+                S.NEW,
+                S.PARTIALLY_FILLED,
+                *endings_after_work,
+                S.DEACTIVATED,
+            }
+        ),
+        S.TRIGGERED: frozenset(
+            {S.TRIGGERED, S.ACTIVE, S.NEW, S.PARTIALLY_FILLED, *endings_after_work}
+        ),
+        S.ACTIVE: frozenset({S.ACTIVE, S.NEW, S.PARTIALLY_FILLED, *endings_after_work}),
+        S.NEW: frozenset({S.NEW, S.PARTIALLY_FILLED, *endings_after_work}),
+        S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, *endings_after_work}),
+        S.FILLED: frozenset({S.FILLED}),
+        S.CANCELLED: frozenset({S.CANCELLED}),
+        S.REJECTED: frozenset({S.REJECTED}),
+        S.PARTIALLY_FILLED_CANCELED: frozenset({S.PARTIALLY_FILLED_CANCELED}),
+        S.DEACTIVATED: frozenset({S.DEACTIVATED}),
+    }
+
+
+def test_the_literal_cells_are_the_table_they_replaced():
+    old = _table_as_it_was_computed()
+    assert old == TRANSITIONS
+    assert {(held, reported) for held, row in old.items() for reported in row} == ALLOWED
+    assert len(ALLOWED) == 48
+    assert set(TRANSITIONS) == set(OrderStatus)
