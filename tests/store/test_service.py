@@ -243,7 +243,7 @@ def test_a_subscriber_that_raises_is_isolated(db_url, engine, clean_lines, caplo
     assert count(engine, "frames") == 120
     assert count(engine, "events") == len(before)
     assert count(engine, "orders") > 0
-    failures = [r for r in caplog.records if r.name == "oms.runtime.pipeline" and r.exc_info]
+    failures = [r for r in caplog.records if r.name == "oms.runtime.publish" and r.exc_info]
     assert len(failures) == len(before)
     assert all(isinstance(r.exc_info[1], RuntimeError) for r in failures)
 
