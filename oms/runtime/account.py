@@ -473,7 +473,9 @@ class Account:
         the subscription's own thread; ``unsubscribe`` ends it."""
         if self._closed:
             raise LocalError("this Account is closed")
-        return self._publisher.add(Subscription(callback, types, max_pending=max_pending))
+        with bound(self.log_context):  # its thread's log lines name the account
+            subscription = Subscription(callback, types, max_pending=max_pending)
+        return self._publisher.add(subscription)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         """Deliver what is queued for ``subscription`` and stop it."""

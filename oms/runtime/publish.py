@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from oms.core.events import Event
+from oms.threads import start_thread
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -72,10 +73,8 @@ class Subscription:
         self._wake = threading.Condition()
         self._closing = False
         self._busy = False
-        self._thread = threading.Thread(
-            target=self._deliver, name=f"oms-subscriber-{self.name}", daemon=True
-        )
-        self._thread.start()
+        # In a copy of the creator's context: its log lines name the account.
+        self._thread = start_thread(self._deliver, name=f"oms-subscriber-{self.name}")
 
     def __repr__(self) -> str:
         return (
