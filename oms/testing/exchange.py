@@ -1,5 +1,5 @@
-"""``SimulatedExchange``: a small, strict Bybit linear account that emits the frames of
-everything that happens to it, and records its own truth.
+"""``SimulatedExchange``: the simulator's strict venue (``oms.sim.Venue``) scripted by hand,
+emitting the text frames of everything that happens to it and recording its own truth.
 
 >>> import json
 >>> from decimal import Decimal
@@ -13,24 +13,29 @@ everything that happens to it, and records its own truth.
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from oms.testing import _wire as w
-from oms.testing._account import Account
-from oms.testing.symbols import CANCEL_RACE_REASON
-from oms.testing.truth import FillTruth, LegId, OrderTruth
+from oms.sim import wire
+from oms.sim.records import ZERO
+from oms.sim.venue import Venue
+from oms.testing.model import ReferenceModel
+from oms.testing.symbols import DEFAULT_SYMBOLS, T0
+from oms.testing.truth import FillTruth, LegId, OrderTruth, PositionTruth
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from decimal import Decimal
+
+    from oms.sim.venue import Group
+    from oms.testing.symbols import SymbolSpec
 
 __all__ = ["SimulatedExchange"]
 
-_ZERO: Final = w.ZERO
-_MAKER_FEE: Final = Decimal("0.0002")
-_TAKER_FEE: Final = Decimal("0.00055")
-_FUNDING_RATE: Final = Decimal("0.0001")
-_FILLABLE: Final = frozenset({"Created", "New", "PartiallyFilled", "Triggered"})
+#: Every topic a session sends, in the default order of one action's frames.
+TOPICS: Final = ("order", "execution.fast", "execution", "position")
 
 
-class SimulatedExchange(Account):
+class SimulatedExchange:
     """A small, strict Bybit linear account that emits the frames of what happens to it.
 
     Every action stamps a new exchange time (at least 1 ms after the previous one), appends
@@ -47,41 +52,66 @@ class SimulatedExchange(Account):
     ``SimulatedExchange(symbols=DEFAULT_SYMBOLS, *, start_ms=T0, fast_executions=False)``.
     """
 
+    def __init__(
+        self,
+        symbols: Sequence[SymbolSpec] = DEFAULT_SYMBOLS,
+        *,
+        start_ms: int = T0,
+        fast_executions: bool = False,
+    ) -> None:
+        if not symbols:
+            raise ValueError("at least one symbol")
+        self.venue = Venue(symbols, start_ms=start_ms, fast_frames=fast_executions)
+        self.venue.arrange = self._arrange
+        self.venue.delay = lambda i: 1 + i
+        self.specs = self.venue.specs
+        self.frames: list[str] = []
+        self.truth = ReferenceModel()
+        self.topic_order: tuple[str, ...] = TOPICS
+        self.fast_executions = fast_executions
+
     # --- queries ----------------------------------------------------------------------
+
+    @property
+    def now(self) -> int:
+        """The exchange's time: its newest timestamp."""
+        return self.venue.now
 
     @property
     def symbols(self) -> tuple[str, ...]:
         """The symbols traded."""
         return tuple(self.specs)
 
+    def net(self, symbol: str, position_idx: int) -> Decimal:
+        """The signed net of one leg now."""
+        leg = self.venue.legs.get((symbol, position_idx))
+        return ZERO if leg is None else leg.net
+
     def mark(self, symbol: str) -> Decimal:
         """The current mark price of a symbol."""
-        return self._marks[symbol]
+        return self.venue.markets[symbol].mark
 
     def open_legs(self) -> list[LegId]:
         """Legs holding a position."""
-        return [k for k, leg in self._legs.items() if leg.net != 0]
+        return [key for key, leg in self.venue.legs.items() if leg.net != 0]
 
     def order_ids(self, *statuses: str) -> list[str]:
         """Orders (with one of ``statuses``, if given), oldest first."""
-        return [i for i, o in self._orders.items() if not statuses or o.status in statuses]
+        orders = self.venue.orders.items()
+        return [i for i, o in orders if not statuses or o.status in statuses]
 
     def current(self, order_id: str) -> OrderTruth:
         """The order's state now (what its next report would say)."""
-        return OrderTruth.from_wire(self._element(self._order(order_id)))
+        return OrderTruth.from_wire(wire.order_element(self.venue.order(order_id)))
 
     def fillable(self, order_id: str) -> Decimal:
         """How much of the order can fill now (reduce-only orders: at most the position)."""
-        o = self._order(order_id)
-        if o.status not in _FILLABLE:
-            return _ZERO
-        left = o.qty - o.cum_qty
-        cap = self._capacity(o)
-        return left if cap is None else min(left, cap)
+        return self.venue.order(order_id).fillable()
 
     def echoable(self) -> list[str]:
         """Filled orders that have not had a cancel-race echo yet."""
-        return [i for i, o in self._orders.items() if o.status == "Filled" and not o.echoed]
+        orders = self.venue.orders.items()
+        return [i for i, o in orders if o.status == "Filled" and not o.echoed]
 
     # --- time and prices --------------------------------------------------------------
 
@@ -89,12 +119,14 @@ class SimulatedExchange(Account):
         """Let ``ms`` milliseconds pass."""
         if ms < 0:
             raise ValueError("time only moves forward")
-        self.now += ms
+        self.venue.now += ms
 
     def move_mark(self, symbol: str, ticks: int) -> None:
-        """Move a mark price by whole ticks (never below 100 ticks)."""
-        spec = self.specs[symbol]
-        self._marks[symbol] = max(self._marks[symbol] + ticks * spec.tick, 100 * spec.tick)
+        """Move a mark price (and the last price with it) by whole ticks (never below 100
+        ticks)."""
+        market = self.venue.markets[symbol]
+        moved = max(market.mark_ticks + ticks, 100)
+        market.mid_ticks = market.mark_ticks = market.index_ticks = moved
 
     # --- actions ----------------------------------------------------------------------
 
@@ -113,25 +145,17 @@ class SimulatedExchange(Account):
         announce: bool = True,
         created_first: bool = False,
     ) -> str:
-        """Accept an order and return its orderId.
-
+        """Accept an order and return its orderId (see ``oms.sim.Venue.place``):
         ``trigger_price`` makes it conditional (born ``Untriggered``); a TP/SL
-        ``stop_order_type`` makes it a reduce-only TP/SL with an empty orderLinkId. In
-        hedge mode the leg follows from side and reduce_only. ``announce=False`` sends no
-        report yet (a market order whose first report is its fill); ``created_first``
-        sends ``Created`` before ``New``.
-        """
-        o = self._new_order(
+        ``stop_order_type`` makes it a reduce-only TP/SL with an empty orderLinkId; in
+        hedge mode the leg follows from side and reduce_only; ``announce=False`` sends no
+        report yet; ``created_first`` sends ``Created`` before ``New``."""
+        o = self.venue.place(
             symbol, side, qty, price=price, order_type=order_type, time_in_force=time_in_force,
             trigger_price=trigger_price, stop_order_type=stop_order_type,
-            reduce_only=reduce_only,
+            reduce_only=reduce_only, announce=announce, created_first=created_first,
         )  # fmt: skip
-        if announce:
-            if created_first and o.status == "New":
-                o.status = "Created"
-                self._send(orders=[o])
-                o.status = "New"
-            self._send(orders=[o])
+        self._collect()
         return o.order_id
 
     def place_rejected(
@@ -147,57 +171,35 @@ class SimulatedExchange(Account):
     ) -> str:
         """An order refused at once: ``Rejected``, or ``Cancelled`` as Bybit does for a
         PostOnly order that would take liquidity (``EC_PostOnlyWillTakeLiquidity``)."""
-        if status not in {"Rejected", "Cancelled"}:
-            raise ValueError("a refused order is Rejected or Cancelled")
-        o = self._new_order(symbol, side, qty, price=price, time_in_force=time_in_force)
-        o.status = status
-        o.reject_reason = reason
-        self._send(orders=[o])
+        o = self.venue.reject(
+            symbol, side, qty, price, reason=reason, status=status, time_in_force=time_in_force
+        )
+        self._collect()
         return o.order_id
 
     def fill(
         self, order_id: str, qty: Decimal, *, pieces: int = 1, price: Decimal | None = None
     ) -> list[str]:
-        """One match of ``qty``, booked as ``pieces`` executions sharing one seq.
+        """One match of ``qty``, booked as ``pieces`` executions sharing one seq, at
+        ``price`` (default: a limit order's price, else the mark).
 
         Sends the order report, the executions and the leg's position report (at the
         trade's seq). TP/SL and reduce-only orders that the new position leaves nothing to
         reduce are deactivated or cancelled in the same order frame, as Bybit does.
         """
-        o = self._order(order_id)
-        step = o.spec.qty_step
-        if qty <= 0 or qty % step or qty > self.fillable(order_id):
+        o = self.venue.order(order_id)
+        step = o.market.spec.qty_step
+        if qty <= 0 or qty % step or qty > o.fillable():
             raise ValueError(f"cannot fill {qty} of {order_id} ({o.status})")
         units = int(qty / step)
         if not 1 <= pieces <= units:
             raise ValueError("each piece needs at least one qty step")
-        t = self._stamp()
-        seq = self._take_seq(o.spec.symbol)
-        px = price if price is not None else self._fill_price(o)
-        rate = _MAKER_FEE if o.order_type == "Limit" else _TAKER_FEE
-        leg = self._leg(o.spec.symbol, o.idx)
+        if price is None:
+            price = o.price if o.order_type == "Limit" else o.market.mark
         sizes = [step * (units // pieces)] * pieces
         sizes[0] += step * (units % pieces)
-        executions = []
-        for size in sizes:
-            fee = w.q8(size * px * rate)
-            o.cum_qty += size
-            o.cum_value += size * px
-            o.cum_fee += fee
-            closed = w.move_leg(leg, o.side, size, px, fee)
-            fields = w.trade_fields(o, size, px, rate, fee, closed)
-            executions.append(self._execution(o.spec.symbol, t, seq, fields))
-        o.status = "Filled" if o.cum_qty == o.qty else "PartiallyFilled"
-        o.updated = t
-        if o.is_open and self._capacity(o) == _ZERO:
-            o.status, o.cancel_type = "Cancelled", "CancelByReduceOnly"
-        changed = [o, *self._close_orphans(o.spec.symbol, o.idx, t, skip=o.order_id)]
-        for e in executions:
-            self.truth.record_fill(FillTruth.from_wire(e, o.idx))
-        fast = [w.fast_element(e) for e in executions] if self.fast_executions else []
-        return self._send(
-            orders=changed, executions=executions, fast=fast, positions=[(o.spec.symbol, o.idx)]
-        )
+        self.venue.match(order_id, [(size, price) for size in sizes])
+        return self._collect()
 
     def amend(
         self,
@@ -208,98 +210,65 @@ class SimulatedExchange(Account):
         trigger_price: Decimal | None = None,
     ) -> list[str]:
         """Amend a working (or untriggered) order: same status, new terms, later time."""
-        o = self._order(order_id)
-        if o.status not in {"New", "PartiallyFilled", "Untriggered"}:
-            raise ValueError(f"cannot amend a {o.status} order")
-        new_qty = o.qty if qty is None else qty
-        new_price = o.price if price is None else price
-        new_trigger = o.trigger if trigger_price is None else trigger_price
-        if (new_qty, new_price, new_trigger) == (o.qty, o.price, o.trigger):
-            raise ValueError("an amend changes something")
-        if new_qty <= o.cum_qty or new_qty % o.spec.qty_step:
-            raise ValueError("amended qty must exceed cumExecQty, on the qty step")
-        if price is not None and (o.order_type != "Limit" or price <= 0 or price % o.spec.tick):
-            raise ValueError("only a limit price on the tick grid can be amended")
-        if trigger_price is not None and (o.status != "Untriggered" or trigger_price <= 0):
-            raise ValueError("only an untriggered order's trigger price can be amended")
-        o.qty, o.price, o.trigger = new_qty, new_price, new_trigger
-        o.updated = self._stamp()
-        return self._send(orders=[o])
+        self.venue.amend(order_id, qty=qty, price=price, trigger_price=trigger_price)
+        return self._collect()
 
     def cancel(
         self, order_id: str, *, cancel_type: str = "CancelByUser", reject_reason: str = "EC_NoError"
     ) -> list[str]:
         """Cancel an open order: ``Deactivated`` before its trigger, else ``Cancelled``
         (keeping whatever it filled)."""
-        o = self._order(order_id)
-        if not o.is_open:
-            raise ValueError(f"cannot cancel a {o.status} order")
-        o.status = "Deactivated" if o.status == "Untriggered" else "Cancelled"
-        o.cancel_type, o.reject_reason = cancel_type, reject_reason
-        o.updated = self._stamp()
-        return self._send(orders=[o])
+        self.venue.cancel(order_id, cancel_type=cancel_type, reject_reason=reject_reason)
+        return self._collect()
 
     def trigger(self, order_id: str, *, then_new: bool = True) -> list[str]:
         """Fire a conditional order's trigger: ``Triggered``, and for a limit order
         ``New`` in the same frame at the same time (``then_new``). A market order is then
         filled by the caller."""
-        o = self._order(order_id)
-        if o.status != "Untriggered":
-            raise ValueError(f"cannot trigger a {o.status} order")
-        o.updated = self._stamp()
-        o.status = "Triggered"
-        elements = [self._element(o)]
-        if then_new and o.order_type == "Limit":
-            o.status = "New"
-            elements.append(self._element(o))
-        for e in elements:
-            self.truth.record_order(OrderTruth.from_wire(e))
-        return self._emit({"order": elements})
+        self.venue.trigger(order_id, then_new=then_new)
+        return self._collect()
 
     def echo_cancel_race(self, order_id: str) -> list[str]:
         """The second ``Filled`` Bybit sends when a cancel arrived after the final fill
         (``EC_OrigClOrdIDDoesNotExist``). The order's state does not change."""
-        o = self._order(order_id)
-        if o.status != "Filled" or o.echoed:
-            raise ValueError("only a filled order echoes a lost cancel, once")
-        o.echoed = True
-        element = self._element(o)
-        element.update(
-            cancelType="CancelByUser",
-            rejectReason=CANCEL_RACE_REASON,
-            updatedTime=str(self._stamp()),
-        )
-        return self._emit({"order": [element]})
+        self.venue.echo_cancel_race(order_id)
+        return self._collect()
 
     def funding(self, symbol: str, position_idx: int) -> list[str]:
         """A funding execution on an open leg (it never moves the position), then the
         leg's position report at the funding's seq."""
-        leg = self._legs.get((symbol, position_idx))
-        if leg is None or leg.net == 0:
-            raise ValueError("funding is paid on an open position")
-        t = self._stamp()
-        seq = self._take_seq(symbol)
-        size = abs(leg.net)
-        value = size * self._marks[symbol]
-        fee = w.q8(value * _FUNDING_RATE)
-        self._counter += 1
-        execution = self._execution(
-            symbol, t, seq,
-            {
-                "execFee": w.fmt(fee), "execQty": w.fmt(size), "execType": "Funding",
-                "execValue": w.fmt(value), "feeRate": w.fmt(_FUNDING_RATE),
-                "orderId": f"{t // 1000}-{self._counter}-382053-1-{position_idx}",
-                "side": "Buy" if leg.net > 0 else "Sell",
-            },
-        )  # fmt: skip
-        leg.realised -= fee
-        self.truth.record_fill(FillTruth.from_wire(execution, position_idx))
-        return self._send(executions=[execution], positions=[(symbol, position_idx)])
+        self.venue.funding(symbol, position_idx)
+        return self._collect()
 
     def report_position(self, symbol: str, position_idx: int) -> list[str]:
         """A position report that changes nothing (Bybit sends one on every order create,
         amend or cancel): the symbol's last seq, a later updatedTime."""
-        if position_idx not in self.specs[symbol].legs:
-            raise ValueError(f"{symbol} has no leg {position_idx}")
-        self._stamp()
-        return self._send(positions=[(symbol, position_idx)])
+        self.venue.report_position(symbol, position_idx)
+        return self._collect()
+
+    # --- frames and truth -------------------------------------------------------------
+
+    def _arrange(self, group: Group) -> Group:
+        """One action's frames in ``topic_order`` (``execution.fast`` right before
+        ``execution`` unless placed; unplaced topics last)."""
+        order = [t for t in self.topic_order if t in TOPICS]
+        if "execution.fast" not in order:
+            order.insert(order.index("execution") if "execution" in order else 0, "execution.fast")
+        order += [t for t in TOPICS if t not in order]
+        return sorted(group, key=lambda item: order.index(item[0]))
+
+    def _collect(self) -> list[str]:
+        """The frames of the last action, recorded in ``frames`` and ``truth``."""
+        sent = []
+        for push in self.venue.take():
+            for e in push.data:
+                if push.topic == "order":
+                    self.truth.record_order(OrderTruth.from_wire(e))
+                elif push.topic == "execution":
+                    idx = self.venue.executions[str(e["execId"])].idx
+                    self.truth.record_fill(FillTruth.from_wire(e, idx))
+                elif push.topic == "position":
+                    self.truth.record_position(PositionTruth.from_wire(e))
+            sent.append(push.text)
+        self.frames.extend(sent)
+        return sent

@@ -26,7 +26,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from oms.testing._wire import ZERO
+from oms.sim.records import ZERO
 from oms.testing.truth import FillTruth, LegId, OrderTruth, PositionTruth
 
 if TYPE_CHECKING:

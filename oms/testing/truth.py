@@ -10,19 +10,31 @@ Decimal('-0.25')
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from oms.testing._wire import ZERO, dec, req
+from oms.sim.records import ZERO, LegId
 from oms.testing.symbols import CANCEL_RACE_REASON, TERMINAL_STATUSES
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from decimal import Decimal
 
 __all__ = ["Expected", "FillTruth", "LegId", "OrderTruth", "PositionTruth"]
 
-LegId = tuple[str, int]
-"""A position leg: (symbol, positionIdx)."""
+
+def dec(text: object) -> Decimal | None:
+    """A wire decimal (``""`` is absent)."""
+    if not isinstance(text, str):
+        raise TypeError(f"expected decimal text, got {text!r}")
+    return Decimal(text) if text else None
+
+
+def req(text: object) -> Decimal:
+    """A wire decimal that must be present."""
+    value = dec(text)
+    if value is None:
+        raise ValueError("missing decimal")
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,38 @@
+"""oms.sim: ONE simulator of a Bybit v5 linear account, for the benchmark, the sandbox and
+``oms.testing``.
+
+- ``specs``: the symbols (``SymbolSpec``, ``CATALOGUE``) and the venue's constants;
+- ``records``: the account's records (markets, legs, orders, executions) and fill math;
+- ``wire``: those records as the exact v5 elements and frames (``Push``);
+- ``venue``: ``Venue``, the strict account, driven by requests (scripted or random);
+- ``policies``: ``RandomPolicy``, an account trading by itself (``BENCH_MIX``,
+  ``SANDBOX_MIX``);
+- ``truth``: the venue's exact state as data; ``compare``: ``differences(ledger, truth)``,
+  the one comparer of a ledger's state with a truth.
+
+Standard library only: no hypothesis, no pydantic, nothing of the runtime.
+"""
+
+from oms.sim.compare import differences
+from oms.sim.ids import CountingIds, RandomIds
+from oms.sim.policies import BENCH_MIX, SANDBOX_MIX, Mix, RandomPolicy
+from oms.sim.specs import CATALOGUE, DEFAULT_SYMBOLS, T0, SymbolSpec
+from oms.sim.venue import Venue, VenueError
+from oms.sim.wire import Push
+
+__all__ = [
+    "BENCH_MIX",
+    "CATALOGUE",
+    "DEFAULT_SYMBOLS",
+    "SANDBOX_MIX",
+    "T0",
+    "CountingIds",
+    "Mix",
+    "Push",
+    "RandomIds",
+    "RandomPolicy",
+    "SymbolSpec",
+    "Venue",
+    "VenueError",
+    "differences",
+]

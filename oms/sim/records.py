@@ -1,0 +1,227 @@
+"""The simulated account's records: each symbol's market, the position legs, the orders and
+the executions. Plain data with the Decimal arithmetic of a fill; nothing here draws a
+random number or renders the wire (``oms.sim.wire`` does that)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Final
+
+from oms.sim.specs import TERMINAL_STATUSES, SymbolSpec
+
+ZERO: Final = Decimal(0)
+Q8: Final = Decimal("1e-8")
+#: Statuses in which an order can still trade.
+FILLABLE: Final = frozenset({"Created", "New", "PartiallyFilled", "Triggered"})
+#: Working limit-order statuses (a resting order a maker fill can hit).
+WORKING: Final = frozenset({"New", "PartiallyFilled"})
+
+LegId = tuple[str, int]
+"""A position leg: (symbol, positionIdx)."""
+
+
+def q8(value: Decimal) -> Decimal:
+    """Rounded to 8 decimal places, as Bybit rounds values and fees (half even)."""
+    return value.quantize(Q8)
+
+
+@dataclass(slots=True)
+class Market:
+    """One symbol's market: last (mid), mark and index price in ticks, and the sequences."""
+
+    spec: SymbolSpec
+    mid_ticks: int
+    mark_ticks: int
+    index_ticks: int
+    #: the symbol's cross sequence: moves with every match on the symbol, ours or not
+    cross_seq: int
+    #: seq of this account's last trade (or funding) on the symbol; -1 if never traded
+    last_seq: int = -1
+
+    @classmethod
+    def of(cls, spec: SymbolSpec) -> Market:
+        ticks = int(spec.price / spec.tick)
+        return cls(spec, ticks, ticks, ticks, spec.seq_base)
+
+    def price_at(self, ticks: int) -> Decimal:
+        """The price ``ticks`` ticks above zero (never below one tick)."""
+        return self.spec.tick * max(1, ticks)
+
+    @property
+    def mid(self) -> Decimal:
+        return self.price_at(self.mid_ticks)
+
+    @property
+    def mark(self) -> Decimal:
+        return self.price_at(self.mark_ticks)
+
+    @property
+    def index(self) -> Decimal:
+        return self.price_at(self.index_ticks)
+
+    def ticks_away(self, ticks: int) -> Decimal:
+        """The price ``ticks`` ticks from the mid."""
+        return self.price_at(self.mid_ticks + ticks)
+
+    def take_seq(self, step: int) -> int:
+        """The seq of a new trade of this account: the cross sequence moved on by ``step``."""
+        self.cross_seq += step
+        self.last_seq = self.cross_seq
+        return self.last_seq
+
+
+@dataclass(slots=True)
+class Leg:
+    """One position leg. ``net`` is signed: + long, - short (hedge idx 1 >= 0, idx 2 <= 0)."""
+
+    market: Market
+    idx: int
+    net: Decimal = ZERO
+    entry: Decimal = ZERO
+    cur_realised: Decimal = ZERO
+    cum_realised: Decimal = ZERO
+    created: int = 0
+    updated: int = 0
+
+    @property
+    def key(self) -> str:
+        """``SYMBOL:idx``, the key of the leg in the truth."""
+        return f"{self.market.spec.symbol}:{self.idx}"
+
+    def closable(self, side: str) -> Decimal:
+        """Quantity a reduce-only order of ``side`` may still close."""
+        if (side == "Sell" and self.net > 0) or (side == "Buy" and self.net < 0):
+            return abs(self.net)
+        return ZERO
+
+    def apply(
+        self, signed_qty: Decimal, price: Decimal, fee: Decimal, t: int
+    ) -> tuple[Decimal, Decimal]:
+        """Book a fill; return the size it closed and the PnL that realised (before fee)."""
+        net = self.net
+        if not net:
+            self.cur_realised = ZERO
+            self.created = t
+        closed = pnl = ZERO
+        if not net or (net > 0) == (signed_qty > 0):
+            size = abs(net) + abs(signed_qty)
+            self.entry = q8((abs(net) * self.entry + abs(signed_qty) * price) / size)
+        else:
+            closed = min(abs(net), abs(signed_qty))
+            pnl = closed * (price - self.entry) * (1 if net > 0 else -1)
+            self.cur_realised += pnl
+            self.cum_realised += pnl
+            remaining = net + signed_qty
+            if not remaining:
+                self.entry = ZERO
+            elif (remaining > 0) != (net > 0):
+                self.entry = price  # flipped through zero
+        self.net = net + signed_qty
+        self.charge(fee, t)
+        if self.market.spec.hedge and (self.net < 0 if self.idx == 1 else self.net > 0):
+            raise RuntimeError(f"simulator bug: hedge leg {self.key} crossed zero")
+        return closed, pnl
+
+    def charge(self, fee: Decimal, t: int) -> None:
+        """A fee (or funding) paid by the leg, without moving it."""
+        self.cur_realised -= fee
+        self.cum_realised -= fee
+        self.updated = t
+
+
+@dataclass(slots=True)
+class Order:
+    """One order as the venue holds it."""
+
+    ordinal: int
+    order_id: str
+    link_id: str
+    market: Market
+    leg: Leg
+    side: str
+    order_type: str
+    tif: str
+    qty: Decimal
+    price: Decimal
+    created: int
+    updated: int
+    stop_type: str = ""
+    create_type: str = "CreateByUser"
+    trigger: Decimal = ZERO
+    trigger_direction: int = 0
+    last_price_on_created: str = ""
+    reduce_only: bool = False
+    close_on_trigger: bool = False
+    status: str = "New"
+    cum_qty: Decimal = ZERO
+    cum_value: Decimal = ZERO
+    cum_fee: Decimal = ZERO
+    closed_pnl: Decimal = ZERO
+    cancel_type: str = "UNKNOWN"
+    reject_reason: str = "EC_NoError"
+    #: whether the cancel-race echo of this (filled) order was sent
+    echoed: bool = False
+    #: every status pushed for this order, in order
+    history: list[str] = field(default_factory=list)
+
+    @property
+    def symbol(self) -> str:
+        return self.market.spec.symbol
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in TERMINAL_STATUSES
+
+    @property
+    def leaves(self) -> Decimal:
+        return self.qty - self.cum_qty
+
+    def capacity(self) -> Decimal | None:
+        """What a reduce-only order may still fill (the part of the position its side
+        reduces); None for an order that may open or add."""
+        return self.leg.closable(self.side) if self.reduce_only else None
+
+    def fillable(self) -> Decimal:
+        """How much of the order can trade now."""
+        if self.status not in FILLABLE:
+            return ZERO
+        cap = self.capacity()
+        return self.leaves if cap is None else min(self.leaves, cap)
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """One execution (a trade of an order, or a funding payment of a leg)."""
+
+    ordinal: int
+    exec_id: str
+    exec_type: str
+    symbol: str
+    #: the leg it moved (a trade) or was paid on (funding)
+    idx: int
+    side: str
+    qty: Decimal
+    price: Decimal
+    fee: Decimal
+    fee_rate: Decimal
+    maker: bool
+    closed: Decimal
+    pnl: Decimal
+    time: int
+    seq: int
+    mark: Decimal
+    index: Decimal
+    order_id: str
+    link_id: str = ""
+    #: the order's terms after this execution ("0", "UNKNOWN"... for funding)
+    leaves: Decimal = ZERO
+    order_price: Decimal = ZERO
+    order_qty: Decimal = ZERO
+    order_type: str = "UNKNOWN"
+    stop_type: str = "UNKNOWN"
+    create_type: str = ""
+
+    @property
+    def value(self) -> Decimal:
+        return self.qty * self.price
