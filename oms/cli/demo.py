@@ -14,7 +14,6 @@ import logging
 import secrets
 import sys
 import threading
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
 from rich.console import Console
@@ -25,6 +24,7 @@ from oms.cli.run import RunOptions, Session, run_session, serving_metrics
 from oms.core.ledger import CoreLedger
 from oms.runtime.resync import ResyncScope
 from oms.sandbox import Faults, Sandbox
+from oms.sim.compare import differences
 from oms.store.db import open_engine
 from oms.store.faults import DEFAULT_STORE_FAULT_DEADLINE_S
 from oms.store.repository import Repository
@@ -56,105 +56,13 @@ def load_ledger(db: str, account: str = "default") -> CoreLedger:
     return ledger
 
 
-def _dec(text: object) -> Decimal | None:
-    return None if text in (None, "") else Decimal(str(text))
-
-
-#: Order fields compared with the truth: (label, Order attribute, truth key).
-_ORDER_FIELDS: Final = (
-    ("status", "status", "status"),
-    ("qty", "qty", "qty"),
-    ("price", "price", "price"),
-    ("cumExecQty", "cum_exec_qty", "cumExecQty"),
-    ("cumExecValue", "cum_exec_value", "cumExecValue"),
-    ("cumExecFee", "cum_exec_fee", "cumExecFee"),
-    ("leavesQty", "leaves_qty", "leavesQty"),
-    ("avgPrice", "avg_price", "avgPrice"),
-)
-#: Execution fields compared with the truth: (label, Fill attribute, truth key).
-_FILL_FIELDS: Final = (
-    ("orderId", "order_id", "orderId"),
-    ("orderLinkId", "order_link_id", "orderLinkId"),
-    ("symbol", "symbol", "symbol"),
-    ("side", "side", "side"),
-    ("execType", "exec_type", "execType"),
-    ("execQty", "exec_qty", "execQty"),
-    ("execPrice", "exec_price", "execPrice"),
-    ("execFee", "exec_fee", "execFee"),
-    ("execTime", "exec_time", "execTime"),
-    ("seq", "seq", "seq"),
-)
-
-
-def _same(mine: object, theirs: object) -> bool:
-    """Equal as the wire means it: enums by value, decimals by value, "" as absent."""
-    mine = getattr(mine, "value", mine)
-    if isinstance(mine, Decimal) or (mine is None and isinstance(theirs, str)):
-        return mine == _dec(theirs) or (mine is None and _dec(theirs) == 0)
-    if isinstance(mine, int) and not isinstance(mine, bool) and isinstance(theirs, str):
-        return str(mine) == theirs
-    return mine == theirs
-
-
 def compare_with_truth(ledger: CoreLedger, truth: dict[str, Any]) -> list[str]:
-    """Every way the ledger differs from the exchange's truth (empty when equal): every
-    order's status, qty, price, cumExecQty, cumExecValue, cumExecFee, leavesQty and
-    avgPrice; every execution by execId with its fields; every leg's side, size and
-    signed net. A field the truth leaves out (a recorded truth may) is not compared; the
-    sandbox's truth has them all."""
-    diffs = _order_differences(ledger, truth["orders"])
-    diffs += _fill_differences(ledger, truth["executions"])
-    diffs += _leg_differences(ledger, truth["positions"])
-    return diffs
-
-
-def _order_differences(ledger: CoreLedger, wanted: dict[str, Any]) -> list[str]:
-    diffs: list[str] = []
-    held = {o.order_id: o for o in ledger.orders()}
-    for order_id, want in wanted.items():
-        got = held.get(order_id)
-        if got is None:
-            diffs.append(f"order {order_id}: missing")
-            continue
-        diffs.extend(
-            f"order {order_id}: {label} {getattr(got, attr)} != {want[key]}"
-            for label, attr, key in _ORDER_FIELDS
-            if key in want and not _same(getattr(got, attr), want[key])
-        )
-    diffs.extend(f"order {i}: not on the exchange" for i in sorted(set(held) - set(wanted)))
-    return diffs
-
-
-def _fill_differences(ledger: CoreLedger, wanted: dict[str, Any]) -> list[str]:
-    booked = {f.exec_id: f for f in ledger.fills()}
-    diffs = [f"execution {i}: missing" for i in sorted(set(wanted) - set(booked))]
-    diffs += [f"execution {i}: not on the exchange" for i in sorted(set(booked) - set(wanted))]
-    for exec_id, want in wanted.items():
-        got = booked.get(exec_id)
-        if got is not None:
-            diffs.extend(
-                f"execution {exec_id}: {label} {getattr(got, attr)} != {want[key]}"
-                for label, attr, key in _FILL_FIELDS
-                if key in want and not _same(getattr(got, attr), want[key])
-            )
-    return diffs
-
-
-def _leg_differences(ledger: CoreLedger, wanted: dict[str, Any]) -> list[str]:
-    reports = {f"{p.symbol}:{p.position_idx}": p for p in ledger.position_reports()}
-    diffs: list[str] = []
-    for key, want in wanted.items():
-        got = reports.get(key)
-        net = got.net_qty if got is not None else Decimal(0)
-        size = got.size if got is not None else Decimal(0)
-        side = got.side.value if got is not None and got.side is not None else ""
-        if net != Decimal(want["signedSize"]):
-            diffs.append(f"position {key}: net {net} != {want['signedSize']}")
-        if "size" in want and size != Decimal(want["size"]):
-            diffs.append(f"position {key}: size {size} != {want['size']}")
-        if "side" in want and side != want["side"]:
-            diffs.append(f"position {key}: side {side!r} != {want['side']!r}")
-    return diffs
+    """Every way the ledger differs from the exchange's truth (empty when equal): the
+    simulator's one comparer, ``oms.sim.compare.differences`` (every order's status, qty,
+    price, cumExecQty, cumExecValue, cumExecFee, leavesQty and avgPrice; every execution
+    by execId with its fields; every leg's side, size and signed net). A field the truth
+    leaves out (a recorded truth may) is not compared; the sandbox's truth has them all."""
+    return differences(ledger, truth)
 
 
 def print_result(console: Console, ledger: CoreLedger, diffs: list[str]) -> None:
