@@ -230,8 +230,9 @@ def test_run_logs_json_naming_account_and_connection_and_serves_metrics(
     assert len(resyncs) >= 2
     malformed = [line for line in lines if line["message"].startswith("MalformedFrame: ")]
     assert malformed
+    # Logged by the run's anomaly subscription, on its own thread, in the account's context.
     assert {(line["level"], line["thread"]) for line in malformed} == {
-        ("WARNING", "oms-live-worker")
+        ("WARNING", "oms-subscriber-_log_anomaly")
     }
     assert any(line["level"] == "DEBUG" for line in lines)
     assert_no_secret(output, signatures)
