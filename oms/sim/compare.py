@@ -8,7 +8,8 @@ model of what was delivered):
 
 - ``orders``: the same orderIds, each order's status, qty, price, triggerPrice,
   cumExecQty, cumExecValue, cumExecFee, leavesQty and avgPrice, its side, positionIdx,
-  symbol, orderLinkId, types, reduceOnly, rejectReason and times, and the open orders
+  symbol, orderLinkId, order and stop types, reduceOnly, rejectReason and times (not
+  timeInForce: the store does not keep it), and the open orders
   exactly the non-terminal ones;
 - ``executions``: the same execIds, each booked once, with orderId, orderLinkId, symbol,
   side, execType, execQty, execPrice, execFee, execTime, seq, isMaker and closedSize;
@@ -47,7 +48,7 @@ ORDER_FIELDS: Final = (
     ("leavesQty", "leaves_qty"), ("avgPrice", "avg_price"), ("symbol", "symbol"),
     ("side", "side"), ("positionIdx", "position_idx"), ("orderLinkId", "order_link_id"),
     ("orderType", "order_type"), ("stopOrderType", "stop_order_type"),
-    ("timeInForce", "time_in_force"), ("reduceOnly", "reduce_only"),
+    ("reduceOnly", "reduce_only"),
     ("rejectReason", "reject_reason"), ("createdTime", "created_time"),
     ("updatedTime", "updated_time"),
 )  # fmt: skip

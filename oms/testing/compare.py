@@ -38,7 +38,7 @@ def _order(o: OrderTruth) -> dict[str, Any]:
         "cumExecFee": o.cum_exec_fee, "leavesQty": o.leaves_qty, "avgPrice": o.avg_price,
         "symbol": o.symbol, "side": o.side, "positionIdx": o.position_idx,
         "orderLinkId": o.order_link_id, "orderType": o.order_type,
-        "stopOrderType": o.stop_order_type, "timeInForce": o.time_in_force,
+        "stopOrderType": o.stop_order_type,
         "reduceOnly": o.reduce_only, "rejectReason": o.reject_reason,
         "createdTime": o.created_time, "updatedTime": o.updated_time,
     }  # fmt: skip
