@@ -1,16 +1,16 @@
 """``Ledger``: raw Bybit v5 private-stream frames in, exact account state and events out.
 
-This is the object users hold. It decodes each frame, translates its elements into core
-updates and applies them to the core ledger it extends. A bad frame never raises: it is
-refused with a ``MalformedFrame`` event that says why, and the next frame is applied as
-usual. Every frame is counted under exactly one outcome (see ``Outcome``).
+This is the object users hold. It decodes each frame into core updates
+(``oms.bybit.codec``) and applies them to the core ledger it extends. A bad frame never
+raises: it is refused with a ``MalformedFrame`` event that says why, and the next frame
+is applied as usual. Every frame is counted under exactly one outcome (see ``Outcome``).
 
 What is refused, and how: an element that is not valid data (see the bounds in
-``oms.bybit.messages``) becomes a ``MalformedFrame`` event naming its index and why; its
+``oms.bybit.rules``) becomes a ``MalformedFrame`` event naming its index and why; its
 valid siblings in the frame are applied all the same, exactly as if it had not been
-there (the frame is counted ``malformed``). Every element is validated and translated
-before anything is applied, so an element is applied whole or not at all. Input that is
-not text (a dict, None, a number: see ``oms.bybit.decode.as_text``) is one more
+there (the frame is counted ``malformed``). Every element is decoded whole before
+anything is applied, so an element is applied whole or not at all. Input that is
+not text (a dict, None, a number: see ``oms.bybit.frames.as_text``) is one more
 malformed frame.
 """
 
@@ -18,23 +18,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
-from oms.bybit.decode import (
-    ControlFrame,
-    DataFrame,
-    Kind,
-    Text,
-    decode,
-    excerpt,
-)
-from oms.bybit.translate import (
-    FAST_FRAMES,
-    fast_fill_from,
-    fill_from,
-    order_from,
-    position_from,
-)
+from oms.bybit.codec import FRAMES, decode_exactly
+from oms.bybit.frames import ControlFrame, DataFrame, Kind, Text, category_of, excerpt
+from oms.clock import now_ms
 from oms.core import events as ev
 from oms.core.ledger import (
     DEFAULT_SETTLE_FRAMES,
@@ -42,39 +30,20 @@ from oms.core.ledger import (
     Batch,
     CoreLedger,
     Outcome,
-    Update,
     outcome_of,
 )
 from oms.errors import MalformedFrameError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from oms.bybit.wire import WireModel
 
-    from oms.bybit.messages import WalletMsg
-
-_TRANSLATORS: Final[dict[Kind, Callable[[Any], Update]]] = {
-    Kind.ORDER: order_from,
-    Kind.EXECUTION: fill_from,
-    Kind.FAST_EXECUTION: fast_fill_from,
-    Kind.POSITION: position_from,
-}
+__all__ = ["STAT_KEYS", "FrameResult", "Ledger", "category_of", "now_ms"]
 
 #: Keys of ``Ledger.stats``, in display order.
 STAT_KEYS: Final = ("frames", *(o.value for o in Outcome))
 #: The stats key of each outcome (``Outcome.value`` is a Python-level property: per frame,
 #: a dict lookup is cheaper).
 _STAT_KEYS: Final = {o: o.value for o in Outcome}
-
-
-def category_of(topic: str) -> str:
-    """The category a categorised topic names (``order.spot`` -> spot); else linear."""
-    tail = topic.rsplit(".", 1)[-1]
-    return tail if tail in ("spot", "linear", "inverse", "option") else "linear"
-
-
-def now_ms() -> int:
-    """Wall-clock milliseconds: the receipt time of a frame."""
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(slots=True)
@@ -94,7 +63,7 @@ class Ledger(CoreLedger):
     def __init__(self, *, settle_frames: int = DEFAULT_SETTLE_FRAMES) -> None:
         super().__init__(settle_frames=settle_frames)
         self._stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
-        self._wallet: dict[str, WalletMsg] = {}
+        self._wallet: dict[str, WireModel] = {}
         self._wallet_time = 0
         #: the Batch ``apply_frame`` records into (see there)
         self._scratch = Batch()
@@ -111,7 +80,7 @@ class Ledger(CoreLedger):
                 self._stats[key] = value
         self._stats["frames"] = sum(v for k, v in self._stats.items() if k != "frames")
 
-    def wallet(self) -> dict[str, WalletMsg]:
+    def wallet(self) -> dict[str, WireModel]:
         """The newest ``wallet`` report per accountType."""
         return dict(self._wallet)
 
@@ -120,7 +89,7 @@ class Ledger(CoreLedger):
         for bad input (whatever ``text`` is)."""
         at = time.time_ns() // 1_000_000 if received_at is None else received_at  # = now_ms()
         try:
-            _, updates = FAST_FRAMES.validate_json(text)  # type: ignore[arg-type]
+            *_, updates = FRAMES.validate_json(text)  # type: ignore[arg-type]
         except (ValueError, TypeError):  # ValidationError is a ValueError; TypeError: not text
             updates = None
         if not updates:
@@ -141,7 +110,7 @@ class Ledger(CoreLedger):
         (whatever ``text`` is)."""
         at = time.time_ns() // 1_000_000 if received_at is None else received_at  # = now_ms()
         try:
-            topic, updates = FAST_FRAMES.validate_json(text)  # type: ignore[arg-type]
+            _, topic, _, _, updates = FRAMES.validate_json(text)  # type: ignore[arg-type]
         except (ValueError, TypeError):  # ValidationError is a ValueError; TypeError: not text
             updates = None
         if not updates:
@@ -152,10 +121,10 @@ class Ledger(CoreLedger):
         self._stats[_STAT_KEYS[outcome]] += 1
         return FrameResult(outcome, batch.events, topic, batch)
 
-    # The fast path (both methods above): an order, execution or position frame validated
-    # straight into core values by ``oms.bybit.translate.FAST_FRAMES``. A frame it does not
-    # take, cannot translate, or that carries no element has changed nothing; the general
-    # path then decodes it again and applies, refuses or names it exactly as before.
+    # Both methods above: a clean order, execution or position frame goes from text to
+    # core values in one call (``oms.bybit.codec.FRAMES``). A frame it refuses, or that
+    # carries no element, has changed nothing; it is then decoded element by element
+    # (``decode_exactly``: the same rules, with the reason of each refusal).
 
     def _ingest_generally(self, text: Text, at: int) -> FrameResult:
         """Decode, apply and count a frame the general way."""
@@ -167,7 +136,7 @@ class Ledger(CoreLedger):
 
     def _decode_and_apply(self, text: Text, at: int) -> FrameResult:
         try:
-            decoded = decode(text)
+            decoded = decode_exactly(text)
         except MalformedFrameError as exc:
             return self._malformed(text, at, [exc])
         if decoded.__class__ is DataFrame:
@@ -198,16 +167,8 @@ class Ledger(CoreLedger):
             if frame.errors:  # the valid accounts were applied; the frame is still flagged
                 return self._malformed(text, at, frame.errors, frame.creation_time)
             return result
-        translate = _TRANSLATORS[frame.kind]
-        updates: list[Update] = []
-        errors = list(frame.errors)
-        for index, element in frame.numbered():
-            if not element.category:
-                element = element.model_copy(update={"category": category_of(frame.topic)})  # noqa: PLW2901
-            try:
-                updates.append(translate(element))
-            except ValueError as exc:
-                errors.append(MalformedFrameError(str(exc), topic=frame.topic, index=index))
+        updates = frame.elements  # core values, each element validated whole
+        errors = frame.errors
         if not updates and not errors:
             return FrameResult(Outcome.IGNORED, [], frame.topic)  # "data": [] carries nothing
         # Nothing valid: nothing applied, not even a tick of the settle clock (a frame of

@@ -34,20 +34,17 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
-
-from oms.bybit.decode import describe
-from oms.bybit.messages import ExecutionMsg, OrderMsg, PositionMsg
+from oms.bybit.codec import decode_element
+from oms.bybit.frames import Kind
 from oms.bybit.signing import (
     Credentials,
     mask_key,
     query_string,
     rest_headers,
 )
-from oms.bybit.translate import fill_from, order_from, position_from
 from oms.core.fills import Fill, FillSource
 from oms.errors import (  # RestError and its kin are re-exported from here
     CLOCK_SKEW,
@@ -65,7 +62,6 @@ if TYPE_CHECKING:
     from oms.core.positions import PositionReport
 
 _log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 #: REST hosts of the named environments (the stream URLs are in oms.bybit.stream).
 REST_URLS: Final = {
@@ -557,29 +553,26 @@ def _row(row: object, category: str | None, path: str) -> dict[str, Any]:
     return out
 
 
-def _convert(what: str, path: str, build: Callable[[], _T]) -> _T:
-    """``build()``, with any validation failure turned into ``MalformedFrameError``."""
+def _convert(kind: Kind, what: str, path: str, data: dict[str, Any], source: FillSource) -> Any:  # noqa: ANN401 - the kind's core value
+    """The core value of a row, through the stream's own decoder (its category, if any, is
+    already on the row); ``MalformedFrameError`` with the reason if it is refused."""
     try:
-        return build()
-    except ValidationError as exc:
-        raise MalformedFrameError(f"{what} row: {describe(exc)}", topic=path) from exc
-    except ValueError as exc:  # translate: well-typed but not a value Bybit defines
+        return decode_element(kind, data, source=source)
+    except ValueError as exc:
         raise MalformedFrameError(f"{what} row: {exc}", topic=path) from exc
 
 
 def order_from_rest(row: Mapping[str, Any], *, category: str | None = None) -> Order:
     """The core ``Order`` of one ``/v5/order/realtime`` row (``category`` if it lacks one)."""
     data = _row(row, category, ORDERS_PATH)
-    return _convert("order", ORDERS_PATH, lambda: order_from(OrderMsg.model_validate(data)))
+    return cast("Order", _convert(Kind.ORDER, "order", ORDERS_PATH, data, FillSource.REST))
 
 
 def fill_from_rest(row: Mapping[str, Any], *, category: str | None = None) -> Fill:
     """The core ``Fill`` (source REST) of one ``/v5/execution/list`` row."""
     data = _row(row, category, EXECUTIONS_PATH)
-    return _convert(
-        "execution",
-        EXECUTIONS_PATH,
-        lambda: fill_from(ExecutionMsg.model_validate(data), FillSource.REST),
+    return cast(
+        "Fill", _convert(Kind.EXECUTION, "execution", EXECUTIONS_PATH, data, FillSource.REST)
     )
 
 
@@ -589,6 +582,5 @@ def position_from_rest(row: Mapping[str, Any], *, category: str | None = None) -
     data = _row(row, category, POSITIONS_PATH)
     if data.get("entryPrice", "") == "" and "avgPrice" in data:
         data["entryPrice"] = data["avgPrice"]
-    return _convert(
-        "position", POSITIONS_PATH, lambda: position_from(PositionMsg.model_validate(data))
-    )
+    position = _convert(Kind.POSITION, "position", POSITIONS_PATH, data, FillSource.REST)
+    return cast("PositionReport", position)

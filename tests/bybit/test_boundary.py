@@ -16,10 +16,10 @@ import pydantic_core
 import pytest
 
 from oms import Ledger, MalformedFrame, MalformedFrameError, Outcome
+from oms.bybit import codec
 from oms.bybit.decode import decode, excerpt
 from oms.bybit.messages import MAX_MILLIS, MILLIS_RULE, SEQ_MAX, SEQ_MIN
 from oms.bybit.rest import fill_from_rest, order_from_rest, position_from_rest
-from oms.bybit.translate import FAST_FRAMES
 from oms.core.positions import LegKey
 from tests.conftest import read_lines
 
@@ -480,7 +480,7 @@ def test_a_repeated_envelope_key_takes_its_last_value_on_both_paths():
 )
 def test_the_one_pass_validator_refuses_what_the_models_refuse(text):
     with pytest.raises(ValueError, match="validation error"):
-        FAST_FRAMES.validate_json(text)
+        codec.FRAMES.validate_json(text)
 
 
 # --- REST rows follow the same rules ------------------------------------------------------

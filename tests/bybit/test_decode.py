@@ -619,7 +619,7 @@ def test_element_indexes_count_every_element_of_data():
 def test_decode_keeps_valid_siblings_and_names_the_bad_one():
     decoded = decode(frame("order", ORDER, {**ORDER, "orderId": "o-2", "qty": "NaN"}))
     assert isinstance(decoded, DataFrame)
-    assert [e.orderId for e in decoded.elements] == ["o-1"]
+    assert [e.order_id for e in decoded.elements] == ["o-1"]
     assert len(decoded.errors) == 1
     assert decoded.errors[0].index == 1
     assert decoded.errors[0].topic == "order"
@@ -691,7 +691,7 @@ def test_non_ascii_text_is_fine():
     for raw in (text, text.encode("utf-8")):
         decoded = decode(raw)
         assert isinstance(decoded, DataFrame)
-        assert decoded.elements[0].orderLinkId == "client-\u00e9\u4e2d"
+        assert decoded.elements[0].order_link_id == "client-\u00e9\u4e2d"
 
 
 # --- decimals ---------------------------------------------------------------------------
@@ -732,10 +732,10 @@ def test_decoded_numbers_are_exact(value, slow):
     decoded = decode(frame("order", order, *extra))
     assert isinstance(decoded, DataFrame)
     assert len(decoded.errors) == (1 if slow else 0)
-    msg = decoded.elements[0]
-    for name in ("price", "cumExecValue", "cumExecFee", "triggerPrice"):
+    msg = decoded.elements[0]  # the core Order
+    for name in ("price", "cum_exec_value", "cum_exec_fee", "trigger_price"):
         _same_decimal(getattr(msg, name), value)
-    for name in ("qty", "cumExecQty"):
+    for name in ("qty", "cum_exec_qty"):
         _same_decimal(getattr(msg, name), unsigned)
 
 
@@ -758,13 +758,13 @@ def test_execution_position_and_wallet_numbers_are_exact(value):
     assert isinstance(fast, DataFrame)
     assert isinstance(pos, DataFrame)
     assert isinstance(wal, DataFrame)
-    _same_decimal(ex.elements[0].execQty, unsigned)
-    _same_decimal(ex.elements[0].execPrice, value)
-    _same_decimal(ex.elements[0].execFee, value)
-    _same_decimal(fast.elements[0].execQty, unsigned)
-    _same_decimal(fast.elements[0].execPrice, value)
+    _same_decimal(ex.elements[0].exec_qty, unsigned)
+    _same_decimal(ex.elements[0].exec_price, value)
+    _same_decimal(ex.elements[0].exec_fee, value)
+    _same_decimal(fast.elements[0].exec_qty, unsigned)
+    _same_decimal(fast.elements[0].exec_price, value)
     _same_decimal(pos.elements[0].size, unsigned)
-    _same_decimal(pos.elements[0].entryPrice, value)
+    _same_decimal(pos.elements[0].entry_price, value)
     _same_decimal(wal.elements[0].totalEquity, value)
     _same_decimal(wal.elements[0].coin[0].equity, value)
 

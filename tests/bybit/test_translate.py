@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from oms import (
+    Fill,
     FillBooked,
     FillForUnknownOrder,
     FillSource,
@@ -37,7 +38,7 @@ def real(name: str, line: int) -> str:
 
 
 def element(name: str, line: int) -> Any:
-    """The decoded first element of one real frame."""
+    """The decoded first element of one real frame: its core value."""
     decoded = decode(real(name, line))
     assert isinstance(decoded, DataFrame)
     assert decoded.errors == []
@@ -55,7 +56,7 @@ def exact(value: object, text: str) -> None:
 
 
 def test_option_order_docs_example():
-    order = order_from(element(FRAMES, 6))
+    order = element(FRAMES, 6)
     assert order.order_id == "5cf98598-39a7-459e-97bf-76ca765ee020"
     assert order.order_link_id == ""
     assert order.is_external
@@ -84,7 +85,7 @@ def test_option_order_docs_example():
 
 
 def test_spot_cancelled_order_live_frame():
-    order = order_from(element(FRAMES, 7))
+    order = element(FRAMES, 7)
     assert order.category == "spot"
     assert order.symbol == "DOGEUSDT"
     assert order.status is OrderStatus.CANCELLED
@@ -105,7 +106,7 @@ def test_spot_cancelled_order_live_frame():
 
 
 def test_cancelled_order_with_avg_price_zero_has_no_avg_price():
-    order = order_from(element(FIXTURES, 6))
+    order = element(FIXTURES, 6)
     assert order.status is OrderStatus.CANCELLED
     assert order.stop_order_type == "StopLoss"
     exact(order.cum_exec_qty, "0")
@@ -114,7 +115,7 @@ def test_cancelled_order_with_avg_price_zero_has_no_avg_price():
 
 
 def test_untriggered_stop_market_order():
-    order = order_from(element(FIXTURES, 7))
+    order = element(FIXTURES, 7)
     assert order.status is OrderStatus.UNTRIGGERED
     assert order.is_open
     assert order.stop_order_type == "Stop"
@@ -124,7 +125,7 @@ def test_untriggered_stop_market_order():
 
 
 def test_rejected_order_with_fills():
-    order = order_from(element(FIXTURES, 9))
+    order = element(FIXTURES, 9)
     assert order.status is OrderStatus.REJECTED
     assert not order.is_open
     assert order.category == "spot"
@@ -148,7 +149,7 @@ def test_rejected_order_with_fills_in_the_ledger():
 
 
 def test_spot_order_with_tpsl_mode_null():
-    order = order_from(element(FIXTURES, 10))
+    order = element(FIXTURES, 10)
     assert order.status is OrderStatus.FILLED
     assert order.category == "spot"
     assert order.stop_order_type == "UNKNOWN"
@@ -159,7 +160,7 @@ def test_spot_order_with_tpsl_mode_null():
 
 
 def test_linear_filled_fixture():
-    order = order_from(element(FIXTURES, 8))
+    order = element(FIXTURES, 8)
     assert order.status is OrderStatus.FILLED
     exact(order.price, "30000.50")
     exact(order.cum_exec_value, "3000.05")
@@ -281,7 +282,7 @@ def test_order_times_and_defaults():
 
 
 def test_linear_trade_execution_docs_example():
-    fill = fill_from(element(FRAMES, 8))
+    fill = element(FRAMES, 8)
     assert fill.exec_id == "7e2ae69c-4edf-5800-a352-893d52b446aa"
     assert fill.order_id == "f6e324ff-99c2-4e89-9739-3086e47f9381"
     assert fill.category == "linear"
@@ -304,13 +305,13 @@ def test_linear_trade_execution_docs_example():
 
 
 def test_execution_with_seq_and_empty_closed_size():
-    fill = fill_from(element(FRAMES, 9))
+    fill = element(FRAMES, 9)
     assert fill.seq == 4688002127
     assert fill.closed_size is None  # closedSize ""
 
 
 def test_partial_take_profit_execution():
-    fill = fill_from(element(FRAMES, 11))
+    fill = element(FRAMES, 11)
     exact(fill.closed_size, "50")
     exact(fill.exec_fee, "0.00363275")
     assert fill.seq == 116080561182
@@ -318,7 +319,7 @@ def test_partial_take_profit_execution():
 
 
 def test_dated_future_buy_execution():
-    fill = fill_from(element(FRAMES, 13))
+    fill = element(FRAMES, 13)
     assert fill.symbol == "BTC-27SEP24"
     assert fill.side is Side.BUY
     exact(fill.signed_qty, "0.001")
@@ -339,7 +340,7 @@ def test_spot_execution_moves_no_position():
 
 
 def test_funding_execution_is_booked_but_moves_nothing():
-    fill = fill_from(element(FRAMES, 14))
+    fill = element(FRAMES, 14)
     assert fill.exec_type == "Funding"
     assert not fill.changes_position
     assert fill.side is Side.SELL
@@ -386,8 +387,8 @@ def test_funding_on_a_held_position_leaves_it_unchanged():
 
 
 def test_fixture_funding_and_adl_exec_types():
-    funding = fill_from(element(FIXTURES, 3))
-    adl = fill_from(element(FIXTURES, 2))
+    funding = element(FIXTURES, 3)
+    adl = element(FIXTURES, 2)
     assert funding.exec_type == "Funding"
     assert not funding.changes_position
     assert adl.exec_type == "AdlTrade"
@@ -396,9 +397,8 @@ def test_fixture_funding_and_adl_exec_types():
 
 
 def test_fast_execution_docs_example():
-    msg = element(FRAMES, 15)
-    assert isinstance(msg, FastExecutionMsg)
-    fill = fast_fill_from(msg)
+    fill = element(FRAMES, 15)
+    assert isinstance(fill, Fill)
     assert fill.source is FillSource.FAST
     assert fill.exec_type == "Trade"
     assert fill.changes_position
@@ -414,7 +414,7 @@ def test_fast_execution_docs_example():
     exact(fill.exec_price, "12.015")
     assert fill.seq == 34771365464
     assert fill.exec_time == 1716800399334
-    assert fast_fill_from(element(FIXTURES, 5)).is_maker is False
+    assert element(FIXTURES, 5).is_maker is False
 
 
 def _full_copy_of_fast(line: str) -> str:
@@ -522,7 +522,7 @@ def test_fill_with_unknown_side_is_refused(side):
 
 
 def test_flat_hedge_leg_docs_example():
-    report = position_from(element(FRAMES, 16))
+    report = element(FRAMES, 16)
     assert report.category == "linear"
     assert report.symbol == "BTCUSDT"
     assert report.position_idx == 2
@@ -552,7 +552,7 @@ def test_flat_hedge_leg_in_the_ledger():
 
 
 def test_one_way_short_leg_live_frame():
-    report = position_from(element(FRAMES, 17))
+    report = element(FRAMES, 17)
     assert report.side is Side.SELL
     assert report.position_idx == 0
     exact(report.size, "2000")

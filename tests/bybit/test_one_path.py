@@ -1,10 +1,16 @@
-"""The fast path (``oms.bybit.translate.FAST_FRAMES``) changes speed, never behaviour.
+"""The one decode path (``oms.bybit.codec``) against the reference model, and its two
+executions against each other.
 
-A ledger that takes every frame the general way (``decode`` and the translators) is the
-reference: fed the same frames, the usual ``Ledger`` must produce the same events (down to
-each Decimal's representation), the same per-frame results and stats, and the same state.
-Frames the fast path refuses (bad values, anything unusual) must come out the same too,
-since the fast path then hands them to the general path untouched.
+Against the reference: every frame of any session ``oms.testing`` draws decodes, in one
+pass, to exactly what the reference model (``oms.testing.truth``: a plain reading of the
+wire) says each element is, and a REST row of the same element to the same value; a
+poisoned frame loses exactly its poisoned element, its siblings decoding as the frame
+without it.
+
+The same path runs in one pass (``FRAMES``: the whole frame in one call) or element by
+element (``decode_exactly``: for the reason of a refusal). A ledger that takes every frame
+element by element must produce the same events (down to each Decimal's representation),
+the same per-frame results and stats, and the same state as the usual ``Ledger``.
 """
 
 from __future__ import annotations
@@ -14,13 +20,23 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oms import Ledger
-from oms.bybit.messages import ExecutionMsg, OrderMsg, PositionMsg
-from oms.bybit.translate import AVG_PRICES, FAST_FRAMES, parse_decimal
-from oms.testing import non_text_inputs, poisoned_envelopes, poisoned_frames, session_from_seed
+from oms.bybit.codec import FRAMES, decode, decode_exactly
+from oms.bybit.frames import DataFrame
+from oms.bybit.rest import fill_from_rest, order_from_rest, position_from_rest
+from oms.bybit.rules import AVG_PRICES, parse_decimal
+from oms.bybit.wire import EXECUTION, ORDER, POSITION
+from oms.testing import (
+    non_text_inputs,
+    poisoned_envelopes,
+    poisoned_frames,
+    session,
+    session_from_seed,
+)
+from oms.testing.truth import FillTruth, OrderTruth, PositionTruth
 from tests.conftest import DATA, read_lines
 from tests.core.frames import T0, execution, frame, ms, order, position
 
@@ -29,7 +45,7 @@ if TYPE_CHECKING:
 
 
 class GeneralLedger(Ledger):
-    """A ledger that never takes the fast path."""
+    """A ledger that decodes every frame element by element."""
 
     def apply_frame(self, text: str | bytes, *, received_at: int | None = None) -> list[Any]:
         return self.ingest(text, received_at=received_at).events
@@ -37,6 +53,113 @@ class GeneralLedger(Ledger):
     def ingest(self, text: str | bytes, *, received_at: int | None = None) -> FrameResult:
         assert received_at is not None  # the tests give every frame its time
         return self._ingest_generally(text, received_at)
+
+
+# --- against the reference model -------------------------------------------------------------
+
+
+def _as_truth(topic: str, value: Any) -> Any:
+    """The reference model's record of a decoded core value (enums as their wire text)."""
+    if topic.startswith("order"):
+        return OrderTruth(**{f: getattr(value, f) for f in OrderTruth.__dataclass_fields__})
+    if topic.startswith("position"):
+        return PositionTruth(**{f: getattr(value, f) for f in PositionTruth.__dataclass_fields__})
+    fields = {f: getattr(value, f) for f in FillTruth.__dataclass_fields__ if f != "position_idx"}
+    return FillTruth(**fields)
+
+
+def _reference(topic: str, element: dict[str, Any]) -> Any:
+    if topic.startswith("order"):
+        return OrderTruth.from_wire(element)
+    if topic.startswith("position"):
+        return PositionTruth.from_wire(element)
+    if topic.startswith("execution.fast"):
+        return FillTruth.from_fast_wire(element)
+    return FillTruth.from_wire(element)
+
+
+def _wire_text(value: Any) -> Any:
+    """Side, OrderStatus -> their wire text (a flat leg's side None -> "")."""
+    return getattr(value, "value", value)
+
+
+def _check_against_the_reference(line: str) -> None:
+    tree = json.loads(line)
+    decoded = decode(line)
+    assert isinstance(decoded, DataFrame), line[:200]
+    assert decoded.errors == [], decoded.errors
+    FRAMES.validate_json(line)  # one pass: a clean frame never needs the slow way
+    for element, value in zip(tree["data"], decoded.elements, strict=True):
+        want = _reference(tree["topic"], element)
+        got = _as_truth(tree["topic"], value)
+        got = type(got)(**{f: _wire_text(getattr(got, f)) for f in got.__dataclass_fields__})
+        if isinstance(got, PositionTruth) and got.side is None:
+            got = PositionTruth(
+                **{**{f: getattr(got, f) for f in got.__dataclass_fields__}, "side": ""}
+            )
+        assert got == want, (got, want)
+        assert value.category == element["category"]
+
+
+@settings(max_examples=60)
+@given(s=session(fast_executions=None))
+def test_every_frame_of_any_session_decodes_to_what_the_reference_model_reads(s: Any):
+    for line in s.frames:
+        _check_against_the_reference(line)
+
+
+@settings(max_examples=30)
+@given(s=session())
+def test_a_rest_row_decodes_to_its_stream_element(s: Any):
+    rest = {"order": order_from_rest, "execution": fill_from_rest, "position": position_from_rest}
+    for line in s.frames:
+        tree = json.loads(line)
+        convert = rest.get(tree["topic"])
+        if convert is None:
+            continue
+        decoded = decode(line)
+        assert isinstance(decoded, DataFrame)
+        for element, value in zip(tree["data"], decoded.elements, strict=True):
+            row = convert(element)
+            if tree["topic"] == "execution":
+                value = value._replace(source=row.source)  # noqa: PLW2901 - the one difference
+            assert repr(row) == repr(value)
+
+
+_POISON_BASES = [
+    *read_lines("real/frames.jsonl"),
+    *session_from_seed(21, actions=20, fast_executions=True).frames,
+]
+_POISON_BASES = [line for line in _POISON_BASES if '"topic"' in line]
+
+
+@given(data=st.data())
+def test_a_poisoned_element_is_refused_alone_and_its_siblings_decode_as_without_it(data: Any):
+    original = data.draw(st.sampled_from(_POISON_BASES), label="frame")
+    poisoned = data.draw(poisoned_frames(original), label="poisoned")
+    decoded = decode(poisoned.text)
+    assert isinstance(decoded, DataFrame)
+    assert [e.index for e in decoded.errors] == [poisoned.index], poisoned.how
+    rest = poisoned.without_poisoned(original)
+    assert rest is not None
+    clean = decode(rest)
+    assert isinstance(clean, DataFrame)
+    assert [repr(v) for v in decoded.elements] == [repr(v) for v in clean.elements]
+    exactly = decode_exactly(poisoned.text)  # what decode fell back to, with the reason
+    assert isinstance(exactly, DataFrame)
+    assert [(e.index, e.reason) for e in exactly.errors] == [
+        (e.index, e.reason) for e in decoded.errors
+    ]
+    assert decoded.errors[0].reason
+
+
+def test_every_table_names_the_core_fields_in_a_known_order():
+    assert [c.core for c in ORDER.columns][:3] == ["order_id", "order_link_id", "category"]
+    assert EXECUTION.context == ("source",)
+    assert POSITION.column("side").rule.name == "position side"  # type: ignore[union-attr]
+
+
+# --- one pass and element by element -----------------------------------------------------------
 
 
 def _events(events: list[Any]) -> list[str]:
@@ -100,16 +223,16 @@ def _replay_both(lines: list[str], *, via_ingest: bool) -> None:
         "real/frames_fixtures_edited.jsonl",
     ],
 )
-def test_the_fast_path_replays_every_bundled_capture_exactly_as_the_general_path(
+def test_one_pass_replays_every_bundled_capture_exactly_as_element_by_element(
     name: str, via_ingest: bool
 ):
     _replay_both(read_lines(name), via_ingest=via_ingest)
 
 
-def test_the_fast_path_takes_the_usual_frames():
+def test_one_pass_takes_the_usual_frames():
     taken = 0
     for line in read_lines("sample-clean.jsonl.gz"):
-        FAST_FRAMES.validate_json(line)  # refusing any of these would be a slowdown
+        FRAMES.validate_json(line)  # refusing any of these would be a slowdown
         taken += 1
     assert taken == len(read_lines("sample-clean.jsonl.gz"))
     assert (DATA / "sample-clean.jsonl.gz").exists()
@@ -120,8 +243,8 @@ def test_a_frame_of_valid_and_invalid_elements_is_applied_in_part_and_named():
     bad = {**order(orderId="o-bad", updatedTime=ms(1)), "cumExecQty": "abc"}
     line = frame("order", good, bad)
     with pytest.raises(ValueError, match="cumExecQty"):
-        FAST_FRAMES.validate_json(line)  # refused by the fast path...
-    result = Ledger().ingest(line, received_at=5)  # ...and applied in part, as before
+        FRAMES.validate_json(line)  # refused in one pass...
+    result = Ledger().ingest(line, received_at=5)  # ...and applied in part, element by element
     assert result.outcome.value == "malformed"
     assert "o-good" in result.batch.orders
     assert result.events[-1].reason.startswith("cumExecQty")  # type: ignore[attr-defined]
@@ -225,7 +348,7 @@ def _history() -> list[str]:
     data=st.data(),
     value=st.sampled_from([*_ODD_VALUES, _MISSING]),
 )
-def test_a_mutated_frame_does_the_same_on_both_paths(base: str, data: Any, value: Any):
+def test_a_mutated_frame_does_the_same_both_ways(base: str, data: Any, value: Any):
     topic, element = _base_frames()[base]
     key = data.draw(st.sampled_from(sorted(element)), label="key")
     mutated = dict(element)
@@ -237,14 +360,10 @@ def test_a_mutated_frame_does_the_same_on_both_paths(base: str, data: Any, value
 
 
 @pytest.mark.parametrize("base", sorted(_base_frames()))
-def test_every_odd_value_of_every_modelled_field_does_the_same_on_both_paths(base: str):
+def test_every_odd_value_of_every_modelled_field_does_the_same_both_ways(base: str):
     topic, element = _base_frames()[base]
-    model = {
-        "order": OrderMsg,
-        "execution": ExecutionMsg,
-        "position": PositionMsg,
-    }[topic.split(".")[0]]
-    for key in model.model_fields:
+    table = {"order": ORDER, "execution": EXECUTION, "position": POSITION}[topic.split(".")[0]]
+    for key in (c.wire for c in table.columns):
         for value in [*_ODD_VALUES, _MISSING]:
             mutated = dict(element)
             if value is _MISSING:
@@ -260,7 +379,7 @@ def test_every_odd_value_of_every_modelled_field_does_the_same_on_both_paths(bas
         [*_ODD_VALUES, "order", "execution", "position", "wallet", "greeks", _MISSING]
     ),
 )
-def test_a_mutated_envelope_does_the_same_on_both_paths(key: str, value: Any):
+def test_a_mutated_envelope_does_the_same_both_ways(key: str, value: Any):
     envelope = json.loads(frame("order", order(updatedTime=ms(3))))
     if value is _MISSING:
         del envelope[key]
@@ -286,7 +405,7 @@ def test_a_mutated_envelope_does_the_same_on_both_paths(key: str, value: Any):
         ('"data":[', '"data":[],"data":['),
     ],
 )
-def test_duplicate_keys_do_the_same_on_both_paths(old: str, new: str):
+def test_duplicate_keys_do_the_same_both_ways(old: str, new: str):
     line = frame("order", order(updatedTime=ms(3)))
     assert old in line
     _replay_both([*_history(), line.replace(old, new, 1)], via_ingest=True)
@@ -307,7 +426,7 @@ def test_duplicate_keys_do_the_same_on_both_paths(old: str, new: str):
         frame("position", {k: v for k, v in position().items() if k != "category"}),
     ],
 )
-def test_odd_frames_do_the_same_on_both_paths(line: str | bytes):
+def test_odd_frames_do_the_same_both_ways(line: str | bytes):
     _replay_both([*_history(), line], via_ingest=True)  # type: ignore[list-item]
 
 
@@ -321,7 +440,7 @@ _POISON_BASES = [line for line in _POISON_BASES if '"topic"' in line]
 
 
 @given(data=st.data())
-def test_a_poisoned_frame_does_the_same_on_both_paths(data: Any):
+def test_a_poisoned_frame_does_the_same_both_ways(data: Any):
     original = data.draw(st.sampled_from(_POISON_BASES), label="frame")
     poisoned = data.draw(
         st.one_of(poisoned_frames(original), poisoned_envelopes(original)), label="poisoned"
@@ -331,7 +450,7 @@ def test_a_poisoned_frame_does_the_same_on_both_paths(data: Any):
 
 
 @given(value=non_text_inputs())
-def test_input_that_is_not_text_does_the_same_on_both_paths(value: Any):
+def test_input_that_is_not_text_does_the_same_both_ways(value: Any):
     _replay_both([*_history(), value], via_ingest=True)
 
 
