@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from oms.sim import BENCH_MIX, CATALOGUE, T0, RandomIds, RandomPolicy, Venue
+from oms.sim import BENCH_MIX, CATALOGUE, T0, RandomIds, RandomPolicy, Terms, Venue
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -59,7 +59,7 @@ def _place_one(venue: Venue, rng: random.Random) -> None:
     market = rng.choice(list(venue.markets.values()))
     side, away = rng.choice(("Buy", "Sell")), rng.randint(1, 60)
     price = market.ticks_away(-away if side == "Buy" else away)
-    venue.place(market.spec.symbol, side, market.spec.qty_step * rng.randint(1, 5), price=price)
+    venue.place(Terms(market.spec.symbol, side, market.spec.qty_step * rng.randint(1, 5), price))
 
 
 def generate(frames: int = 100_000, seed: int = 1001) -> Capture:

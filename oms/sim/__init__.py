@@ -16,6 +16,7 @@ Standard library only: no hypothesis, no pydantic, nothing of the runtime.
 from oms.sim.compare import differences
 from oms.sim.ids import CountingIds, RandomIds
 from oms.sim.policies import BENCH_MIX, SANDBOX_MIX, Mix, RandomPolicy
+from oms.sim.records import Terms
 from oms.sim.specs import CATALOGUE, DEFAULT_SYMBOLS, T0, SymbolSpec
 from oms.sim.venue import Venue, VenueError
 from oms.sim.wire import Push
@@ -32,6 +33,7 @@ __all__ = [
     "RandomIds",
     "RandomPolicy",
     "SymbolSpec",
+    "Terms",
     "Venue",
     "VenueError",
     "differences",

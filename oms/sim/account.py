@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from oms.sim import wire
 from oms.sim.ids import CountingIds, Ids
-from oms.sim.records import ZERO, Leg, LegId, Market, Order
+from oms.sim.records import ZERO, Leg, LegId, Market, Order, Terms
 from oms.sim.specs import DEPOSIT, T0, TPSL_STOP_ORDER_TYPES, SymbolSpec
 from oms.sim.truth import account_truth
 
@@ -147,45 +147,34 @@ class Account:
         o.status, o.cancel_type, o.updated = status, cancel_type, t
         self._file(o)
 
-    def _new_order(  # noqa: PLR0913 - the order request's fields
-        self,
-        symbol: str,
-        side: str,
-        qty: Decimal,
-        *,
-        price: Decimal | None = None,
-        order_type: str = "Limit",
-        time_in_force: str | None = None,
-        trigger_price: Decimal | None = None,
-        stop_order_type: str = "",
-        reduce_only: bool = False,
-    ) -> Order:
-        spec = self.specs.get(symbol)
+    def _new_order(self, terms: Terms) -> Order:
+        """A new order of ``terms``, filed open (``New``, or ``Untriggered`` with a
+        trigger), after its terms were checked."""
+        spec = self.specs.get(terms.symbol)
         if spec is None:
-            raise VenueError(f"unknown symbol {symbol}")
-        market = self.markets[symbol]
-        price = _check_terms(spec, market, side, qty, price, order_type, trigger_price)
-        tpsl = stop_order_type in TPSL_STOP_ORDER_TYPES
-        if tpsl and trigger_price is None:
-            raise VenueError("a TP/SL order needs a trigger price")
-        reduce_only = reduce_only or tpsl
+            raise VenueError(f"unknown symbol {terms.symbol}")
+        market = self.markets[terms.symbol]
+        price = _check_terms(spec, market, terms)
+        trigger, stop = terms.trigger_price, terms.stop_order_type
+        tpsl = stop in TPSL_STOP_ORDER_TYPES
+        reduce_only = terms.reduce_only or tpsl
         # hedge: Buy opens the long leg (1), Sell the short (2); reduce-only closes the other
-        idx = (1 if (side == "Buy") != reduce_only else 2) if spec.hedge else 0
+        idx = (1 if (terms.side == "Buy") != reduce_only else 2) if spec.hedge else 0
         t = self.stamp()
         self._links += 0 if tpsl else 1
         o = Order(
             ordinal=self._next_ordinal(), order_id=self.ids.uuid(),
             link_id="" if tpsl else f"{self.link_prefix}{self._links}", market=market,
-            leg=self.legs[symbol, idx], side=side, order_type=order_type,
-            tif=time_in_force or ("GTC" if order_type == "Limit" else "IOC"),
-            qty=qty, price=price, created=t, updated=t,
-            stop_type=stop_order_type or ("Stop" if trigger_price is not None else ""),
-            create_type=_TPSL_CREATE_TYPES.get(stop_order_type, "CreateByUser"),
-            trigger=trigger_price or ZERO, reduce_only=reduce_only, close_on_trigger=tpsl,
-            status="New" if trigger_price is None else "Untriggered",
+            leg=self.legs[terms.symbol, idx], side=terms.side, order_type=terms.order_type,
+            tif=terms.time_in_force or ("GTC" if terms.order_type == "Limit" else "IOC"),
+            qty=terms.qty, price=price, created=t, updated=t,
+            stop_type=stop or ("Stop" if trigger is not None else ""),
+            create_type=_TPSL_CREATE_TYPES.get(stop, "CreateByUser"), trigger=trigger or ZERO,
+            reduce_only=reduce_only, close_on_trigger=tpsl,
+            status="New" if trigger is None else "Untriggered",
         )  # fmt: skip
-        if trigger_price is not None:
-            o.trigger_direction = 1 if trigger_price > market.mid else 2
+        if trigger is not None:
+            o.trigger_direction = 1 if trigger > market.mid else 2
             o.last_price_on_created = wire.fmt(market.mid)
         self.orders[o.order_id] = o
         self._file(o)
@@ -199,27 +188,22 @@ class Account:
         return account_truth(self.orders.values(), self.executions.values(), self.legs.values())
 
 
-def _check_terms(
-    spec: SymbolSpec,
-    market: Market,
-    side: str,
-    qty: Decimal,
-    price: Decimal | None,
-    order_type: str,
-    trigger_price: Decimal | None,
-) -> Decimal:
+def _check_terms(spec: SymbolSpec, market: Market, terms: Terms) -> Decimal:
     """The order's price once its terms are checked (a market order's protection price)."""
-    if side not in {"Buy", "Sell"} or order_type not in {"Limit", "Market"}:
+    side, qty, price, trigger = terms.side, terms.qty, terms.price, terms.trigger_price
+    if side not in {"Buy", "Sell"} or terms.order_type not in {"Limit", "Market"}:
         raise VenueError("side is Buy or Sell, orderType Limit or Market")
     if qty <= 0 or qty % spec.qty_step:
         raise VenueError(f"qty {qty} is not a positive multiple of {spec.qty_step}")
     if price is None:
-        if order_type == "Limit":
+        if terms.order_type == "Limit":
             raise VenueError("a limit order needs a price")
         protect = Decimal("1.03") if side == "Buy" else Decimal("0.97")
         price = (market.mid * protect).quantize(spec.tick)
     if price <= 0 or price % spec.tick:
         raise VenueError(f"price {price} is not on the tick {spec.tick}")
-    if trigger_price is not None and (trigger_price <= 0 or trigger_price % spec.tick):
-        raise VenueError(f"trigger price {trigger_price} is not on the tick {spec.tick}")
+    if trigger is not None and (trigger <= 0 or trigger % spec.tick):
+        raise VenueError(f"trigger price {trigger} is not on the tick {spec.tick}")
+    if terms.stop_order_type in TPSL_STOP_ORDER_TYPES and trigger is None:
+        raise VenueError("a TP/SL order needs a trigger price")
     return price

@@ -13,11 +13,11 @@ from the policy's seeded ``random.Random``, so a seed fixes the whole run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
-from oms.sim.records import WORKING
+from oms.sim.records import WORKING, Terms
 
 if TYPE_CHECKING:
     import random
@@ -138,8 +138,8 @@ class RandomPolicy:
         lots = self.rng.randint(1, top) if self.rng.random() < 0.7 else self.rng.randint(1, 5)
         return step * min(lots, top)
 
-    def _pick_side(self, market: Market) -> tuple[str, bool, Decimal]:
-        """(side, reduce_only, qty) of a new order: open or add, sometimes close."""
+    def _pick_side(self, market: Market) -> Terms:
+        """Symbol, side, qty and reduce_only of a new order: open or add, sometimes close."""
         spec, legs = market.spec, self.venue.legs
         cap = spec.qty_step * spec.max_lots * 3  # beyond this, lean towards closing
         if not spec.hedge:
@@ -148,15 +148,16 @@ class RandomPolicy:
             if abs(net) > cap and self.rng.random() < 0.6:
                 side = "Sell" if net > 0 else "Buy"
             closable = legs[spec.symbol, 0].closable(side)
-            reduce_only = bool(closable) and self.rng.random() < 0.2
-            return side, reduce_only, self._lots(market, closable if reduce_only else None)
+            reduce = bool(closable) and self.rng.random() < 0.2
+            qty = self._lots(market, closable if reduce else None)
+            return Terms(spec.symbol, side, qty, reduce_only=reduce)
         long_net, short_net = legs[spec.symbol, 1].net, -legs[spec.symbol, 2].net
         roll = self.rng.random()
         if (long_net > cap and roll < 0.3) or (roll < 0.2 and long_net > 0):
-            return "Sell", True, self._lots(market, long_net)  # close (part of) the long
+            return Terms(spec.symbol, "Sell", self._lots(market, long_net), reduce_only=True)
         if (short_net > cap and roll > 0.7) or (roll < 0.4 and short_net > 0):
-            return "Buy", True, self._lots(market, short_net)  # cover (part of) the short
-        return ("Buy" if roll < 0.7 else "Sell"), False, self._lots(market)
+            return Terms(spec.symbol, "Buy", self._lots(market, short_net), reduce_only=True)
+        return Terms(spec.symbol, "Buy" if roll < 0.7 else "Sell", self._lots(market))
 
     def _report_leg(self, o: Order) -> None:
         """Bybit's position report after an order create, amend or cancel (sometimes)."""
@@ -216,59 +217,43 @@ class RandomPolicy:
     # --- actions ----------------------------------------------------------------------
 
     def place_market(self, market: Market) -> bool:
-        side, reduce_only, qty = self._pick_side(market)
+        terms = replace(self._pick_side(market), order_type="Market")
         announce = self.rng.random() < 0.1
-        o = self.venue.place(
-            market.spec.symbol, side, qty, order_type="Market", reduce_only=reduce_only,
-            announce=announce,
-        )  # fmt: skip
+        o = self.venue.place(terms, announce=announce)
         if announce:
             self._report_leg(o)
         self._fill_taker(o)
         return True
 
     def place_limit(self, market: Market) -> bool:
-        side, reduce_only, qty = self._pick_side(market)
-        away = self.rng.randint(1, 60)
+        terms = self._pick_side(market)
+        away = self.rng.randint(1, 60) * (-1 if terms.side == "Buy" else 1)
         tif = "PostOnly" if self.rng.random() < 0.25 else "GTC"
-        price = market.ticks_away(-away if side == "Buy" else away)
-        symbol, roll = market.spec.symbol, self.rng.random()
+        terms = replace(terms, price=market.ticks_away(away), time_in_force=tif)
+        roll = self.rng.random()
         if tif == "PostOnly" and roll < 0.15:  # priced through the book: it would take
-            crossing = market.ticks_away(away if side == "Buy" else -away)
-            o = self.venue.reject(
-                symbol, side, qty, crossing, reason="EC_PostOnlyWillTakeLiquidity",
-                status="Cancelled", time_in_force=tif, reduce_only=reduce_only,
-            )  # fmt: skip
+            crossing = replace(terms, price=market.ticks_away(-away))
+            reason = "EC_PostOnlyWillTakeLiquidity"
+            o = self.venue.reject(crossing, reason=reason, status="Cancelled")
         elif roll < 0.03:
-            o = self.venue.reject(
-                symbol, side, qty, price, reason=self.rng.choice(_REJECT_REASONS),
-                time_in_force=tif, reduce_only=reduce_only,
-            )  # fmt: skip
+            o = self.venue.reject(terms, reason=self.rng.choice(_REJECT_REASONS))
         else:
-            o = self.venue.place(
-                symbol, side, qty, price=price, time_in_force=tif, reduce_only=reduce_only,
-                created_first=roll > 0.95,
-            )  # fmt: skip
+            o = self.venue.place(terms, created_first=roll > 0.95)
         self._report_leg(o)
         return True
 
     def place_ioc_limit(self, market: Market) -> bool:
-        side, reduce_only, qty = self._pick_side(market)
+        terms = self._pick_side(market)
         tif = self.rng.choice(("IOC", "FOK"))
-        symbol = market.spec.symbol
+        direction = 1 if terms.side == "Buy" else -1
         if self.rng.random() < 0.5:  # nothing to match at that price
-            away = self.rng.randint(1, 30)
+            away = -direction * self.rng.randint(1, 30)
             reason = "EC_NoImmediateQtyToFill" if tif == "IOC" else "EC_CancelForNoFullFill"
-            o = self.venue.reject(
-                symbol, side, qty, market.ticks_away(-away if side == "Buy" else away),
-                reason=reason, status="Cancelled", time_in_force=tif, reduce_only=reduce_only,
-            )  # fmt: skip
-            self._report_leg(o)
+            missed = replace(terms, price=market.ticks_away(away), time_in_force=tif)
+            self._report_leg(self.venue.reject(missed, reason=reason, status="Cancelled"))
             return True
-        o = self.venue.place(
-            symbol, side, qty, price=market.ticks_away(20 if side == "Buy" else -20),
-            time_in_force=tif, reduce_only=reduce_only, announce=False,
-        )  # fmt: skip
+        crossing = replace(terms, price=market.ticks_away(20 * direction), time_in_force=tif)
+        o = self.venue.place(crossing, announce=False)
         can = o.fillable()
         self._take(o, can, cancel_rest=can < o.qty)
         return True
@@ -285,10 +270,9 @@ class RandomPolicy:
             qty = self._lots(market, abs(leg.net))
             stop = "PartialTakeProfit" if take_profit else "PartialStopLoss"
         else:  # a plain conditional (stop) order that opens or adds
-            side, _, _ = self._pick_side(market)
+            side, qty = self._pick_side(market).side, self._lots(market)
             up, stop = self.rng.random() < 0.5, ""
             order_type = self.rng.choice(("Market", "Limit"))
-            qty = self._lots(market)
         away = self.rng.randint(5, 80)
         trigger = market.ticks_away(away if up else -away)
         if order_type == "Market":
@@ -296,11 +280,11 @@ class RandomPolicy:
         else:
             offset = spec.tick * self.rng.randint(0, 10)
             price = trigger + offset if side == "Sell" else max(spec.tick, trigger - offset)
-        o = self.venue.place(
+        terms = Terms(
             spec.symbol, side, qty, price=price, order_type=order_type, trigger_price=trigger,
             stop_order_type=stop,
         )  # fmt: skip
-        self._report_leg(o)
+        self._report_leg(self.venue.place(terms))
         return True
 
     def trigger(self, _market: Market) -> bool:

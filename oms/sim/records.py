@@ -130,6 +130,24 @@ class Leg:
         self.updated = t
 
 
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """What an order request asks for: the fields of Bybit's ``order/create`` the venue
+    models. ``trigger_price`` makes the order conditional; a TP/SL ``stop_order_type``
+    makes it a reduce-only TP/SL; a market order without ``price`` gets Bybit's 3%
+    protection price; ``time_in_force`` defaults to GTC (limit) or IOC (market)."""
+
+    symbol: str
+    side: str
+    qty: Decimal
+    price: Decimal | None = None
+    order_type: str = "Limit"
+    time_in_force: str | None = None
+    trigger_price: Decimal | None = None
+    stop_order_type: str = ""
+    reduce_only: bool = False
+
+
 @dataclass(slots=True)
 class Order:
     """One order as the venue holds it."""

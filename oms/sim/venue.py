@@ -11,7 +11,7 @@ order-entry request.
 >>> from decimal import Decimal
 >>> from oms.sim.specs import DEFAULT_SYMBOLS
 >>> venue = Venue(DEFAULT_SYMBOLS)
->>> order = venue.place("BTCUSDT", "Buy", Decimal("0.002"), price=Decimal(65000))
+>>> order = venue.place(Terms("BTCUSDT", "Buy", Decimal("0.002"), price=Decimal(65000)))
 >>> _ = venue.match(order.order_id, [(Decimal("0.002"), Decimal(65000))])
 >>> [push.topic for push in venue.take()]
 ['order', 'order', 'execution', 'position']
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from oms.sim import wire
 from oms.sim.account import Account, Group, VenueError
-from oms.sim.records import ZERO, Execution, Leg, Order, q8
+from oms.sim.records import ZERO, Execution, Leg, Order, Terms, q8
 from oms.sim.specs import (
     CANCEL_RACE_REASON,
     FUNDING_RATE,
@@ -47,34 +47,12 @@ class Venue(Account):
 
     # --- orders -----------------------------------------------------------------------
 
-    def place(  # noqa: PLR0913 - the order request's fields
-        self,
-        symbol: str,
-        side: str,
-        qty: Decimal,
-        *,
-        price: Decimal | None = None,
-        order_type: str = "Limit",
-        time_in_force: str | None = None,
-        trigger_price: Decimal | None = None,
-        stop_order_type: str = "",
-        reduce_only: bool = False,
-        announce: bool = True,
-        created_first: bool = False,
-    ) -> Order:
-        """Accept an order: ``New``, or ``Untriggered`` with a ``trigger_price``.
-
-        A TP/SL ``stop_order_type`` makes it a reduce-only TP/SL with an empty
-        orderLinkId. In hedge mode the leg follows from side and reduce_only. A market
-        order without ``price`` gets Bybit's 3% protection price. ``announce=False``
+    def place(self, terms: Terms, *, announce: bool = True, created_first: bool = False) -> Order:
+        """Accept an order of ``terms``: ``New``, or ``Untriggered`` with a trigger price
+        (in hedge mode the leg follows from side and reduce_only). ``announce=False``
         sends no report yet (a market order whose first report is its fill);
-        ``created_first`` sends ``Created`` before ``New``.
-        """
-        o = self._new_order(
-            symbol, side, qty, price=price, order_type=order_type, time_in_force=time_in_force,
-            trigger_price=trigger_price, stop_order_type=stop_order_type,
-            reduce_only=reduce_only,
-        )  # fmt: skip
+        ``created_first`` sends ``Created`` before ``New``."""
+        o = self._new_order(terms)
         if announce:
             if created_first and o.status == "New":
                 o.status = "Created"
@@ -83,26 +61,13 @@ class Venue(Account):
             self._send(o.created, [("order", self._reported([o]))])
         return o
 
-    def reject(
-        self,
-        symbol: str,
-        side: str,
-        qty: Decimal,
-        price: Decimal,
-        *,
-        reason: str = "EC_ReachMaxTradeNum",
-        status: str = "Rejected",
-        time_in_force: str = "GTC",
-        reduce_only: bool = False,
-    ) -> Order:
+    def reject(self, terms: Terms, *, reason: str, status: str = "Rejected") -> Order:
         """An order refused at once: ``Rejected``, or ``Cancelled`` as Bybit does for a
         PostOnly order that would take liquidity or an IOC/FOK order with nothing to
         match."""
-        if status not in {"Rejected", "Cancelled"}:
-            raise VenueError("a refused order is Rejected or Cancelled")
-        o = self._new_order(
-            symbol, side, qty, price=price, time_in_force=time_in_force, reduce_only=reduce_only
-        )
+        if status not in {"Rejected", "Cancelled"} or terms.price is None:
+            raise VenueError("a refused order has a price and is Rejected or Cancelled")
+        o = self._new_order(terms)
         o.reject_reason = reason
         self._close(o, status, o.created)
         self._send(o.created, [("order", self._reported([o]))])

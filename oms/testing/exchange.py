@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from oms.sim import wire
-from oms.sim.records import ZERO
+from oms.sim.records import ZERO, Terms
 from oms.sim.venue import Venue
 from oms.testing.model import ReferenceModel
 from oms.testing.symbols import DEFAULT_SYMBOLS, T0
@@ -150,11 +150,12 @@ class SimulatedExchange:
         ``stop_order_type`` makes it a reduce-only TP/SL with an empty orderLinkId; in
         hedge mode the leg follows from side and reduce_only; ``announce=False`` sends no
         report yet; ``created_first`` sends ``Created`` before ``New``."""
-        o = self.venue.place(
+        terms = Terms(
             symbol, side, qty, price=price, order_type=order_type, time_in_force=time_in_force,
             trigger_price=trigger_price, stop_order_type=stop_order_type,
-            reduce_only=reduce_only, announce=announce, created_first=created_first,
+            reduce_only=reduce_only,
         )  # fmt: skip
+        o = self.venue.place(terms, announce=announce, created_first=created_first)
         self._collect()
         return o.order_id
 
@@ -171,9 +172,8 @@ class SimulatedExchange:
     ) -> str:
         """An order refused at once: ``Rejected``, or ``Cancelled`` as Bybit does for a
         PostOnly order that would take liquidity (``EC_PostOnlyWillTakeLiquidity``)."""
-        o = self.venue.reject(
-            symbol, side, qty, price, reason=reason, status=status, time_in_force=time_in_force
-        )
+        terms = Terms(symbol, side, qty, price, time_in_force=time_in_force)
+        o = self.venue.reject(terms, reason=reason, status=status)
         self._collect()
         return o.order_id
 
