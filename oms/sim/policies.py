@@ -210,6 +210,9 @@ class RandomPolicy:
         found = [self.venue.orders[i] for i in self.venue.open_ids]
         return [o for o in found if market is None or o.market is market]
 
+    def _choose(self, orders: list[Order]) -> Order | None:
+        return self.rng.choice(orders) if orders else None
+
     def _resting(self) -> list[Order]:
         """Working limit orders a maker fill could hit."""
         return [o for o in self._open() if o.status in WORKING and o.order_type == "Limit"]
@@ -289,10 +292,9 @@ class RandomPolicy:
 
     def trigger(self, _market: Market) -> bool:
         """The market reaches a conditional order's trigger: Triggered -> New (-> fills)."""
-        waiting = [o for o in self._open() if o.status == "Untriggered"]
-        if not waiting:
+        o = self._choose([o for o in self._open() if o.status == "Untriggered"])
+        if o is None:
             return False
-        o = self.rng.choice(waiting)
         if o.reduce_only and o.leg.closable(o.side) < o.qty:
             self.venue.cancel(o.order_id, cancel_type="CancelByTpSlTsClear")
             self._report_leg(o)
@@ -309,10 +311,9 @@ class RandomPolicy:
         return True
 
     def maker_fill(self, _market: Market) -> bool:
-        resting = self._resting()
-        if not resting:
+        o = self._choose(self._resting())
+        if o is None:
             return False
-        o = self.rng.choice(resting)
         step = o.market.spec.qty_step
         lots = int(o.fillable() / step)
         full = lots < 2 or self.rng.random() < 0.45
@@ -322,19 +323,17 @@ class RandomPolicy:
 
     def cancel_race(self, _market: Market) -> bool:
         """A cancel that loses the race to the last fill: Filled, then Bybit's echo."""
-        resting = [o for o in self._resting() if not o.reduce_only]
-        if not resting:
+        o = self._choose([o for o in self._resting() if not o.reduce_only])
+        if o is None:
             return False
-        o = self.rng.choice(resting)
         self.venue.match(o.order_id, [(o.leaves, o.price)], maker=True)
         self.venue.echo_cancel_race(o.order_id)
         return True
 
     def cancel(self, _market: Market) -> bool:
-        found = self._open()
-        if not found:
+        o = self._choose(self._open())
+        if o is None:
             return False
-        o = self.rng.choice(found)
         self.venue.cancel(o.order_id, reject_reason="EC_PerCancelRequest")
         self._report_leg(o)
         return True
@@ -350,10 +349,12 @@ class RandomPolicy:
         return True
 
     def amend(self, _market: Market) -> bool:
-        found = [o for o in self._open() if o.order_type == "Limit" or o.status == "Untriggered"]
-        if not found:
+        amendable = [
+            o for o in self._open() if o.order_type == "Limit" or o.status == "Untriggered"
+        ]
+        o = self._choose(amendable)
+        if o is None:
             return False
-        o = self.rng.choice(found)
         spec = o.market.spec
         if o.status == "Untriggered":
             ticks = self.rng.choice((-1, 1)) * self.rng.randint(1, 20)

@@ -201,16 +201,10 @@ class SimulatedExchange:
         self.venue.match(order_id, [(size, price) for size in sizes])
         return self._collect()
 
-    def amend(
-        self,
-        order_id: str,
-        *,
-        qty: Decimal | None = None,
-        price: Decimal | None = None,
-        trigger_price: Decimal | None = None,
-    ) -> list[str]:
-        """Amend a working (or untriggered) order: same status, new terms, later time."""
-        self.venue.amend(order_id, qty=qty, price=price, trigger_price=trigger_price)
+    def amend(self, order_id: str, **changes: Decimal | None) -> list[str]:
+        """Amend a working (or untriggered) order: same status, new terms (``qty``,
+        ``price`` or ``trigger_price``), later time."""
+        self.venue.amend(order_id, **changes)
         return self._collect()
 
     def cancel(

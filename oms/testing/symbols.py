@@ -8,22 +8,8 @@ simulator's, ``oms.sim.specs``).
 
 from __future__ import annotations
 
-from oms.sim.specs import (
-    CANCEL_RACE_REASON,
-    CATEGORY,
-    DEFAULT_SYMBOLS,
-    T0,
-    TERMINAL_STATUSES,
-    TPSL_STOP_ORDER_TYPES,
-    SymbolSpec,
-)
+from oms.sim import specs as _specs
+from oms.sim.specs import *  # noqa: F403 - the simulator's constants, under oms.testing
 
-__all__ = [
-    "CANCEL_RACE_REASON",
-    "CATEGORY",
-    "DEFAULT_SYMBOLS",
-    "T0",
-    "TERMINAL_STATUSES",
-    "TPSL_STOP_ORDER_TYPES",
-    "SymbolSpec",
-]
+#: Everything of ``oms.sim.specs`` but its catalogue (the sandbox's).
+__all__ = [name for name in _specs.__all__ if name != "CATALOGUE"]
