@@ -36,7 +36,7 @@ _HOMES: dict[str, str] = {
     "FillSource": "oms.core.fills",
     "FillsMissing": "oms.core.events",
     "FrameResult": "oms.bybit.ledger",
-    "Health": "oms.runtime.account",
+    "Health": "oms.runtime.health",
     "IllegalTransition": "oms.core.events",
     "IllegalTransitionError": "oms.errors",
     "Ledger": "oms.bybit.ledger",
@@ -55,7 +55,7 @@ _HOMES: dict[str, str] = {
     "OrderVanished": "oms.core.events",
     "Outcome": "oms.core.ledger",
     "OverFilled": "oms.core.events",
-    "Position": "oms.runtime.account",
+    "Position": "oms.runtime.health",
     "PositionChanged": "oms.core.events",
     "PositionDiverged": "oms.core.expectations",
     "PositionMismatch": "oms.core.events",
@@ -199,6 +199,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
         OmsError,
         StorageError,
     )
-    from oms.runtime.account import Account, Health, Position
+    from oms.runtime.account import Account
+    from oms.runtime.health import Health, Position
     from oms.runtime.publish import EventsDropped, Subscription
     from oms.runtime.resync import ResyncScope

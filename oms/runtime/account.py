@@ -18,24 +18,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Final, Self
 
 from oms.bybit.rest import REST_URLS, RestClient
 from oms.bybit.signing import Credentials, Secret
 from oms.bybit.stream import NETWORKS, PrivateStream, StreamSettings, Subscribed
 from oms.clock import now_ms
-from oms.core.expectations import (
-    DEFAULT_ACK_TIMEOUT_MS,
-    DEFAULT_POSITION_GRACE_MS,
-    ExpectationBook,
-    ExpectedOrder,
-    ExpectedPosition,
-)
+from oms.core.expectations import DEFAULT_POSITION_GRACE_MS
 from oms.core.ledger import DEFAULT_KEEP_TERMINAL_ORDERS
-from oms.core.orders import Side
 from oms.errors import AccountFailedError, LocalError
+from oms.runtime.expecting import Expecting, net_position
+from oms.runtime.health import Health, Position
 from oms.runtime.logs import account_context, bound, set_connection
 from oms.runtime.metrics import NO_METRICS
 from oms.runtime.pipeline import Pipeline
@@ -47,7 +40,8 @@ from oms.store.lease import DEFAULT_LEASE_TTL_S
 from oms.store.tables import DEFAULT_ACCOUNT
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
+    from decimal import Decimal
 
     from oms.bybit.stream import StreamStatus
     from oms.core.events import Event, ResyncCompleted
@@ -59,62 +53,6 @@ log = logging.getLogger(__name__)
 
 #: REST host of each named stream host, for ``stream=`` settings given without ``rest_url``.
 _REST_OF_STREAM: Final = {NETWORKS[name]: url for name, url in REST_URLS.items()}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Position:
-    """One leg of a position: as the exchange reported it, and as the fills add up.
-
-    ``net_qty`` is signed (long +, short -); None while no report has arrived."""
-
-    category: str
-    symbol: str
-    position_idx: int
-    side: Side | None
-    size: Decimal | None
-    net_qty: Decimal | None
-    fills_net_qty: Decimal
-    seq: int | None
-    updated_time: int | None
-
-
-#: The states of ``Health.state`` (see the README's "Failure model").
-HEALTH_STATES: Final = ("starting", "running", "degraded", "failed", "stopped")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Health:
-    """How the account is doing. Times are epoch ms; None means never."""
-
-    #: "starting" (started, the stream not yet subscribed), "running", "degraded" (writes
-    #: failing and retried, or the stream reconnecting), "failed" (stopped on a fault:
-    #: see ``error``), "stopped" (not started, or closed).
-    state: str
-    #: Why it is degraded or failed; None while running.
-    error: str | None
-    #: Since when (epoch ms) it is in ``state``.
-    since: int
-    frames: int
-    queued: int
-    connections: int
-    reconnects: int
-    last_frame_at: int | None
-    resyncs: int
-    resync_failures: int
-    last_resync_at: int | None
-    last_resync: ResyncCompleted | None
-    #: The private stream's own state ("connecting", "authenticated", "subscribed",
-    #: "disconnected", "backingoff", "stopped"); None for an account fed by the caller.
-    stream: str | None = None
-    #: Frames received and applied, not yet committed (a store fault holds them).
-    uncommitted: int = 0
-    #: Frames the stream received (for an account fed by the caller: frames fed).
-    received: int = 0
-    #: Frames applied, by outcome ("applied", "duplicate", "stale", "malformed", ...).
-    outcomes: Mapping[str, int] = field(default_factory=dict)
-    #: Orders open now, and fills held in memory (recent ones: see ``keep_terminal_orders``).
-    open_orders: int = 0
-    fills: int = 0
 
 
 class _StreamHooks:
@@ -130,7 +68,7 @@ class _StreamHooks:
         self._metrics.connected(number)
 
 
-class Account:
+class Account(Expecting):
     """One Bybit account kept in a database, queried and watched from any thread.
 
     ``url`` is a SQLAlchemy URL (``sqlite:///oms.db``, ``postgresql+psycopg://...``).
@@ -176,11 +114,10 @@ class Account:
                 lease_ttl_s=lease_ttl_s,
             )
         self._service.heartbeat = self._heartbeat
-        self._book = ExpectationBook(
+        self._watch_expectations(
             report_unexpected_orders=report_unexpected_orders,
             position_grace_ms=position_grace_ms,
         )
-        self._service.watchers.append(_BookWatcher(self._book, self._service))
         self._publisher = self._service.publisher  # the one way out of committed events
         self._runner = Worker(
             self._service,
@@ -389,7 +326,7 @@ class Account:
         exchange reported it; from the fills if no report has arrived."""
         self._raise_if_failed()
         with self._service.lock:
-            return _net_position(self._service, symbol, category)
+            return net_position(self._service, symbol, category)
 
     def health(self) -> Health:
         """State (see ``HEALTH_STATES``), error, counters, and the last resync. Never
@@ -481,120 +418,6 @@ class Account:
         """Deliver what is queued for ``subscription`` and stop it."""
         self._publisher.remove(subscription)
 
-    # --- expectations -------------------------------------------------------------------
-
-    def expect_order(
-        self,
-        order_link_id: str,
-        *,
-        symbol: str,
-        side: Side | str,
-        qty: Decimal | str,
-        category: str = "linear",
-        ack_timeout_ms: int = DEFAULT_ACK_TIMEOUT_MS,
-    ) -> None:
-        """Register an order your system sent (call it before sending). The account
-        raises ``OrderNotAcknowledged`` if the exchange does not report it within
-        ``ack_timeout_ms``, and ``ExpectedOrderRejected``, ``OrderMismatched`` or
-        ``FillQtyMismatched`` when it disagrees."""
-        expected = ExpectedOrder(
-            order_link_id=_required(order_link_id, "order_link_id"),
-            symbol=_required(symbol, "symbol"),
-            side=_side(side),
-            qty=_decimal(qty, "qty"),
-            category=category,
-            deadline=now_ms() + ack_timeout_ms,
-        )
-        self._in_worker(lambda: self._register_order(expected))
-
-    def expect_position(
-        self, symbol: str, net_qty: Decimal | str, category: str = "linear"
-    ) -> None:
-        """Register the signed net position you believe you hold in ``symbol``. The
-        account raises ``PositionDiverged`` when the exchange's differs for longer than
-        the grace period, and ``PositionReconverged`` when it agrees again."""
-        expected = ExpectedPosition(
-            symbol=_required(symbol, "symbol"),
-            net_qty=_decimal(net_qty, "net_qty"),
-            category=category,
-        )
-        self._in_worker(lambda: self._register_position(expected))
-
-    def forget_order(self, order_link_id: str) -> None:
-        """Stop checking a registered order (e.g. you cancelled it on purpose)."""
-        self._in_worker(lambda: self._locked(self._book.forget_order, order_link_id))
-
-    def forget_position(self, symbol: str, category: str = "linear") -> None:
-        """Stop checking a registered position."""
-        self._in_worker(lambda: self._locked(self._book.forget_position, symbol, category))
-
-    def expected_orders(self) -> list[ExpectedOrder]:
-        """Registered orders not yet ended or timed out."""
-        with self._service.lock:
-            return self._book.expected_orders()
-
-    def expected_positions(self) -> list[ExpectedPosition]:
-        """Registered positions."""
-        with self._service.lock:
-            return self._book.expected_positions()
-
-    def _locked(self, action: Callable[..., object], *args: str) -> None:
-        # The book is read under the lock from any thread (expected_orders): every
-        # change to it takes the lock too.
-        with self._service.lock:
-            action(*args)
-
-    def _in_worker(self, action: Callable[[], object]) -> None:
-        # Registrations queue behind the frames already received, so an order's own
-        # frames (queued after its registration) always find it registered.
-        self.start()
-        self._runner.call(action)
-
-    def _register_order(self, expected: ExpectedOrder) -> None:
-        known = self.order_by_link_id(expected.order_link_id)
-        now = now_ms()
-        with self._service.lock:
-            events = self._book.expect_order(expected, known=known, now=now)
-        self._service.record(events)
-
-    def _register_position(self, expected: ExpectedPosition) -> None:
-        now = now_ms()
-        with self._service.lock:
-            actual = _net_position(self._service, expected.symbol, expected.category)
-            self._book.expect_position(expected, actual=actual, now=now)
-        self._service.tick()
-
-
-class _BookWatcher:
-    """Connects the expectation book to the service (see ``oms.runtime.pipeline.Watcher``)."""
-
-    def __init__(self, book: ExpectationBook, service: Pipeline) -> None:
-        self.book = book
-        self.service = service
-
-    def after_apply(self, events: list[Event], orders: list[Order], at: int) -> list[Event]:
-        found = self.book.observe(events, orders, at)
-        # A disagreement's grace runs on the clock ``due`` is asked with (the wall clock),
-        # not on the receipt time the caller gave the frame (a replay gives old ones).
-        now = now_ms()
-        self.book.observe_positions(lambda s, c: _net_position(self.service, s, c), now)
-        return found
-
-    def due(self, now: int) -> list[Event]:
-        return self.book.due(now)
-
-
-def _net_position(service: Pipeline, symbol: str, category: str | None) -> Decimal:
-    ledger = service.ledger
-    reported = any(
-        leg.report is not None
-        for key, leg in ledger.legs().items()
-        if key.symbol == symbol and (category is None or key.category == category)
-    )
-    if reported:
-        return ledger.position(symbol, category)
-    return ledger.derived_position(symbol, category)
-
 
 def _rest_client(
     stream: StreamSettings | None, rest_url: str | None, credentials: Credentials | None
@@ -612,30 +435,3 @@ def _rest_client(
             else Credentials.from_env()
         )
     return RestClient(rest_url, credentials)
-
-
-def _required(value: str, name: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise LocalError(f"{name} must be a non-empty string, not {value!r}")
-    return value
-
-
-def _side(value: Side | str) -> Side:
-    if isinstance(value, Side):
-        return value
-    try:
-        return Side(value)
-    except ValueError:
-        raise LocalError(f"side must be 'Buy' or 'Sell', not {value!r}") from None
-
-
-def _decimal(value: Decimal | str, name: str) -> Decimal:
-    if isinstance(value, float):
-        raise LocalError(f"{name} must be a Decimal or a decimal string, never a float")
-    try:
-        number = Decimal(value)
-    except (InvalidOperation, TypeError, ValueError):
-        raise LocalError(f"{name} is not a decimal number: {value!r}") from None
-    if not number.is_finite():
-        raise LocalError(f"{name} must be finite: {value!r}")
-    return number
