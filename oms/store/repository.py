@@ -380,6 +380,22 @@ class Repository:
         rows = connection.execute(query.order_by(t.c.created_time, t.c.order_id)).mappings()
         return [_order_from_row(r) for r in rows]
 
+    def iter_orders(
+        self,
+        connection: Connection,
+        statuses: Sequence[str] | None = None,
+        batch: int = 5_000,
+    ) -> Iterator[Order]:
+        """The orders of ``load_orders`` (or only those in ``statuses``), oldest first, read
+        ``batch`` rows at a time: a listing of a long history never holds it all at once."""
+        t = ORDERS
+        query = select(t).where(t.c.account == self.account)
+        if statuses is not None:
+            query = query.where(t.c.status.in_(statuses))
+        query = query.order_by(t.c.created_time, t.c.order_id).execution_options(yield_per=batch)
+        for r in connection.execute(query).mappings():
+            yield _order_from_row(r)
+
     def iter_order_ids(self, connection: Connection, batch: int = 10_000) -> Iterator[str]:
         """Every stored orderId of the account, read ``batch`` at a time."""
         t = ORDERS
