@@ -19,6 +19,10 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+Fields = tuple[tuple[str, str, str], ...]
+Statement = tuple[str, Fields, tuple[str, ...]]
 
 #: (column, wire key, kind): "t" text as sent, "i" an integer, "b" a boolean, "d" a
 #: decimal whose empty text means NULL (how Bybit sends "no value").
@@ -80,7 +84,7 @@ POSITION = (
 )
 
 
-def _value(element: dict, key: str, kind: str) -> object:
+def _value(element: dict[str, Any], key: str, kind: str) -> object:
     value = element.get(key)
     if kind == "i":
         return None if value in (None, "") else int(value)
@@ -96,7 +100,7 @@ def _sql(table: str, columns: tuple[str, ...], verb: str) -> str:
     return f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({marks})"
 
 
-def _statements() -> dict[str, tuple[str, tuple[tuple[str, str, str], ...], tuple]]:
+def _statements() -> dict[str, Statement]:
     """Per topic: the statement and the fields of its rows (with the extra columns)."""
     position_extra = ("net_qty", "fills_net_qty", "symbol_net_qty")
     return {
@@ -126,7 +130,9 @@ def _statements() -> dict[str, tuple[str, tuple[tuple[str, str, str], ...], tupl
     }
 
 
-def _extra(element: dict, extras: tuple, frame_id: int) -> tuple:
+def _extra(
+    element: dict[str, Any], extras: tuple[str, ...], frame_id: int | None
+) -> tuple[Any, ...]:
     if extras == ("frame",):
         return (frame_id,)
     if extras == ("net",):  # signed size: text work only, as cheap as it gets
@@ -136,7 +142,9 @@ def _extra(element: dict, extras: tuple, frame_id: int) -> tuple:
     return ()
 
 
-def _frame(conn: sqlite3.Connection, line: str, journal: str, statements: dict) -> None:
+def _frame(
+    conn: sqlite3.Connection, line: str, journal: str, statements: dict[str, Statement]
+) -> None:
     try:
         frame = json.loads(line)
         topic, error = (frame.get("topic") if isinstance(frame, dict) else None), None
@@ -145,7 +153,7 @@ def _frame(conn: sqlite3.Connection, line: str, journal: str, statements: dict) 
     outcome = "malformed" if error else "applied"
     now = time.time_ns() // 1_000_000
     frame_id = conn.execute(journal, ("default", now, topic, line, outcome, error)).lastrowid
-    statement = statements.get(topic)
+    statement = statements.get(topic) if isinstance(topic, str) else None
     if statement is None or not isinstance(frame.get("data"), list):
         return
     sql, fields, extras = statement

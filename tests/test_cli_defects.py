@@ -26,10 +26,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from oms import cli
+from oms.cli import commands
 from oms.cli.capture import capture_identity, open_capture
-from oms.cli.main import main, replay_lines
-from oms.runtime.pipeline import AccountService
+from oms.cli.main import main
+from oms.cli.replay import replay_lines
+from oms.runtime.pipeline import Pipeline
 from oms.store.db import head_revision, open_engine, upgrade
 from tests.conftest import DATA
 
@@ -162,13 +163,13 @@ def test_a_replay_into_a_database_that_fails_on_a_line_resumes_at_that_line(tmp_
 
     committed: list[tuple[int, int]] = []  # (lines done, frames) as another reader sees them
 
-    with AccountService(db, group_frames=10, group_ms=1e9) as service:  # commits by count
+    with Pipeline(db, group_frames=10, group_ms=1e9) as service:  # commits by count
 
         def progress(done: int) -> None:
             service.set_replay_progress(source, done, finished=False)
 
         def apply(text: str) -> list:
-            events = service.handle(text).events
+            events = service.feed(text).events
             committed.extend(sql(Path(db), COMMITTED))
             return events
 
@@ -184,14 +185,14 @@ def test_a_replay_into_a_database_that_fails_on_a_line_resumes_at_that_line(tmp_
     # it resumes right after its last line: no line journaled twice, none skipped).
     assert sorted(set(committed)) == [(0, 0), (10, 10), (20, 20)]
     # Closing committed what was staged: lines 1..25, and 25 as the count.
-    with AccountService(db) as service:
+    with Pipeline(db) as service:
         assert service.replay_progress(source) == (25, False)
     assert journal(Path(db)) == clean_lines[:25]  # the failed line 26 is not in it
 
-    with AccountService(db) as service, open_capture(str(capture)) as (handle, size):
+    with Pipeline(db) as service, open_capture(str(capture)) as (handle, size):
         replay_lines(
             handle,
-            lambda text: service.handle(text).events,
+            lambda text: service.feed(text).events,
             size=size,
             show_progress=False,
             skip=25,
@@ -205,9 +206,9 @@ def test_a_replay_into_a_database_that_fails_on_a_line_resumes_at_that_line(tmp_
 @pytest.fixture
 def events_db(tmp_path, clean_lines) -> str:
     db = str(tmp_path / "events.db")
-    with AccountService(db) as service:
+    with Pipeline(db) as service:
         for line in clean_lines[:60]:
-            service.handle(line)
+            service.feed(line)
     return db
 
 
@@ -231,8 +232,8 @@ def test_nonsense_limits_are_usage_errors(events_db, capsys, monkeypatch, args, 
         # --limit 0 used to loop for ever here: fail instead of hanging if it comes back
         raise AssertionError(f"{args} was accepted")
 
-    monkeypatch.setattr(cli, "_cmd_events", accepted)
-    monkeypatch.setattr(cli, "_cmd_inspect", accepted)
+    monkeypatch.setattr(commands, "cmd_events", accepted)
+    monkeypatch.setattr(commands, "cmd_inspect", accepted)
     with pytest.raises(SystemExit) as stopped:
         main([*args, "--db", events_db])
     assert stopped.value.code == 2

@@ -1,4 +1,6 @@
-"""Rich tables for people: the state of a replay, and stored rows for ``oms inspect``."""
+"""What people read: rich tables of a replay's state, of stored rows and of leases, and
+the plain-text listing ``oms replay --db --full`` streams (a table that must know every
+row to size its columns cannot be printed as the rows come)."""
 
 from __future__ import annotations
 
@@ -7,44 +9,44 @@ from typing import TYPE_CHECKING, Any, Final
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
 
+from oms.cli.views import ORDER_COLUMNS, POSITION_COLUMNS
 from oms.core.states import OPEN
-from oms.store.db import open_engine
-from oms.store.tables import EventRow, ExecutionRow, OrderRow, PositionRow
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
+    from typing import TextIO
 
-ORDER_COLUMNS: Final = (
-    "order_id",
-    "order_link_id",
-    "symbol",
-    "side",
-    "position_idx",
-    "status",
-    "order_type",
-    "qty",
-    "price",
-    "cum_exec_qty",
-    "leaves_qty",
-    "avg_price",
-)
-POSITION_COLUMNS: Final = ("category", "symbol", "position_idx", "side", "size", "net_qty")
+    from oms.cli.stored import Summary
+
 _NUMERIC_SUFFIXES: Final = ("qty", "price", "fee", "size", "value", "pnl")
 _PIPE_WIDTH: Final = 220
 _OPEN_NAMES: Final = frozenset(s.value for s in OPEN)
+#: Widths of the streamed listing's columns: wide enough for Bybit's ids and prices, so
+#: rows line up; a longer value is printed whole and only shifts its own row.
+_LISTING_WIDTHS: Final = {"order_id": 36, "order_link_id": 36, "exec_id": 36, "symbol": 16}
+_LISTING_DEFAULT_WIDTH: Final = 12
+_LISTING_NUMERIC: Final = (*_NUMERIC_SUFFIXES, "time", "seq", "idx")
 
 
 def rows_table(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Table:
     """A table of rows, numbers right-aligned, absent values blank."""
     table = Table(title=title, title_justify="left", header_style="bold")
     for column in columns:
-        numeric = column.endswith(_NUMERIC_SUFFIXES)
         # fold rather than cut: an id or a price shown as "10…" is worse than a taller row
+        numeric = column.endswith(_NUMERIC_SUFFIXES)
         table.add_column(column, justify="right" if numeric else "left", overflow="fold")
     for row in rows:
         table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+    return table
+
+
+def counts_table(title: str, counts: dict[str, int]) -> Table:
+    """One row of counts under their names (frames by outcome, orders by status, ...)."""
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for key in counts:
+        table.add_column(key, justify="right")
+    table.add_row(*(str(v) for v in counts.values()))
     return table
 
 
@@ -70,79 +72,55 @@ def print_state(document: dict[str, Any], out: Console, *, summary: bool = False
             POSITION_COLUMNS,
         )
     )
-    stats = Table(title="Frames", title_justify="left", header_style="bold")
-    for key in document["stats"]:
-        stats.add_column(key, justify="right")
-    stats.add_row(*(str(v) for v in document["stats"].values()))
-    out.print(stats)
+    out.print(counts_table("Frames", document["stats"]))
     out.print(f"{len(document['executions'])} executions booked")
 
 
-_INSPECT: Final[dict[str, tuple[Any, tuple[str, ...], Any]]] = {
-    "orders": (OrderRow, ("account", *ORDER_COLUMNS, "updated_time"), OrderRow.updated_time),
-    "positions": (
-        PositionRow,
-        ("account", *POSITION_COLUMNS, "entry_price", "fills_net_qty", "seq"),
-        PositionRow.symbol,
-    ),
-    "fills": (
-        ExecutionRow,
-        (
-            "account",
-            "exec_id",
-            "order_id",
-            "symbol",
-            "side",
-            "exec_type",
-            "exec_qty",
-            "exec_price",
-            "exec_fee",
-            "exec_time",
-            "seq",
-        ),
-        ExecutionRow.exec_time,
-    ),
-    "events": (
-        EventRow,
-        ("id", "account", "type", "order_id", "symbol", "created_at"),
-        EventRow.id,
-    ),
-}
+def print_summary(summary: Summary, out: Console, *, more: str | None = None) -> None:
+    """The bounded picture of a stored account (``oms replay --db``): a few dozen lines
+    however long its history. ``more``, if given, ends it: where the rest is."""
+    out.print(counts_table("Frames", summary.stats))
+    out.print(counts_table(f"Orders ({summary.orders}) by status", summary.orders_by_status))
+    shown = summary.open_orders
+    if shown:
+        title = f"Open orders ({summary.open_count} of {summary.orders}, oldest first)"
+        out.print(rows_table(title, shown, ORDER_COLUMNS))
+    else:
+        out.print(f"no open orders (of {summary.orders})")
+    if summary.open_count > len(shown):
+        out.print(f"... and {summary.open_count - len(shown)} more open orders", highlight=False)
+    out.print(rows_table(f"Positions ({summary.legs} legs)", summary.positions, POSITION_COLUMNS))
+    if summary.legs > len(summary.positions):
+        out.print(f"... and {summary.legs - len(summary.positions)} more legs", highlight=False)
+    if summary.anomalies:
+        out.print(counts_table("Anomalies by kind", summary.anomalies))
+    else:
+        out.print("no anomalies")
+    out.print(f"{summary.executions} executions booked")
+    if more is not None:
+        out.print(more, highlight=False, soft_wrap=True)
 
 
-def inspect_table(
-    url: str,
-    what: str,
-    *,
-    account: str | None = None,
-    symbol: str | None = None,
-    status: str | None = None,
-    open_only: bool = False,
-    limit: int = 200,
-) -> Table:
-    """The newest ``limit`` stored rows of one kind, filtered, as a table."""
-    model, columns, order_by = _INSPECT[what]
-    table = model.__table__
-    query = select(table)
-    if account is not None:
-        query = query.where(table.c.account == account)
-    if symbol is not None and "symbol" in table.c:
-        query = query.where(table.c.symbol == symbol)
-    if what == "orders" and status is not None:
-        query = query.where(table.c.status == status)
-    if what == "orders" and open_only:
-        query = query.where(table.c.status.in_([s.value for s in OPEN]))
-    sort = order_by.desc() if what != "positions" else order_by
-    query = query.order_by(sort).limit(limit)
-    engine = open_engine(url)
-    try:
-        with engine.connect() as conn:
-            rows = [dict(r) for r in conn.execute(query).mappings()]
-    finally:
-        engine.dispose()
-    if what != "positions":
-        rows.reverse()  # oldest of the newest first, like a log
-    return rows_table(f"{what} ({len(rows)} shown)", rows, columns)
+def write_listing(
+    out: TextIO, title: str, rows: Iterable[dict[str, Any]], columns: Sequence[str]
+) -> int:
+    """Write ``title``, a header and one line per row as each row comes (fixed-width
+    columns, numbers right-aligned, nothing cut); return the number of rows."""
+    widths = [max(len(c), _LISTING_WIDTHS.get(c, _LISTING_DEFAULT_WIDTH)) for c in columns]
+    right = [c.endswith(_LISTING_NUMERIC) for c in columns]
+
+    def line(values: Sequence[str]) -> str:
+        cells = (
+            v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right, strict=True)
+        )
+        return "  ".join(cells).rstrip() + "\n"
+
+    out.write(f"{title}\n{line(columns)}")
+    count = 0
+    for row in rows:
+        out.write(line(["" if row[c] is None else str(row[c]) for c in columns]))
+        count += 1
+    return count
 
 
 #: Columns of ``oms status``: heading and how an entry of ``status_document`` shows.

@@ -1,15 +1,21 @@
 """Plain rows of the account state: the shape of ``oms replay --json`` and of the tables.
 
 Decimals become strings (exact), absent values ``None``, statuses and sides Bybit's
-spelling, times integer milliseconds.
+spelling, times integer milliseconds. ``write_document`` writes the JSON document from
+rows as they come (from a ledger, or read from a database by ``oms.cli.stored``), so no
+second copy of the state is built to print it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import json
+from itertools import islice
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
     from decimal import Decimal
+    from typing import TextIO
 
     from oms.bybit.ledger import Ledger
     from oms.core.fills import Fill
@@ -17,6 +23,38 @@ if TYPE_CHECKING:
     from oms.core.positions import PositionReport
 
 Row = dict[str, Any]
+
+#: The columns the tables show of an order, a leg and an execution.
+ORDER_COLUMNS: Final = (
+    "order_id",
+    "order_link_id",
+    "symbol",
+    "side",
+    "position_idx",
+    "status",
+    "order_type",
+    "qty",
+    "price",
+    "cum_exec_qty",
+    "leaves_qty",
+    "avg_price",
+)
+POSITION_COLUMNS: Final = ("category", "symbol", "position_idx", "side", "size", "net_qty")
+FILL_COLUMNS: Final = (
+    "exec_id",
+    "order_id",
+    "symbol",
+    "side",
+    "exec_type",
+    "exec_qty",
+    "exec_price",
+    "exec_fee",
+    "exec_time",
+    "seq",
+)
+#: Rows encoded per call when streaming: one call per row costs more than the encoding.
+_CHUNK: Final = 1024
+_encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def dec(value: Decimal | None) -> str | None:
@@ -76,13 +114,45 @@ def position_row(p: PositionReport) -> Row:
     }
 
 
-def state_document(ledger: Ledger) -> Row:
-    """The whole state of a ledger: orders, executions, positions and frame stats."""
+def ledger_rows(ledger: Ledger) -> tuple[Iterator[Row], Iterator[Row], Iterator[Row]]:
+    """Orders (oldest first), executions (in execution order) and reported legs (by key)
+    of a ledger, made one row at a time (sorting holds references, not copies)."""
     orders = sorted(ledger.orders(), key=lambda o: (o.created_time, o.order_id))
     fills = sorted(ledger.fills(), key=lambda f: (f.exec_time, f.exec_id))
+    return (
+        (order_row(o) for o in orders),
+        (fill_row(f) for f in fills),
+        (position_row(p) for p in ledger.position_reports()),
+    )
+
+
+def state_document(ledger: Ledger) -> Row:
+    """The whole state of a ledger: orders, executions, positions and frame stats."""
+    orders, executions, positions = ledger_rows(ledger)
     return {
-        "orders": [order_row(o) for o in orders],
-        "executions": [fill_row(f) for f in fills],
-        "positions": [position_row(p) for p in ledger.position_reports()],
+        "orders": list(orders),
+        "executions": list(executions),
+        "positions": list(positions),
         "stats": ledger.stats,
     }
+
+
+def write_document(
+    out: TextIO,
+    orders: Iterable[Row],
+    executions: Iterable[Row],
+    positions: Iterable[Row],
+    stats: dict[str, int],
+) -> None:
+    """Write the state document as ``json.dumps(document, separators=(",", ":"))`` would,
+    and a newline, encoding the rows a chunk at a time as they come."""
+    out.write("{")
+    for key, rows in (("orders", orders), ("executions", executions), ("positions", positions)):
+        out.write(f'"{key}":[')
+        pending = iter(rows)
+        separator = ""
+        while chunk := list(islice(pending, _CHUNK)):
+            out.write(separator + _encode(chunk)[1:-1])
+            separator = ","
+        out.write("],")
+    out.write(f'"stats":{_encode(stats)}}}\n')
