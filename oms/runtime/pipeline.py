@@ -32,8 +32,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, Protocol, Self
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -42,12 +41,10 @@ from oms.bybit.decode import valid_unicode
 from oms.bybit.ledger import Ledger
 from oms.clock import now_ms
 from oms.core.events import MalformedFrame
-from oms.core.exact import total
 from oms.core.ledger import (
     DEFAULT_KEEP_TERMINAL_ORDERS,
     DEFAULT_SETTLE_FRAMES,
     Batch,
-    EvictedFill,
     Outcome,
 )
 from oms.core.orders import Verdict
@@ -60,7 +57,9 @@ from oms.errors import (
     StoreUnavailableError,
 )
 from oms.redact import scrub_signatures
+from oms.runtime.commit import Staged, write_group
 from oms.runtime.publish import Publisher
+from oms.runtime.restore import StoredState, restore
 from oms.store.db import checkpoint_if_due, ensure_schema, open_engine, safe_url
 from oms.store.faults import (
     DEFAULT_STORE_FAULT_DEADLINE_S,
@@ -74,15 +73,12 @@ from oms.store.repository import Repository
 from oms.store.tables import DEFAULT_ACCOUNT
 
 if TYPE_CHECKING:
-    from decimal import Decimal
-
     from sqlalchemy.engine import Connection, Engine
 
     from oms.bybit.ledger import FrameResult
     from oms.core.events import Event
     from oms.core.fills import Fill
     from oms.core.orders import Order
-    from oms.core.positions import Leg, LegKey
     from oms.store.repository import Row
 
 log = logging.getLogger(__name__)
@@ -106,19 +102,6 @@ class Watcher(Protocol):
     def due(self, now: int) -> list[Event]:
         """Events that the clock alone makes due (deadlines)."""
         ...
-
-
-@dataclass(slots=True)
-class _Staged:
-    """What the next commit must write: frames in arrival order, and what they touched."""
-
-    frames: list[tuple[Row | None, list[tuple[str | None, Order, str]], list[str], list[Event]]] = (
-        field(default_factory=list)
-    )
-    orders: set[str] = field(default_factory=set)
-    legs: set[LegKey] = field(default_factory=set)
-    replay: tuple[str, int, bool] | None = None
-    since: float = 0.0
 
 
 class Pipeline:
@@ -163,7 +146,7 @@ class Pipeline:
         self.lock = threading.RLock()
         self.watchers: list[Watcher] = []
         self._next_tick = 0
-        self._staged = _Staged()
+        self._staged = Staged()
         self._connection: Connection | None = None
         #: The writer's lease (None for a service that only reads: ``take_lease=False``).
         self.lease: Lease | None = None
@@ -177,7 +160,7 @@ class Pipeline:
                 self.lease.acquire(wait_s=wait_lease_s)
                 self.lease.start_renewing(lambda: self.heartbeat())  # noqa: PLW0108 - read late: Account replaces it
             self._connection = self.engine.connect()
-            self._restore()
+            restore(self)
         except BaseException as exc:
             if self.lease is not None:
                 self.lease.release()
@@ -208,43 +191,6 @@ class Pipeline:
             "state": "failed" if self.failure else ("degraded" if self.fault else "running"),
             "frames": stats["frames"],
         }
-
-    def _restore(self) -> None:
-        conn, keep = self.connection, self.keep_terminal_orders
-        with conn.begin():
-            orders = self.repo.load_orders(conn, keep_terminal=keep)
-            held = {o.order_id for o in orders}
-            if keep is not None and self.repo.count_orders(conn) > len(orders):
-                # Some orders stay in the database: reports naming them must find them.
-                self.ledger.recall = _StoredState(self)
-                for order_id in self.repo.iter_order_ids(conn):
-                    if order_id not in held:
-                        self.ledger.evicted.add(order_id)
-            legs = self.repo.load_legs(conn)
-            counts = self.repo.frame_counts(conn)
-            # Fills of stored orders left out only count in their legs (streamed: a long
-            # history is never in memory at once); the rest are held as before. What was
-            # announced comes back from the outbox, so that it is neither said again nor
-            # left without its sequel (a mismatch's resolution).
-            self.ledger.restore(
-                orders=orders,
-                fills=(
-                    fill if idx is None or fill.order_id in held else EvictedFill(fill, idx)
-                    for fill, idx in self.repo.iter_fills(conn)
-                ),
-                legs=legs,
-                announced=self.repo.load_announced(conn),
-                oneway=self.repo.oneway_symbols(conn),
-            )
-        self.ledger.restore_stats(counts)
-        if orders or legs:
-            log.info(
-                "restored account %s: %d orders and %d fills in memory, %d legs",
-                self.account,
-                len(orders),
-                len(self.ledger.fills()),
-                len(legs),
-            )
 
     # --- subscribers --------------------------------------------------------------------
 
@@ -400,10 +346,10 @@ class Pipeline:
             raise self.fail(self.lease.lost.reason)
         began = time.monotonic()
         try:
-            events = self._write(staged)
+            events = write_group(self.connection, self.repo, self.ledger, staged, self.lease)
         except Exception as exc:
             raise self._write_failed(exc, began) from exc
-        self._staged = _Staged()
+        self._staged = Staged()
         checkpoint_if_due(self.connection)  # keeps the SQLite WAL bounded; never waits
         if self.fault is not None:
             log.warning(
@@ -497,64 +443,8 @@ class Pipeline:
         if before is not None or self.ledger.terminal_count > keep + self._evict_slack:
             with self.lock:
                 if self.ledger.recall is None:
-                    self.ledger.recall = _StoredState(self)
+                    self.ledger.recall = StoredState(self)
                 self.ledger.evict(keep, updated_before=before)
-
-    def _write(self, staged: _Staged) -> list[Event]:
-        conn, repo, ledger = self.connection, self.repo, self.ledger
-        events: list[Event] = []
-        update_rows: list[Row] = []
-        event_rows: list[Row] = []
-        exec_frames: dict[str, int | None] = {}
-        with conn.begin():
-            if self.lease is not None:
-                # Fencing: refused (and rolled back) once another process took the lease.
-                self.lease.fence(conn)
-            journaled = [frame for frame, *_ in staged.frames if frame is not None]
-            ids = iter(repo.insert_frames(conn, journaled))
-            for frame, updates, exec_ids, frame_events in staged.frames:
-                frame_id = next(ids) if frame is not None else None
-                update_rows.extend(
-                    repo.order_update_row(previous, report, outcome, frame_id)
-                    for previous, report, outcome in updates
-                )
-                exec_frames.update(dict.fromkeys(exec_ids, frame_id))
-                event_rows.extend(repo.event_row(event) for event in frame_events)
-                events.extend(frame_events)
-            repo.write_orders(conn, [o for i in staged.orders if (o := ledger.order(i))])
-            repo.write_order_updates(conn, update_rows)
-            repo.write_executions(
-                conn, [(f, fid) for i, fid in exec_frames.items() if (f := ledger.fill(i))]
-            )
-            legs = ledger.legs()
-            keys = self._with_siblings(staged.legs, legs)
-            nets = _symbol_nets(keys, legs)
-            repo.write_positions(
-                conn,
-                [
-                    repo.position_row(
-                        key,
-                        legs[key].report,
-                        legs[key].derived_net,
-                        nets[key.category, key.symbol],
-                    )
-                    for key in keys
-                ],
-            )
-            repo.write_events(conn, event_rows)
-            if staged.replay is not None:
-                source, done, finished = staged.replay
-                repo.write_replay(conn, source, done, finished=finished)
-        return events
-
-    @staticmethod
-    def _with_siblings(changed: set[LegKey], legs: Mapping[LegKey, object]) -> list[LegKey]:
-        """Changed legs plus the other legs of their symbols (they share symbol_net_qty).
-        One pass over the legs held: linear in their number, whatever the frame size."""
-        if not changed:
-            return []
-        symbols = {(k.category, k.symbol) for k in changed}
-        return sorted(k for k in legs if (k.category, k.symbol) in symbols)
 
     def settle(self) -> list[Event]:
         """Report pending cross-topic disagreements now, put them in the outbox, commit."""
@@ -611,25 +501,6 @@ class Pipeline:
         self.close()
 
 
-class _StoredState:
-    """The database as the ledger's ``Recall``: what eviction took out of memory. Read on
-    the service's own connection, from the thread that applies frames."""
-
-    def __init__(self, service: Pipeline) -> None:
-        self._service = service
-
-    def order(self, order_id: str) -> tuple[Order, list[Fill]] | None:
-        conn, repo = self._service.connection, self._service.repo
-        with conn.begin():
-            order = repo.load_order(conn, order_id)
-            return None if order is None else (order, repo.load_fills(conn, order_id))
-
-    def fill(self, exec_id: str) -> Fill | None:
-        conn, repo = self._service.connection, self._service.repo
-        with conn.begin():
-            return repo.load_fill(conn, exec_id)
-
-
 #: The ``error`` column of a journaled control frame whose text had to be scrubbed.
 SCRUBBED_FLAG: Final = "scrubbed"
 
@@ -642,15 +513,3 @@ def _journal_text(frame: object) -> str:
     if isinstance(frame, bytes | bytearray | memoryview):
         return bytes(frame).decode("utf-8", "replace")
     return f"<not text: {type(frame).__name__}> {repr(frame)[:_MAX_REPR]}"
-
-
-def _symbol_nets(keys: list[LegKey], legs: Mapping[LegKey, Leg]) -> dict[tuple[str, str], Decimal]:
-    """Reported net per (category, symbol) of the given legs' symbols, in one pass (the
-    keys come with all their siblings, see ``Pipeline._with_siblings``)."""
-    reported: dict[tuple[str, str], list[Decimal]] = {}
-    for key in keys:
-        nets = reported.setdefault((key.category, key.symbol), [])
-        report = legs[key].report
-        if report is not None:
-            nets.append(report.net_qty)
-    return {symbol: total(nets) for symbol, nets in reported.items()}

@@ -1,0 +1,80 @@
+"""An account's state back from its database: on open, and for what eviction took out.
+
+On open, ``restore`` loads open and recent orders and the legs into the ledger; fills of
+orders left in the database only count in their legs (streamed: a long history is never
+in memory at once); what was announced comes back from the outbox. Later, a report naming
+an order no longer held finds it through ``StoredState``, the ledger's ``Recall``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from oms.core.ledger import EvictedFill
+
+if TYPE_CHECKING:
+    from oms.core.fills import Fill
+    from oms.core.orders import Order
+    from oms.runtime.pipeline import Pipeline
+
+log = logging.getLogger("oms.runtime.pipeline")
+
+
+def restore(pipeline: Pipeline) -> None:
+    """Load the account's state from the database into the pipeline's ledger: open and
+    recent orders in memory, the rest recalled on demand, fills streamed into the legs."""
+    conn, keep = pipeline.connection, pipeline.keep_terminal_orders
+    with conn.begin():
+        orders = pipeline.repo.load_orders(conn, keep_terminal=keep)
+        held = {o.order_id for o in orders}
+        if keep is not None and pipeline.repo.count_orders(conn) > len(orders):
+            # Some orders stay in the database: reports naming them must find them.
+            pipeline.ledger.recall = StoredState(pipeline)
+            for order_id in pipeline.repo.iter_order_ids(conn):
+                if order_id not in held:
+                    pipeline.ledger.evicted.add(order_id)
+        legs = pipeline.repo.load_legs(conn)
+        counts = pipeline.repo.frame_counts(conn)
+        # Fills of stored orders left out only count in their legs (streamed: a long
+        # history is never in memory at once); the rest are held as before. What was
+        # announced comes back from the outbox, so that it is neither said again nor
+        # left without its sequel (a mismatch's resolution).
+        pipeline.ledger.restore(
+            orders=orders,
+            fills=(
+                fill if idx is None or fill.order_id in held else EvictedFill(fill, idx)
+                for fill, idx in pipeline.repo.iter_fills(conn)
+            ),
+            legs=legs,
+            announced=pipeline.repo.load_announced(conn),
+            oneway=pipeline.repo.oneway_symbols(conn),
+        )
+    pipeline.ledger.restore_stats(counts)
+    if orders or legs:
+        log.info(
+            "restored account %s: %d orders and %d fills in memory, %d legs",
+            pipeline.account,
+            len(orders),
+            len(pipeline.ledger.fills()),
+            len(legs),
+        )
+
+
+class StoredState:
+    """The database as the ledger's ``Recall``: what eviction took out of memory. Read on
+    the service's own connection, from the thread that applies frames."""
+
+    def __init__(self, service: Pipeline) -> None:
+        self._service = service
+
+    def order(self, order_id: str) -> tuple[Order, list[Fill]] | None:
+        conn, repo = self._service.connection, self._service.repo
+        with conn.begin():
+            order = repo.load_order(conn, order_id)
+            return None if order is None else (order, repo.load_fills(conn, order_id))
+
+    def fill(self, exec_id: str) -> Fill | None:
+        conn, repo = self._service.connection, self._service.repo
+        with conn.begin():
+            return repo.load_fill(conn, exec_id)
