@@ -23,7 +23,7 @@ import importlib
 import logging
 import math
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from oms.runtime.logs import LEVELS, account_context, bound, configure
 
@@ -324,13 +324,21 @@ def _add_run(sub: _Sub, common: list[argparse.ArgumentParser]) -> None:
     run.set_defaults(handler=_Command("oms.cli.commands", "cmd_run"))
 
 
-def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """The arguments of one command, with every default read (see ``_Later``)."""
-    args = build_parser().parse_args(argv)
-    for name, value in vars(args).items():
+class _Args(argparse.Namespace):
+    """Parsed arguments whose ``_Later`` defaults are read when first used: an in-memory
+    ``oms replay`` never reads ``--lease-ttl``, so it never imports the store for it."""
+
+    def __getattribute__(self, name: str) -> Any:  # noqa: ANN401 - any option's value
+        value = super().__getattribute__(name)
         if isinstance(value, _Later):
-            setattr(args, name, value.value())
-    return args
+            value = value.value()
+            setattr(self, name, value)
+        return value
+
+
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The arguments of one command (defaults that live elsewhere are read when used)."""
+    return build_parser().parse_args(argv, namespace=_Args())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
