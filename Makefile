@@ -50,12 +50,16 @@ pytest: $(STAMP)
 ## bench: decode+ledger against the JSON-parse floor (bench/results.json), then the durable
 ## pipeline into a SQLite file against a raw sqlite3 floor (bench/results-store.json), then
 ## the pipeline's peak memory at 100k and 1M frames (bench/results-memory.json), then one
-## frame of 10k and 40k elements (bench/results-large-frames.json: linear, not quadratic)
+## frame of 10k and 40k elements (bench/results-large-frames.json: linear, not quadratic),
+## then the commands as whole processes against floors run beside them: replay --json,
+## replay --db, oms --help, and replay --db's peak RSS and output at 1M frames
+## (bench/results-commands.json)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/large_frames.py
+	$(BIN)/python bench/commands.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
