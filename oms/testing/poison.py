@@ -9,7 +9,7 @@ and apply its siblings as if it had not been there (``Poisoned.without_poisoned`
 that are not a frame's text at all (a dict, None, a number, a list, bytes that are not
 UTF-8): refused as malformed, never raised.
 
-The poison, per field (the rules of ``oms.bybit.messages``):
+The poison, per field (the rules of ``oms.bybit.rules``):
 
 - integers out of range: ``positionIdx`` not in {0, 1, 2} (3, -1, 2**31, 2**63),
   ``seq`` outside a signed 64-bit integer, times of 15 or more digits or negative;
@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from hypothesis import strategies as st
 
-from oms.bybit.decode import TOPICS
+from oms.bybit.frames import TOPICS
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -96,7 +96,7 @@ class Poisoned:
 # --- the rules of each field --------------------------------------------------------------
 
 #: Field -> its rule, per topic (``execution.fast`` and the categorised topics share
-#: their base topic's). Mirrors ``oms.bybit.messages``; ``tests`` check it covers every
+#: their base topic's). Mirrors ``oms.bybit.wire``; ``tests`` check it covers every
 #: modelled field.
 FIELD_RULES: Final[dict[str, dict[str, str]]] = {
     "order": {
