@@ -7,8 +7,8 @@
 ...     state = sandbox.truth()
 
 ``Sandbox`` serves the private stream (``/v5/private``) and the REST resync endpoints on
-127.0.0.1; ``Exchange`` is the pure account simulation behind it; ``Faults`` switches the
-injected failures on and off at runtime.
+127.0.0.1; ``Exchange`` is the account behind it, a venue of the simulator (``oms.sim``)
+trading by itself; ``Faults`` switches the injected failures on and off at runtime.
 """
 
 from oms.sandbox.exchange import Exchange
