@@ -2,37 +2,5 @@
 ``oms.bybit.codec`` (the decoded shapes are ``oms.bybit.frames``); new code imports it
 from there."""
 
-from oms.bybit.codec import decode, decode_element, decode_exactly, describe
-from oms.bybit.frames import (
-    OTHER_PRIVATE_TOPICS,
-    TOPICS,
-    ControlFrame,
-    ControlKind,
-    DataFrame,
-    Decoded,
-    IgnoredFrame,
-    Kind,
-    Text,
-    as_text,
-    excerpt,
-    valid_unicode,
-)
-
-__all__ = [
-    "OTHER_PRIVATE_TOPICS",
-    "TOPICS",
-    "ControlFrame",
-    "ControlKind",
-    "DataFrame",
-    "Decoded",
-    "IgnoredFrame",
-    "Kind",
-    "Text",
-    "as_text",
-    "decode",
-    "decode_element",
-    "decode_exactly",
-    "describe",
-    "excerpt",
-    "valid_unicode",
-]
+from oms.bybit.codec import *  # noqa: F403 - this module is its re-export
+from oms.bybit.codec import __all__  # noqa: F401 - the same names

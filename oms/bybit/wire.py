@@ -21,19 +21,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 from pydantic import BaseModel, ConfigDict, GetPydanticSchema, create_model
 
 from oms.bybit import rules as r
-from oms.bybit.rules import (
-    DECIMAL,
-    DECIMAL_RULE,
-    MAX_MILLIS,
-    MILLIS_DIGITS,
-    MILLIS_RULE,
-    POSITION_INDEXES,
-    SEQ_MAX,
-    SEQ_MIN,
-    UNSIGNED_DECIMAL,
-    Rule,
-    millis_schema,
-)
 from oms.core.fills import Fill, FillSource
 from oms.core.orders import Order
 from oms.core.positions import PositionReport
@@ -41,20 +28,13 @@ from oms.core.positions import PositionReport
 if TYPE_CHECKING:
     from pydantic_core import CoreSchema
 
+    from oms.bybit.rules import Rule
+
 __all__ = [
-    "DECIMAL",
-    "DECIMAL_RULE",
     "EXECUTION",
     "FAST_EXECUTION",
-    "MAX_MILLIS",
-    "MILLIS_DIGITS",
-    "MILLIS_RULE",
     "ORDER",
     "POSITION",
-    "POSITION_INDEXES",
-    "SEQ_MAX",
-    "SEQ_MIN",
-    "UNSIGNED_DECIMAL",
     "WALLET",
     "WALLET_COIN",
     "Column",
@@ -67,7 +47,6 @@ __all__ = [
     "WalletCoinMsg",
     "WalletMsg",
     "WireModel",
-    "millis_schema",
 ]
 
 #: The default of a field that must be present.
