@@ -131,7 +131,7 @@ def measure(repeat: int) -> dict[str, dict[str, dict[str, float]]]:
                     "floor": best_of(repeat, lambda t=text: lambda: json.loads(t)),  # type: ignore[misc]
                     "ledger": best_of(
                         repeat,
-                        lambda t=text: lambda: Ledger().ingest(t, received_at=T0),  # type: ignore[misc]
+                        lambda t=text: lambda: Ledger().feed(t, received_at=T0),  # type: ignore[misc]
                     ),
                     "pipeline": best_of(repeat, lambda t=text: _pipeline_run(directory, t)),  # type: ignore[misc]
                 }

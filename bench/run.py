@@ -47,7 +47,11 @@ from rich.console import Console
 from rich.table import Table
 
 import oms
-from oms.bybit.decode import decode
+
+try:
+    from oms.bybit.codec import decode
+except ImportError:  # an older checkout, measured with PYTHONPATH for a before/after comparison
+    from oms.bybit.decode import decode
 from oms.core.positions import LegKey
 
 if TYPE_CHECKING:
@@ -143,7 +147,7 @@ def _ledger(lines: Sequence[str]) -> Run:
 
 MEASUREMENTS: Final = (
     Measurement("floor", "pydantic_core.from_json(line)", _floor),
-    Measurement("decode", "oms.bybit.decode.decode(line)", _decode),
+    Measurement("decode", "oms.bybit.codec.decode(line)", _decode),
     Measurement("decode+ledger", "oms.Ledger().apply_frame(line)", _ledger),
 )
 

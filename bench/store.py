@@ -58,7 +58,7 @@ def prepare_rows(lines: Sequence[str]) -> list[FrameRows]:
     repo = Repository(sqlite_dialect.dialect(), "default")
     out: list[FrameRows] = []
     for at, line in enumerate(lines):
-        result = ledger.ingest(line, received_at=at)
+        result = ledger.feed(line, received_at=at)
         batch = result.batch
         journal = {
             "account": "default",
@@ -130,7 +130,7 @@ def run_floor(path: Path, frames: list[FrameRows]) -> float:
 def run_pipeline(path: Path, lines: Sequence[str]) -> float:
     """The whole durable pipeline on a fresh file; migration untimed."""
     service = Pipeline(str(path))
-    handle = service.handle
+    handle = service.feed
     gc.collect()
     start = time.perf_counter()
     for line in lines:

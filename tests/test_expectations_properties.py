@@ -156,7 +156,7 @@ def test_registering_what_was_sent_raises_only_what_the_lifecycle_explains(s, da
     raised: list[Event] = []
     for i, frame in enumerate(s.frames):
         at = T0 + i
-        result = ledger.ingest(frame, received_at=at)
+        result = ledger.feed(frame, received_at=at)
         touched = [o for oid in sorted(result.batch.orders) if (o := ledger.order(oid))]
         raised += book.observe(result.events, touched, at)
         book.observe_positions(ledger.position, at)

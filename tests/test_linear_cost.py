@@ -92,8 +92,8 @@ def test_a_frame_of_many_legs_costs_linear_work_in_decode_and_ledger() -> None:
     small = Ledger()
     large = Ledger()
     small_frame, large_frame = legs_frame(SMALL), legs_frame(LARGE)
-    small_work = counted(lambda: small.ingest(small_frame, received_at=T0), PER_ELEMENT * SMALL)
-    counted(lambda: large.ingest(large_frame, received_at=T0), MAX_GROWTH * small_work)
+    small_work = counted(lambda: small.feed(small_frame, received_at=T0), PER_ELEMENT * SMALL)
+    counted(lambda: large.feed(large_frame, received_at=T0), MAX_GROWTH * small_work)
     assert len(large.position_reports()) == LARGE
 
 

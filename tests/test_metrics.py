@@ -42,7 +42,7 @@ def value(registry, name, **labels):
 
 
 def feed(metrics, ledger, text, received_at, dequeued_at=None):
-    result = ledger.ingest(text, received_at=received_at)
+    result = ledger.feed(text, received_at=received_at)
     metrics.frame_handled(
         result,
         received_at=received_at,

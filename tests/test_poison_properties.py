@@ -90,7 +90,7 @@ def settled_state(ledger: Ledger) -> tuple[Any, ...]:
 def replayed(frames: list[str]) -> Ledger:
     ledger = Ledger(settle_frames=5)
     for i, frame in enumerate(frames):
-        ledger.ingest(frame, received_at=i)
+        ledger.feed(frame, received_at=i)
     return ledger
 
 
@@ -141,7 +141,7 @@ def test_a_poisoned_envelope_is_refused_whole_and_changes_nothing(data):
     note(poisoned.how)
     ledger = replayed(BASE.frames[:5])
     before = state(ledger)
-    result = ledger.ingest(poisoned.text, received_at=10**12)
+    result = ledger.feed(poisoned.text, received_at=10**12)
     assert result.outcome is Outcome.MALFORMED
     assert [e.index for e in malformed(result.events)] == [None]
     assert result.events == malformed(result.events)
@@ -171,7 +171,7 @@ def test_input_that_is_not_text_is_malformed_never_raised(value):
 @given(poisoned_in_context())
 def test_the_poisoned_element_is_refused_with_a_reason_naming_it(case):
     history, original, poisoned, _ = case
-    result = replayed(history).ingest(poisoned.text, received_at=10**12)
+    result = replayed(history).feed(poisoned.text, received_at=10**12)
     assert result.outcome is Outcome.MALFORMED
     (refused,) = malformed(result.events)
     assert refused.index == poisoned.index
@@ -188,8 +188,8 @@ def test_the_siblings_are_applied_exactly_as_without_the_poisoned_element(case):
     without = poisoned.without_poisoned(original)
     assert without is not None
     dirty, clean = replayed(history), replayed(history)
-    got = dirty.ingest(poisoned.text, received_at=10**12)
-    want = clean.ingest(without, received_at=10**12)
+    got = dirty.feed(poisoned.text, received_at=10**12)
+    want = clean.feed(without, received_at=10**12)
     assert others(got.events) == others(want.events)
     assert got.batch.verdicts == want.batch.verdicts
     assert (got.batch.orders, got.batch.fills, got.batch.legs) == (
@@ -275,7 +275,7 @@ def test_every_poison_value_is_refused_by_its_own_field_alone(data):
     label, value = data.draw(poison_values(FIELD_RULES[topic][name]), label="poison")
     note(f"{topic}.{name} = {value!r} ({label})")
     text = _raw_json(tree, {**tree["data"][0], name: value})
-    result = Ledger().ingest(text, received_at=1)
+    result = Ledger().feed(text, received_at=1)
     assert result.outcome is Outcome.MALFORMED, text[:300]
     assert [e.index for e in malformed(result.events)] == [0]
 
@@ -301,7 +301,7 @@ def test_the_module_example_runs():
     def test_poison_is_refused_and_the_rest_applied(data):
         s = data.draw(session(max_actions=8))
         poisoned = data.draw(poisoned_frames(s.frames[0]))
-        result = Ledger().ingest(poisoned.text)
+        result = Ledger().feed(poisoned.text)
         assert result.outcome is Outcome.MALFORMED
         assert [e.index for e in result.events if isinstance(e, MalformedFrame)] == [poisoned.index]
 

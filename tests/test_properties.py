@@ -322,7 +322,7 @@ def test_garbage_is_refused_without_touching_state(data):
     junk = data.draw(garbage(), label="junk")
     ledger, _ = replay(s.frames[:cut])
     before = state(ledger)
-    result = ledger.ingest(junk, received_at=0)
+    result = ledger.feed(junk, received_at=0)
     assert state(ledger) == before
     malformed = [e for e in result.events if isinstance(e, oms.MalformedFrame)]
     assert (result.outcome is oms.Outcome.MALFORMED) == bool(malformed)
@@ -346,7 +346,7 @@ def test_corrupted_frame_is_refused_and_the_next_one_applies(data):
     valid_part = bad.valid_part(original)
     if valid_part is not None:
         twin.apply_frame(valid_part, received_at=0)
-    result = ledger.ingest(bad.text, received_at=0)
+    result = ledger.feed(bad.text, received_at=0)
     assert result.outcome is oms.Outcome.MALFORMED
     malformed = [e for e in result.events if isinstance(e, oms.MalformedFrame)]
     assert malformed
@@ -365,7 +365,7 @@ def test_corrupted_frame_is_refused_and_the_next_one_applies(data):
 @given(st.binary(max_size=300) | st.text(max_size=300))
 def test_bytes_and_text_never_raise(raw):
     ledger = oms.Ledger()
-    result = ledger.ingest(raw, received_at=0)
+    result = ledger.feed(raw, received_at=0)
     assert result.outcome in set(oms.Outcome)
     assert state(ledger) == state(oms.Ledger())
 

@@ -105,7 +105,7 @@ class Ledger(CoreLedger):
         stats[_STAT_KEYS[outcome]] += 1
         return batch.events
 
-    def ingest(self, text: Text, *, received_at: int | None = None) -> FrameResult:
+    def feed(self, text: Text, *, received_at: int | None = None) -> FrameResult:
         """Apply one raw frame and return everything it did. Never raises for bad input
         (whatever ``text`` is)."""
         at = time.time_ns() // 1_000_000 if received_at is None else received_at  # = now_ms()
@@ -120,6 +120,9 @@ class Ledger(CoreLedger):
         outcome = outcome_of(batch.verdicts)
         self._stats[_STAT_KEYS[outcome]] += 1
         return FrameResult(outcome, batch.events, topic, batch)
+
+    #: The former name of ``feed`` (kept: it is part of the documented API).
+    ingest = feed
 
     # Both methods above: a clean order, execution or position frame goes from text to
     # core values in one call (``oms.bybit.codec.FRAMES``). A frame it refuses, or that

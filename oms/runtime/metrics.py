@@ -38,7 +38,7 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
-from oms.bybit.decode import OTHER_PRIVATE_TOPICS, TOPICS
+from oms.bybit.frames import OTHER_PRIVATE_TOPICS, TOPICS
 from oms.core import events as ev
 from oms.errors import MetricsError, MetricsUnavailableError  # re-exported from here
 

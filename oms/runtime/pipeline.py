@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Final, Protocol, Self
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from oms.bybit.decode import valid_unicode
+from oms.bybit.frames import valid_unicode
 from oms.bybit.ledger import Ledger
 from oms.clock import now_ms
 from oms.core.events import MalformedFrame
@@ -219,7 +219,7 @@ class Pipeline:
         }
         try:
             with self.lock:
-                result = self.ledger.ingest(frame, received_at=at)  # type: ignore[arg-type]
+                result = self.ledger.feed(frame, received_at=at)  # type: ignore[arg-type]
         except Exception as exc:
             raise self._bug_in_frame(row, exc) from exc
         self._stage(row, result)

@@ -9,7 +9,7 @@ Example::
     def test_a_corrupted_frame_changes_nothing_it_should_not(data):
         s = data.draw(session(max_actions=12))
         bad = data.draw(corrupted(s.frames[0]))
-        result = Ledger().ingest(bad.text)
+        result = Ledger().feed(bad.text)
         assert result.outcome is Outcome.MALFORMED
 """
 

@@ -29,7 +29,7 @@ Example::
     def test_poison_is_refused_and_the_rest_applied(data):
         s = data.draw(session(max_actions=8))
         poisoned = data.draw(poisoned_frames(s.frames[0]))
-        result = Ledger().ingest(poisoned.text)
+        result = Ledger().feed(poisoned.text)
         assert result.outcome is Outcome.MALFORMED
         assert [e.index for e in result.events if isinstance(e, MalformedFrame)] == [
             poisoned.index

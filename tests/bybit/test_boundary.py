@@ -39,7 +39,7 @@ class GeneralLedger(Ledger):
     """A ledger that never takes the one-pass path."""
 
     def apply_frame(self, text: Any, *, received_at: int | None = None) -> list[Any]:
-        return self.ingest(text, received_at=received_at).events
+        return self.feed(text, received_at=received_at).events
 
     def ingest(self, text: Any, *, received_at: int | None = None) -> FrameResult:
         return self._ingest_generally(text, 0 if received_at is None else received_at)
@@ -58,9 +58,9 @@ def both(text: Any, *history: str) -> tuple[FrameResult, Ledger]:
     ``history``: the same result on both (then the usual one's)."""
     fast, general = Ledger(), GeneralLedger()
     for i, line in enumerate(history):
-        fast.ingest(line, received_at=i)
-        general.ingest(line, received_at=i)
-    got, want = fast.ingest(text, received_at=99), general.ingest(text, received_at=99)
+        fast.feed(line, received_at=i)
+        general.feed(line, received_at=i)
+    got, want = fast.feed(text, received_at=99), general.feed(text, received_at=99)
     assert (got.outcome, [repr(e) for e in got.events]) == (
         want.outcome,
         [repr(e) for e in want.events],
@@ -159,7 +159,7 @@ def test_a_copy_with_a_huge_seq_does_not_freeze_the_leg():
     later = copy(POSITION, seq=204960166473, size="0.5", updatedTime="1746518134999")
     _, ledger = refused(poisoned, "seq", POSITION)
     assert ledger.position_reports()[0].size == Decimal(size)
-    assert ledger.ingest(later, received_at=100).outcome is Outcome.APPLIED
+    assert ledger.feed(later, received_at=100).outcome is Outcome.APPLIED
     assert ledger.position_reports()[0].size == Decimal("0.5")
 
 
@@ -225,7 +225,7 @@ def test_a_copy_with_a_far_future_time_does_not_freeze_the_order():
     poisoned = copy(SPOT_ORDER, updatedTime="9" * 30, orderStatus="Cancelled")
     _, ledger = refused(poisoned, "updatedTime")
     assert ledger.orders() == []
-    assert ledger.ingest(SPOT_ORDER, received_at=100).outcome is Outcome.APPLIED
+    assert ledger.feed(SPOT_ORDER, received_at=100).outcome is Outcome.APPLIED
 
 
 @pytest.mark.parametrize(
@@ -564,11 +564,11 @@ def test_sums_of_numbers_at_the_bounds_stay_exact_and_never_raise():
         for i, (qty, side) in enumerate([(big, "Buy"), (tiny, "Buy"), (big, "Sell"), (tiny, "Buy")])
     ]
     ledger = Ledger()
-    ledger.ingest(
+    ledger.feed(
         copy(SPOT_ORDER, orderId=element["orderId"], category="linear", symbol=element["symbol"]),
         received_at=1,
     )
-    result = ledger.ingest(json.dumps(tree), received_at=2)
+    result = ledger.feed(json.dumps(tree), received_at=2)
     assert result.outcome is Outcome.APPLIED
     with localcontext(prec=400) as exact:  # wide enough for the exact sum
         want = exact.add(exact.multiply(2, Decimal(big)), exact.multiply(2, Decimal(tiny)))

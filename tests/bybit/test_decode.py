@@ -69,7 +69,7 @@ def real(name: str, line: int) -> str:
 @pytest.mark.parametrize("line", _real_params())
 def test_real_frame_is_accepted(line):
     ledger = Ledger()
-    result = ledger.ingest(line, received_at=1)
+    result = ledger.feed(line, received_at=1)
     reasons = [e.reason for e in result.events if isinstance(e, MalformedFrame)]
     assert result.outcome is not Outcome.MALFORMED, reasons
     assert reasons == []
@@ -80,7 +80,7 @@ def test_real_frame_is_accepted(line):
 
 @pytest.mark.parametrize("line", _real_params())
 def test_real_frame_is_accepted_as_bytes(line):
-    result = Ledger().ingest(line.encode("utf-8"), received_at=1)
+    result = Ledger().feed(line.encode("utf-8"), received_at=1)
     assert result.outcome is not Outcome.MALFORMED
     assert not any(isinstance(e, MalformedFrame) for e in result.events)
 
@@ -183,7 +183,7 @@ def test_control_frame_shapes(text, kind, success):
     assert decoded.kind is kind
     assert decoded.success is success
     ledger = Ledger()
-    result = ledger.ingest(text, received_at=1)
+    result = ledger.feed(text, received_at=1)
     assert result.outcome is Outcome.CONTROL
     assert result.control is not None
     assert result.control.kind is kind
@@ -309,7 +309,7 @@ def seeded() -> Ledger:
         frame("position", POSITION),
         frame("wallet", WALLET),
     ):
-        assert ledger.ingest(text, received_at=1).outcome is Outcome.APPLIED
+        assert ledger.feed(text, received_at=1).outcome is Outcome.APPLIED
     return ledger
 
 
@@ -355,7 +355,7 @@ def test_topic_routes_to_kind(topic, kind):
     assert len(decoded.elements) == 1
     assert decoded.errors == []
     ledger = Ledger()
-    result = ledger.ingest(text, received_at=1)
+    result = ledger.feed(text, received_at=1)
     assert result.outcome is Outcome.APPLIED
     assert result.topic == topic
 
@@ -395,7 +395,7 @@ def test_untracked_topic_is_ignored_and_never_applied(topic):
     ledger = seeded()
     before = snapshot(ledger)
     stats = ledger.stats
-    result = ledger.ingest(text, received_at=2)
+    result = ledger.feed(text, received_at=2)
     assert result.outcome is Outcome.IGNORED
     assert result.events == []
     assert snapshot(ledger) == before
@@ -413,7 +413,7 @@ def test_other_private_topics_are_known():
 
 def test_ignored_topic_needs_no_valid_data():
     ledger = Ledger()
-    result = ledger.ingest('{"topic":"dcp.future","data":{"anything":1}}', received_at=1)
+    result = ledger.feed('{"topic":"dcp.future","data":{"anything":1}}', received_at=1)
     assert result.outcome is Outcome.IGNORED
 
 
@@ -509,7 +509,7 @@ def test_malformed_frame_is_refused_and_stream_goes_on(text, words, index, as_by
     before = snapshot(ledger)
     stats = ledger.stats
     raw = text.encode("utf-8") if as_bytes else text
-    result = ledger.ingest(raw, received_at=777)
+    result = ledger.feed(raw, received_at=777)
 
     assert result.outcome is Outcome.MALFORMED
     malformed = [e for e in result.events if isinstance(e, MalformedFrame)]
@@ -531,7 +531,7 @@ def test_malformed_frame_is_refused_and_stream_goes_on(text, words, index, as_by
     assert after["applied"] == stats["applied"]
 
     # ... and the next valid frame is applied as usual
-    nxt = ledger.ingest(frame("order", _NEWER_ORDER), received_at=778)
+    nxt = ledger.feed(frame("order", _NEWER_ORDER), received_at=778)
     assert nxt.outcome is Outcome.APPLIED
     held = ledger.order("o-1")
     assert held is not None
@@ -575,7 +575,7 @@ def test_second_element_bad_first_applied(bad, field):
     good = {**ORDER, "orderId": "o-good"}
     worse = {**ORDER, "orderId": "o-bad", **bad}
     ledger = Ledger()
-    result = ledger.ingest(frame("order", good, worse), received_at=5)
+    result = ledger.feed(frame("order", good, worse), received_at=5)
     assert result.outcome is Outcome.MALFORMED
     assert ledger.order("o-good") is not None
     assert ledger.order("o-bad") is None
@@ -593,7 +593,7 @@ def test_bad_position_leg_among_good_ones():
     long_leg = {**POSITION, "positionIdx": 1, "side": "Buy", "size": "2"}
     bad_leg = {**POSITION, "positionIdx": 2, "side": "", "size": "1"}
     ledger = Ledger()
-    result = ledger.ingest(frame("position", long_leg, bad_leg), received_at=5)
+    result = ledger.feed(frame("position", long_leg, bad_leg), received_at=5)
     assert result.outcome is Outcome.MALFORMED
     assert [e.index for e in result.events if isinstance(e, MalformedFrame)] == [1]
     assert ledger.position("BTCUSDT") == Decimal(2)
@@ -607,7 +607,7 @@ def test_element_indexes_count_every_element_of_data():
         {**ORDER, "orderId": "o-c", "orderStatus": "Exploded"},  # refused by translation
     ]
     ledger = Ledger()
-    result = ledger.ingest(frame("order", *elements), received_at=5)
+    result = ledger.feed(frame("order", *elements), received_at=5)
     assert result.outcome is Outcome.MALFORMED
     by_index = {e.index: e.reason for e in result.events if isinstance(e, MalformedFrame)}
     assert set(by_index) == {0, 2}, by_index
@@ -649,7 +649,7 @@ def test_key_order_does_not_matter_with_a_bad_element():
     elements = (ORDER, {**ORDER, "orderId": "o-2", "side": "Long"})
     for text in (frame("order", *elements), frame("order", *elements, topic_last=True)):
         ledger = Ledger()
-        result = ledger.ingest(text, received_at=1)
+        result = ledger.feed(text, received_at=1)
         assert result.outcome is Outcome.MALFORMED
         assert [e.index for e in result.events if isinstance(e, MalformedFrame)] == [1]
         assert [o.order_id for o in ledger.orders()] == ["o-1"]
@@ -661,7 +661,7 @@ def test_topic_key_inside_an_element_does_not_confuse_routing():
     decoded = decode(text)
     assert isinstance(decoded, DataFrame)
     assert decoded.kind is Kind.ORDER
-    assert Ledger().ingest(text, received_at=1).outcome is Outcome.APPLIED
+    assert Ledger().feed(text, received_at=1).outcome is Outcome.APPLIED
 
 
 @pytest.mark.parametrize("topic", ["order", "execution", "execution.fast", "position", "wallet"])
@@ -670,7 +670,7 @@ def test_bytes_input_decodes_like_str(topic):
     text = frame(topic, ELEMENT[kind])
     assert decode(text.encode("utf-8")) == decode(text)
     ledger = Ledger()
-    assert ledger.ingest(text.encode("utf-8"), received_at=1).outcome is Outcome.APPLIED
+    assert ledger.feed(text.encode("utf-8"), received_at=1).outcome is Outcome.APPLIED
 
 
 def test_bytes_control_frame():
@@ -681,7 +681,7 @@ def test_bytes_control_frame():
 
 
 def test_non_utf8_bytes_are_malformed_not_raised():
-    result = Ledger().ingest(b'{"topic":"order","data":[\xff]}', received_at=1)
+    result = Ledger().feed(b'{"topic":"order","data":[\xff]}', received_at=1)
     assert result.outcome is Outcome.MALFORMED
 
 
@@ -780,11 +780,11 @@ def test_ledger_holds_exact_decimals(value):
         "leavesQty": unsigned,
         "cumExecFee": value,
     }
-    ledger.ingest(frame("order", order), received_at=1)
-    ledger.ingest(
+    ledger.feed(frame("order", order), received_at=1)
+    ledger.feed(
         frame("execution", {**EXECUTION, "execQty": unsigned, "execFee": value}), received_at=2
     )
-    ledger.ingest(frame("position", {**POSITION, "size": unsigned}), received_at=3)
+    ledger.feed(frame("position", {**POSITION, "size": unsigned}), received_at=3)
     held = ledger.order("o-1")
     fill = ledger.fill("e-1")
     assert held is not None
@@ -828,7 +828,7 @@ def test_empty_string_optional_number_is_accepted(topic, base, field):
     assert isinstance(decoded, DataFrame)
     assert decoded.errors == []
     assert len(decoded.elements) == 1
-    assert Ledger().ingest(text, received_at=1).outcome is Outcome.APPLIED
+    assert Ledger().feed(text, received_at=1).outcome is Outcome.APPLIED
 
 
 @pytest.mark.parametrize(
@@ -864,7 +864,7 @@ def test_json_number_is_refused_for_money(value):
 @pytest.mark.parametrize("value", ["1\n", " 1", "1_000", "+1", "0x10", "1,5", ".", "-", "\u0663"])
 def test_number_text_must_be_plain_decimal(value):
     text = frame("order", {**ORDER, "qty": value})
-    result = Ledger().ingest(text, received_at=1)
+    result = Ledger().feed(text, received_at=1)
     assert result.outcome is Outcome.MALFORMED
     assert "qty" in result.events[0].reason
 
@@ -873,7 +873,7 @@ def test_wallet_frame_with_a_bad_account_applies_the_good_ones():
     """Per element, like every other topic: the bad account is named, the good one kept."""
     ledger = Ledger()
     text = frame("wallet", {**WALLET, "accountType": "FUND"}, {**WALLET, "totalEquity": "x"})
-    result = ledger.ingest(text, received_at=1)
+    result = ledger.feed(text, received_at=1)
     assert result.outcome is Outcome.MALFORMED
     assert [e.index for e in result.events if isinstance(e, MalformedFrame)] == [1]
     assert list(ledger.wallet()) == ["FUND"]
@@ -882,15 +882,15 @@ def test_wallet_frame_with_a_bad_account_applies_the_good_ones():
 
 def test_wallet_frame_of_only_bad_accounts_changes_nothing():
     ledger = Ledger()
-    ledger.ingest(frame("wallet", WALLET, creation=1_700_000_000_010), received_at=1)
+    ledger.feed(frame("wallet", WALLET, creation=1_700_000_000_010), received_at=1)
     held = ledger.wallet()
     text = frame("wallet", {**WALLET, "totalEquity": "x"}, creation=1_700_000_000_020)
-    result = ledger.ingest(text, received_at=2)
+    result = ledger.feed(text, received_at=2)
     assert result.outcome is Outcome.MALFORMED
     assert ledger.wallet() == held
     # an older report than the refused frame is still applied: the refused one set no time
     newer_than_held = {**WALLET, "totalEquity": "5"}
-    later = ledger.ingest(
+    later = ledger.feed(
         frame("wallet", newer_than_held, creation=1_700_000_000_015), received_at=3
     )
     assert later.outcome is Outcome.APPLIED

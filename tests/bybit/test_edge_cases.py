@@ -18,7 +18,7 @@ def _order(**changes):
 def test_negative_quantities_are_refused_and_name_the_field():
     for field in ("qty", "cumExecQty"):
         ledger = Ledger()
-        result = ledger.ingest(_order(**{field: "-1"}), received_at=1)
+        result = ledger.feed(_order(**{field: "-1"}), received_at=1)
         assert result.outcome is Outcome.MALFORMED
         (event,) = [e for e in result.events if isinstance(e, MalformedFrame)]
         assert event.reason.startswith(f"{field}: negative")
@@ -28,7 +28,7 @@ def test_negative_quantities_are_refused_and_name_the_field():
 def test_empty_data_is_ignored_not_duplicate():
     ledger = Ledger()
     frame = '{"id":"x","topic":"order","creationTime":1,"data":[]}'
-    assert ledger.ingest(frame, received_at=1).outcome is Outcome.IGNORED
+    assert ledger.feed(frame, received_at=1).outcome is Outcome.IGNORED
     assert ledger.stats["ignored"] == 1
     assert ledger.stats["duplicate"] == 0
 
@@ -40,7 +40,7 @@ def test_string_creation_time_is_accepted_when_an_element_is_bad():
     frame["data"] = [good, bad]
     frame["creationTime"] = "1717200000000"
     ledger = Ledger()
-    result = ledger.ingest(json.dumps(frame), received_at=1)
+    result = ledger.feed(json.dumps(frame), received_at=1)
     assert result.outcome is Outcome.MALFORMED
     assert ledger.order("o-1") is not None  # the valid sibling was applied
     assert [e.index for e in result.events if isinstance(e, MalformedFrame)] == [1]

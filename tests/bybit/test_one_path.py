@@ -48,7 +48,7 @@ class GeneralLedger(Ledger):
     """A ledger that decodes every frame element by element."""
 
     def apply_frame(self, text: str | bytes, *, received_at: int | None = None) -> list[Any]:
-        return self.ingest(text, received_at=received_at).events
+        return self.feed(text, received_at=received_at).events
 
     def ingest(self, text: str | bytes, *, received_at: int | None = None) -> FrameResult:
         assert received_at is not None  # the tests give every frame its time
@@ -203,8 +203,8 @@ def _replay_both(lines: list[str], *, via_ingest: bool) -> None:
     fast, general = Ledger(settle_frames=5), GeneralLedger(settle_frames=5)
     for i, line in enumerate(lines):
         if via_ingest:
-            got = fast.ingest(line, received_at=T0 + i)
-            want = general.ingest(line, received_at=T0 + i)
+            got = fast.feed(line, received_at=T0 + i)
+            want = general.feed(line, received_at=T0 + i)
             assert _result(got) == _result(want), line[:200]
         else:
             got_events = fast.apply_frame(line, received_at=T0 + i)
@@ -244,7 +244,7 @@ def test_a_frame_of_valid_and_invalid_elements_is_applied_in_part_and_named():
     line = frame("order", good, bad)
     with pytest.raises(ValueError, match="cumExecQty"):
         FRAMES.validate_json(line)  # refused in one pass...
-    result = Ledger().ingest(line, received_at=5)  # ...and applied in part, element by element
+    result = Ledger().feed(line, received_at=5)  # ...and applied in part, element by element
     assert result.outcome.value == "malformed"
     assert "o-good" in result.batch.orders
     assert result.events[-1].reason.startswith("cumExecQty")  # type: ignore[attr-defined]

@@ -139,7 +139,7 @@ def test_rejected_order_with_fills():
 
 def test_rejected_order_with_fills_in_the_ledger():
     ledger = Ledger()
-    result = ledger.ingest(real(FIXTURES, 9), received_at=1)
+    result = ledger.feed(real(FIXTURES, 9), received_at=1)
     assert result.outcome is Outcome.APPLIED
     held = ledger.order("5cf98598-39a7-459e-97bf-76ca765ee021")
     assert held is not None
@@ -328,7 +328,7 @@ def test_dated_future_buy_execution():
 
 def test_spot_execution_moves_no_position():
     ledger = Ledger()
-    result = ledger.ingest(real(FRAMES, 12), received_at=1)
+    result = ledger.feed(real(FRAMES, 12), received_at=1)
     assert result.outcome is Outcome.APPLIED
     (booked,) = [e for e in result.events if isinstance(e, FillBooked)]
     assert booked.exec_id == "2100000000079525951"
@@ -348,7 +348,7 @@ def test_funding_execution_is_booked_but_moves_nothing():
     exact(fill.exec_qty, "3.00238")
 
     ledger = Ledger()
-    result = ledger.ingest(real(FRAMES, 14), received_at=1)
+    result = ledger.feed(real(FRAMES, 14), received_at=1)
     assert result.outcome is Outcome.APPLIED
     (booked,) = result.events
     assert isinstance(booked, FillBooked)
@@ -379,9 +379,9 @@ def test_funding_on_a_held_position_leaves_it_unchanged():
         ],
     }
     ledger = Ledger()
-    ledger.ingest(json.dumps(position), received_at=1)
+    ledger.feed(json.dumps(position), received_at=1)
     before = (ledger.position("BTCUSDT"), ledger.derived_position("BTCUSDT"))
-    assert ledger.ingest(real(FRAMES, 14), received_at=2).outcome is Outcome.APPLIED
+    assert ledger.feed(real(FRAMES, 14), received_at=2).outcome is Outcome.APPLIED
     assert (ledger.position("BTCUSDT"), ledger.derived_position("BTCUSDT")) == before
     assert ledger.fill("d93e7b3c-8319-4c3e-9d2f-1d3c8a369d56") is not None
 
@@ -427,12 +427,12 @@ def _full_copy_of_fast(line: str) -> str:
 def test_fast_fill_is_enriched_by_the_full_execution_and_never_counted_twice():
     fast_line = real(FRAMES, 15)
     ledger = Ledger()
-    assert ledger.ingest(fast_line, received_at=1).outcome is Outcome.APPLIED
+    assert ledger.feed(fast_line, received_at=1).outcome is Outcome.APPLIED
     exec_id = "3510f361-0add-5c7b-a2e7-9679810944fc"
     held = ledger.fill(exec_id)
     assert held is not None
     assert held.exec_fee is None
-    assert ledger.ingest(_full_copy_of_fast(fast_line), received_at=2).outcome is Outcome.APPLIED
+    assert ledger.feed(_full_copy_of_fast(fast_line), received_at=2).outcome is Outcome.APPLIED
     held = ledger.fill(exec_id)
     assert held is not None
     assert held.source is FillSource.STREAM
@@ -440,7 +440,7 @@ def test_fast_fill_is_enriched_by_the_full_execution_and_never_counted_twice():
     assert len(ledger.fills()) == 1
     assert ledger.booked_qty("443d63fa-b4c3-4297-b7b1-23bca88b04dc") == Decimal(3000)
     # a late fast copy changes nothing
-    assert ledger.ingest(fast_line, received_at=3).outcome is Outcome.DUPLICATE
+    assert ledger.feed(fast_line, received_at=3).outcome is Outcome.DUPLICATE
     assert ledger.fill(exec_id) == held
 
 
@@ -539,7 +539,7 @@ def test_flat_hedge_leg_docs_example():
 
 def test_flat_hedge_leg_in_the_ledger():
     ledger = Ledger()
-    result = ledger.ingest(real(FRAMES, 16), received_at=1)
+    result = ledger.feed(real(FRAMES, 16), received_at=1)
     assert result.outcome is Outcome.APPLIED
     # a flat leg may or may not be announced, but never as a non-zero position
     changes = [e for e in result.events if isinstance(e, PositionChanged)]
@@ -559,14 +559,14 @@ def test_one_way_short_leg_live_frame():
     exact(report.net_qty, "-2000")
     exact(report.unrealised_pnl, "-0.006")
     ledger = Ledger()
-    ledger.ingest(real(FRAMES, 17), received_at=1)
+    ledger.feed(real(FRAMES, 17), received_at=1)
     assert ledger.position("DGBUSDT") == Decimal(-2000)
 
 
 def test_position_fixture_without_category():
     """Fixture line 12 has no ``category``; the README says it must still be accepted."""
     ledger = Ledger()
-    result = ledger.ingest(real(FIXTURES, 12), received_at=1)
+    result = ledger.feed(real(FIXTURES, 12), received_at=1)
     assert [e.reason for e in result.events if isinstance(e, MalformedFrame)] == []
     assert result.outcome is Outcome.APPLIED
     (report,) = ledger.position_reports()
@@ -651,7 +651,7 @@ def _dec(value: object) -> Decimal:
 
 def test_wallet_docs_example():
     ledger = Ledger()
-    assert ledger.ingest(real(FRAMES, 18), received_at=1).outcome is Outcome.APPLIED
+    assert ledger.feed(real(FRAMES, 18), received_at=1).outcome is Outcome.APPLIED
     wallet = ledger.wallet()
     assert set(wallet) == {"UNIFIED"}
     account = wallet["UNIFIED"]
@@ -670,21 +670,21 @@ def test_wallet_docs_example():
 
 def test_newer_wallet_replaces_older_and_older_is_stale():
     ledger = Ledger()
-    ledger.ingest(real(FRAMES, 18), received_at=1)
-    assert ledger.ingest(real(FRAMES, 19), received_at=2).outcome is Outcome.APPLIED
+    ledger.feed(real(FRAMES, 18), received_at=1)
+    assert ledger.feed(real(FRAMES, 19), received_at=2).outcome is Outcome.APPLIED
     account = ledger.wallet()["UNIFIED"]
     assert _dec(account.totalEquity) == Decimal("10262.91335023")
     assert [c.coin for c in account.coin] == ["BTC"]
     assert _dec(account.coin[0].cumRealisedPnl) == Decimal("-0.00000973")
     # the older report arriving late changes nothing
-    assert ledger.ingest(real(FRAMES, 18), received_at=3).outcome is Outcome.STALE
+    assert ledger.feed(real(FRAMES, 18), received_at=3).outcome is Outcome.STALE
     assert _dec(ledger.wallet()["UNIFIED"].totalEquity) == Decimal("10262.91335023")
     assert ledger.stats["stale"] == 1
 
 
 def test_wallet_is_a_copy():
     ledger = Ledger()
-    ledger.ingest(real(FRAMES, 18), received_at=1)
+    ledger.feed(real(FRAMES, 18), received_at=1)
     ledger.wallet().clear()
     assert set(ledger.wallet()) == {"UNIFIED"}
 
@@ -692,7 +692,7 @@ def test_wallet_is_a_copy():
 def test_wallet_fixture_without_account_type():
     """Fixture line 13 has no ``accountType``; the README says it must still be accepted."""
     ledger = Ledger()
-    result = ledger.ingest(real(FIXTURES, 13), received_at=1)
+    result = ledger.feed(real(FIXTURES, 13), received_at=1)
     assert [e.reason for e in result.events if isinstance(e, MalformedFrame)] == []
     assert result.outcome is Outcome.APPLIED
     assert len(ledger.wallet()) == 1
@@ -706,7 +706,7 @@ def test_wallet_fixture_without_account_type():
 def test_frames_file_builds_the_expected_state():
     ledger = Ledger()
     for line in (REAL / FRAMES).read_text(encoding="utf-8").splitlines():
-        ledger.ingest(line, received_at=1)
+        ledger.feed(line, received_at=1)
     assert {o.order_id for o in ledger.orders()} == {
         "5cf98598-39a7-459e-97bf-76ca765ee020",
         "1584349189335418625",

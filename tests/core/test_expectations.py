@@ -175,7 +175,7 @@ class Report(Step):
             "updatedTime": str(T0 + self.at),
         } | self.wire
         now = T0 + self.at
-        result = driver.ledger.ingest(order_frame(order(**fields)), received_at=now)
+        result = driver.ledger.feed(order_frame(order(**fields)), received_at=now)
         assert result.outcome is Outcome.APPLIED, "the scenario's report must be applied"
         touched = [o for i in sorted(result.batch.orders) if (o := driver.ledger.order(i))]
         return driver.book.observe(result.events, touched, now)
@@ -688,7 +688,7 @@ def test_events_carry_their_times_and_registered_terms():
             order_link_id=LINK, symbol=SYMBOL, side=Side.BUY, qty=Decimal(2), deadline=T0 + ACK
         )
     )
-    result = ledger.ingest(
+    result = ledger.feed(
         order_frame(order(orderId=OID, orderLinkId=LINK, updatedTime=str(T0 + 3))),
         received_at=T0 + 9,
     )
@@ -716,7 +716,7 @@ def test_unexpected_tpsl_names_its_kind():
     book = ExpectationBook(report_unexpected_orders=True)
     ledger = Ledger()
     wire = {"orderLinkId": "", "stopOrderType": "StopLoss", "orderStatus": "Untriggered"}
-    result = ledger.ingest(order_frame(order(orderId="sl-1", **wire)), received_at=T0)
+    result = ledger.feed(order_frame(order(orderId="sl-1", **wire)), received_at=T0)
     [seen] = book.observe(result.events, [ledger.order("sl-1")], T0)
     assert isinstance(seen, UnexpectedOrderSeen)
     assert seen.stop_order_type == "StopLoss"

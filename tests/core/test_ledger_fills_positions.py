@@ -72,7 +72,7 @@ def test_fast_then_full_enriches_and_counts_once():
     assert isinstance(booked.exec_qty, Decimal)
     assert isinstance(booked.exec_price, Decimal)
     assert current_fill(ledger).source is FillSource.FAST
-    result = ledger.ingest(execution_frame(execution(seq=101, execFee="0.0325")))
+    result = ledger.feed(execution_frame(execution(seq=101, execFee="0.0325")))
     assert result.outcome is Outcome.APPLIED
     assert result.events == []
     fill = current_fill(ledger)
@@ -93,7 +93,7 @@ def test_full_then_fast_is_a_duplicate():
     ledger = Ledger()
     ledger.apply_frame(order_frame(filled_order()))
     ledger.apply_frame(execution_frame(execution(execFee="-0.013")))
-    result = ledger.ingest(fast_frame(fast_execution()))
+    result = ledger.feed(fast_frame(fast_execution()))
     assert result.outcome is Outcome.DUPLICATE
     assert result.events == []
     assert current_fill(ledger).source is FillSource.STREAM
@@ -101,7 +101,7 @@ def test_full_then_fast_is_a_duplicate():
     assert ledger.booked_qty(OID) == D(1)
     assert ledger.derived_position("BTCUSDT") == D(1)
     # The full copy again is a duplicate too.
-    assert ledger.ingest(execution_frame(execution())).outcome is Outcome.DUPLICATE
+    assert ledger.feed(execution_frame(execution())).outcome is Outcome.DUPLICATE
     assert ledger.stats["duplicate"] == 2
     assert ledger.stats["applied"] == 2
 
@@ -282,23 +282,23 @@ def test_hedge_fill_before_its_order_is_attributed_when_the_order_arrives():
 
 def test_position_reports_ordered_by_seq_then_updated_time():
     ledger = Ledger()
-    first = ledger.ingest(position_frame(position(size="1", seq=10, updatedTime=ms(0))))
+    first = ledger.feed(position_frame(position(size="1", seq=10, updatedTime=ms(0))))
     assert len(first.events) == 1
     (changed,) = of(PositionChanged, first.events)
     assert (changed.previous_net_qty, changed.net_qty, changed.seq) == (D(0), D(1), 10)
-    noise = ledger.ingest(position_frame(position(size="1", seq=10, updatedTime=ms(5))))
+    noise = ledger.feed(position_frame(position(size="1", seq=10, updatedTime=ms(5))))
     assert (noise.outcome, noise.events) == (Outcome.APPLIED, [])
     report = ledger.position_report(LegKey("linear", "BTCUSDT", 0))
     assert report is not None
     assert report.updated_time == int(ms(5))
-    lower = ledger.ingest(position_frame(position(size="3", seq=9, updatedTime=ms(9))))
+    lower = ledger.feed(position_frame(position(size="3", seq=9, updatedTime=ms(9))))
     assert (lower.outcome, lower.events) == (Outcome.STALE, [])
-    older = ledger.ingest(position_frame(position(size="3", seq=10, updatedTime=ms(4))))
+    older = ledger.feed(position_frame(position(size="3", seq=10, updatedTime=ms(4))))
     assert (older.outcome, older.events) == (Outcome.STALE, [])
-    same = ledger.ingest(position_frame(position(size="2", seq=10, updatedTime=ms(5))))
+    same = ledger.feed(position_frame(position(size="2", seq=10, updatedTime=ms(5))))
     assert (same.outcome, same.events) == (Outcome.DUPLICATE, [])
     assert ledger.position("BTCUSDT") == D(1)
-    newer = ledger.ingest(
+    newer = ledger.feed(
         position_frame(position(side="Sell", size="1", seq=11, updatedTime=ms(6)))
     )
     assert len(newer.events) == 1
@@ -311,7 +311,7 @@ def test_first_report_of_a_flat_leg_is_not_a_position_change():
     """PositionChanged means the signed size differs from before; 0 -> 0 is no change."""
     ledger = Ledger()
     flat = position(symbol="ETHUSDT", positionIdx=2, side="", size="0", seq=8327597863)
-    result = ledger.ingest(position_frame(flat))
+    result = ledger.feed(position_frame(flat))
     assert result.outcome is Outcome.APPLIED
     assert ledger.position("ETHUSDT") == D(0)
     assert of(PositionChanged, result.events) == []

@@ -77,7 +77,7 @@ def test_untriggered_triggered_new_all_in_one_frame():
     frame = order_frame(
         conditional("Untriggered", 5), conditional("Triggered", 5), conditional("New", 5)
     )
-    result = ledger.ingest(frame)
+    result = ledger.feed(frame)
     assert result.outcome is Outcome.APPLIED
     assert result.batch.verdicts == [Verdict.APPLIED] * 3
     assert status_events(result.events) == [
@@ -185,7 +185,7 @@ def test_cancel_race_echo_after_fill_is_a_rejected_cancel():
     ledger = Ledger()
     ledger.apply_frame(order_frame(order()))
     ledger.apply_frame(order_frame(_genuine_filled()))
-    result = ledger.ingest(order_frame(_cancel_race_echo()), received_at=RECEIVED)
+    result = ledger.feed(order_frame(_cancel_race_echo()), received_at=RECEIVED)
     assert result.outcome is Outcome.DUPLICATE
     (event,) = result.events
     assert isinstance(event, CancelRejected)
@@ -321,7 +321,7 @@ def test_new_after_filled_is_illegal_and_changes_nothing():
     ledger = Ledger()
     ledger.apply_frame(order_frame(_genuine_filled()))
     before = current(ledger)
-    result = ledger.ingest(order_frame(order(updatedTime=ms(20))), received_at=RECEIVED)
+    result = ledger.feed(order_frame(order(updatedTime=ms(20))), received_at=RECEIVED)
     assert result.outcome is Outcome.ILLEGAL
     (event,) = result.events
     assert isinstance(event, IllegalTransition)
@@ -367,7 +367,7 @@ def test_duplicate_frame_is_duplicate_with_no_events():
     ledger = Ledger()
     text = order_frame(order())
     assert len(ledger.apply_frame(text)) == 1
-    result = ledger.ingest(text)
+    result = ledger.feed(text)
     assert result.outcome is Outcome.DUPLICATE
     assert result.events == []
     assert outcomes(ledger) == {"frames": 2, "applied": 1, "duplicate": 1}
@@ -379,7 +379,7 @@ def test_redelivered_trigger_frame_is_duplicate():
     text = order_frame(conditional("Triggered", 5), conditional("New", 5))
     ledger.apply_frame(order_frame(conditional("Untriggered", 0)))
     ledger.apply_frame(text)
-    result = ledger.ingest(text)
+    result = ledger.feed(text)
     assert result.events == []
     assert current(ledger).status is S.NEW
     assert result.outcome is Outcome.DUPLICATE
@@ -388,7 +388,7 @@ def test_redelivered_trigger_frame_is_duplicate():
 def test_older_report_is_stale_with_no_events():
     ledger = Ledger()
     ledger.apply_frame(order_frame(order(price="64000", updatedTime=ms(10))))
-    result = ledger.ingest(order_frame(order(price="65000", updatedTime=ms(5))))
+    result = ledger.feed(order_frame(order(price="65000", updatedTime=ms(5))))
     assert result.outcome is Outcome.STALE
     assert result.events == []
     assert current(ledger).price == Decimal(64000)
