@@ -10,8 +10,11 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from oms.bybit.ledger import Ledger
 from oms.cli import replay, stored, views
@@ -196,3 +199,15 @@ def test_printing_a_stored_account_never_loads_it_whole(tmp_path, capsys, monkey
     )
     replay._print_stored(args)
     assert "executions" in capsys.readouterr().out
+
+
+@given(
+    st.decimals(allow_nan=True, allow_infinity=True)
+    | st.builds(
+        Decimal,
+        st.from_regex(r"-?[0-9]{1,30}(\.[0-9]{0,30})?([eE][-+]?[0-9]{1,3})?", fullmatch=True),
+    )
+)
+def test_dec_is_format_f(value):
+    assert views.dec(value) == format(value, "f")
+    assert views.dec(None) is None
