@@ -4,41 +4,50 @@ The write path is hot: every statement is a SQLAlchemy Core construct (insert, o
 insert-or-update via the dialect's ON CONFLICT) compiled once for the dialect and run
 with ``executemany`` on rows the repository has already put in the driver's form
 (decimals as canonical text on SQLite, ``Decimal`` on PostgreSQL). That skips per-value
-type processing, which costs more than the database work itself.
+type processing, which costs more than the database work itself. Each table's rows are
+built and read back in ``oms.store.rows``; the ``Repository`` inherits the builders, so
+the commit calls them with no layer between.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from decimal import Decimal
-from enum import Enum
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import Table, exists, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from oms.core.fills import Fill, FillSource
-from oms.core.ledger import ANNOUNCING_EVENTS, Announced
-from oms.core.orders import Order, Side
-from oms.core.positions import LegKey, PositionReport
-from oms.core.states import BY_WIRE_NAME, TERMINAL
+from oms.core.ledger import Announced
+from oms.core.states import TERMINAL
+from oms.store.rows import (
+    ANNOUNCING,
+    Row,
+    Rows,
+    event_json,
+    fill_from_row,
+    leg_from_row,
+    order_from_row,
+    take_announcement,
+)
 from oms.store.tables import Base
-from oms.store.types import canonical
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
 
-    from sqlalchemy.engine import Connection, Dialect, RowMapping
+    from sqlalchemy.engine import Connection, Dialect
     from sqlalchemy.sql.dml import Insert
 
-    from oms.core.events import Event
+    from oms.core.fills import Fill
+    from oms.core.orders import Order
+    from oms.core.positions import LegKey, PositionReport
 
-Row = dict[str, Any]
+__all__ = [  # ``Row`` and ``event_json`` live in ``oms.store.rows``
+    "EVENTS", "EXECUTIONS", "FRAMES", "ORDERS", "OUTBOX_LOCK", "POSITIONS", "REPLAYS",
+    "UPDATES", "Repository", "Row", "event_json",
+]  # fmt: skip
+
 #: The advisory lock key that orders outbox writers on PostgreSQL ("oms outbox").
 OUTBOX_LOCK: Final = 0x6F6D735F6F7574
-_SIDES: Final = {s.value: s for s in Side}
 _T: Final = Base.metadata.tables
 ORDERS, FRAMES, UPDATES = _T["orders"], _T["frames"], _T["order_updates"]
 EXECUTIONS, POSITIONS, EVENTS, REPLAYS = (
@@ -106,44 +115,12 @@ def _cursor(connection: Connection) -> Any:  # noqa: ANN401 - a DBAPI cursor has
     return connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
 
-def _json_default(value: object) -> object:
-    """JSON for what json cannot write itself: decimals exactly, enums by wire name."""
-    if isinstance(value, Decimal):
-        return canonical(value)
-    if isinstance(value, Enum):
-        return value.value
-    raise TypeError(f"cannot put {type(value).__name__} in an event payload")
-
-
-_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _field_names(event: Event) -> tuple[str, ...]:
-    kind = type(event)
-    names = _FIELDS.get(kind)
-    if names is None:
-        names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(event))
-    return names
-
-
-def event_json(event: Event) -> str:
-    """An event's fields as JSON text: decimals as exact strings, enums as wire names."""
-    return json.dumps(
-        {name: getattr(event, name) for name in _field_names(event)},
-        separators=(",", ":"),
-        default=_json_default,
-    )
-
-
-class Repository:
-    """The rows of one account in one database dialect."""
+class Repository(Rows):
+    """The rows of one account in one database dialect: the statements that write them
+    (built by ``Rows``, inherited so the commit calls no extra layer) and the reads."""
 
     def __init__(self, dialect: Dialect, account: str) -> None:
-        self.account = account
-        self._pg = dialect.name == "postgresql"
-        self._dec: Callable[[Decimal | None], Any] = (
-            (lambda d: d) if self._pg else (lambda d: None if d is None else canonical(d))
-        )
+        super().__init__(dialect, account)
         self._frames = _Prepared(insert(FRAMES), dialect)
         self._frames_with_id = _Prepared(insert(FRAMES), dialect, with_id=True)
         self._orders = _Prepared(_upsert(dialect, ORDERS, ("account", "order_id")), dialect)
@@ -191,54 +168,9 @@ class Repository:
         """Insert or update the current state of orders."""
         self._orders.run(connection, [self.order_row(o) for o in orders])
 
-    def order_row(self, o: Order) -> Row:
-        """The ``orders`` row of an order."""
-        dec = self._dec
-        return {
-            "account": self.account,
-            "order_id": o.order_id,
-            "order_link_id": o.order_link_id,
-            "category": o.category,
-            "symbol": o.symbol,
-            "side": o.side.value,
-            "position_idx": o.position_idx,
-            "order_type": o.order_type,
-            "stop_order_type": o.stop_order_type,
-            "status": o.status.value,
-            "qty": dec(o.qty),
-            "price": dec(o.price),
-            "trigger_price": dec(o.trigger_price),
-            "cum_exec_qty": dec(o.cum_exec_qty),
-            "cum_exec_value": dec(o.cum_exec_value),
-            "cum_exec_fee": dec(o.cum_exec_fee),
-            "leaves_qty": dec(o.leaves_qty),
-            "avg_price": dec(o.avg_price),
-            "reduce_only": o.reduce_only,
-            "create_type": o.create_type,
-            "cancel_type": o.cancel_type,
-            "reject_reason": o.reject_reason,
-            "created_time": o.created_time,
-            "updated_time": o.updated_time,
-        }
-
     def write_order_updates(self, connection: Connection, rows: Sequence[Row]) -> None:
         """Append order history rows (already built with ``order_update_row``)."""
         self._updates.run(connection, rows)
-
-    def order_update_row(
-        self, previous: str | None, report: Order, outcome: str, frame_id: int | None
-    ) -> Row:
-        """An ``order_updates`` row."""
-        return {
-            "account": self.account,
-            "order_id": report.order_id,
-            "previous_status": previous,
-            "status": report.status.value,
-            "cum_exec_qty": self._dec(report.cum_exec_qty),
-            "updated_time": report.updated_time,
-            "frame_id": frame_id,
-            "outcome": outcome,
-        }
 
     def write_executions(
         self, connection: Connection, fills: Iterable[tuple[Fill, int | None]]
@@ -246,81 +178,9 @@ class Repository:
         """Insert or enrich executions, each with the frame it came from."""
         self._executions.run(connection, [self.execution_row(f, fid) for f, fid in fills])
 
-    def execution_row(self, f: Fill, frame_id: int | None) -> Row:
-        """The ``executions`` row of a fill."""
-        dec = self._dec
-        return {
-            "account": self.account,
-            "exec_id": f.exec_id,
-            "order_id": f.order_id,
-            "order_link_id": f.order_link_id,
-            "category": f.category,
-            "symbol": f.symbol,
-            "side": f.side.value,
-            "exec_type": f.exec_type,
-            "exec_qty": dec(f.exec_qty),
-            "exec_price": dec(f.exec_price),
-            "exec_value": dec(f.exec_value),
-            "exec_fee": dec(f.exec_fee),
-            "fee_rate": dec(f.fee_rate),
-            "is_maker": f.is_maker,
-            "closed_size": dec(f.closed_size),
-            "exec_time": f.exec_time,
-            "seq": f.seq,
-            "frame_id": frame_id,
-        }
-
     def write_positions(self, connection: Connection, rows: Sequence[Row]) -> None:
         """Insert or update legs (rows built with ``position_row``)."""
         self._positions.run(connection, rows)
-
-    def position_row(
-        self, key: LegKey, report: PositionReport | None, fills_net: Decimal, symbol_net: Decimal
-    ) -> Row:
-        """The ``positions`` row of a leg: its newest report (or None), the net derived
-        from fills, and the exact net of its symbol over all legs."""
-        dec = self._dec
-        row: Row = {
-            "account": self.account,
-            "category": key.category,
-            "symbol": key.symbol,
-            "position_idx": key.position_idx,
-            "side": None,
-            "size": None,
-            "net_qty": None,
-            "entry_price": None,
-            "mark_price": None,
-            "unrealised_pnl": None,
-            "cum_realised_pnl": None,
-            "seq": None,
-            "updated_time": None,
-            "fills_net_qty": dec(fills_net),
-            "symbol_net_qty": dec(symbol_net),
-        }
-        if report is not None:
-            row.update(
-                side=report.side.value if report.side else "",
-                size=dec(report.size),
-                net_qty=dec(report.net_qty),
-                entry_price=dec(report.entry_price),
-                mark_price=dec(report.mark_price),
-                unrealised_pnl=dec(report.unrealised_pnl),
-                cum_realised_pnl=dec(report.cum_realised_pnl),
-                seq=report.seq,
-                updated_time=report.updated_time,
-            )
-        return row
-
-    def event_row(self, event: Event) -> Row:
-        """An ``events`` (outbox) row."""
-        return {
-            "account": self.account,
-            "type": type(event).__name__,
-            "order_id": getattr(event, "order_id", None),
-            "symbol": getattr(event, "symbol", None),
-            "payload": event_json(event),
-            "created_at": event.received_at,
-        }
 
     def write_events(self, connection: Connection, rows: Sequence[Row]) -> None:
         """Append outbox rows. Ids must increase in commit order, or a follower reading
@@ -378,7 +238,7 @@ class Repository:
             )
             query = query.where(~terminal | t.c.order_id.in_(recent))
         rows = connection.execute(query.order_by(t.c.created_time, t.c.order_id)).mappings()
-        return [_order_from_row(r) for r in rows]
+        return [order_from_row(r) for r in rows]
 
     def iter_orders(
         self,
@@ -394,7 +254,7 @@ class Repository:
             query = query.where(t.c.status.in_(statuses))
         query = query.order_by(t.c.created_time, t.c.order_id).execution_options(yield_per=batch)
         for r in connection.execute(query).mappings():
-            yield _order_from_row(r)
+            yield order_from_row(r)
 
     def iter_order_ids(self, connection: Connection, batch: int = 10_000) -> Iterator[str]:
         """Every stored orderId of the account, read ``batch`` at a time."""
@@ -423,7 +283,7 @@ class Repository:
             .mappings()
             .first()
         )
-        return None if row is None else _order_from_row(row)
+        return None if row is None else order_from_row(row)
 
     def load_order_by_link_id(self, connection: Connection, order_link_id: str) -> Order | None:
         """The newest stored order carrying an orderLinkId, if any."""
@@ -438,7 +298,7 @@ class Repository:
             .mappings()
             .first()
         )
-        return None if row is None else _order_from_row(row)
+        return None if row is None else order_from_row(row)
 
     def load_fills(self, connection: Connection, order_id: str | None = None) -> list[Fill]:
         """Every execution of the account (or of one order), in execution order."""
@@ -447,7 +307,7 @@ class Repository:
         if order_id is not None:
             query = query.where(t.c.order_id == order_id)
         rows = connection.execute(query.order_by(t.c.exec_time, t.c.exec_id)).mappings()
-        return [_fill_from_row(r) for r in rows]
+        return [fill_from_row(r) for r in rows]
 
     def iter_fills(
         self, connection: Connection, batch: int = 5_000
@@ -464,7 +324,7 @@ class Repository:
             .execution_options(yield_per=batch)
         )
         for r in connection.execute(query).mappings():
-            yield _fill_from_row(r), r["order_position_idx"]
+            yield fill_from_row(r), r["order_position_idx"]
 
     def load_fill(self, connection: Connection, exec_id: str) -> Fill | None:
         """One stored execution by execId."""
@@ -474,32 +334,14 @@ class Repository:
             .mappings()
             .first()
         )
-        return None if row is None else _fill_from_row(row)
+        return None if row is None else fill_from_row(row)
 
     def load_legs(self, connection: Connection) -> list[tuple[PositionReport | None, LegKey]]:
         """Every leg: (newest report or None, key). Fills-derived nets are recomputed
         from the executions on restore."""
         t = POSITIONS
-        out: list[tuple[PositionReport | None, LegKey]] = []
-        for r in connection.execute(select(t).where(t.c.account == self.account)).mappings():
-            key = LegKey(r["category"], r["symbol"], r["position_idx"])
-            report = None
-            if r["side"] is not None:
-                report = PositionReport(
-                    category=key.category,
-                    symbol=key.symbol,
-                    position_idx=key.position_idx,
-                    side=_SIDES.get(r["side"]),
-                    size=r["size"],
-                    entry_price=r["entry_price"],
-                    mark_price=r["mark_price"],
-                    unrealised_pnl=r["unrealised_pnl"],
-                    cum_realised_pnl=r["cum_realised_pnl"],
-                    seq=r["seq"],
-                    updated_time=r["updated_time"],
-                )
-            out.append((report, key))
-        return out
+        rows = connection.execute(select(t).where(t.c.account == self.account)).mappings()
+        return [leg_from_row(r) for r in rows]
 
     def load_announced(self, connection: Connection) -> Announced:
         """What the ledger announced that a restored one must remember (see
@@ -512,11 +354,11 @@ class Repository:
         announced = Announced()
         announcing = (
             select(t.c.type, t.c.order_id, t.c.payload)
-            .where(t.c.account == self.account, t.c.type.in_(_ANNOUNCING))
+            .where(t.c.account == self.account, t.c.type.in_(ANNOUNCING))
             .order_by(t.c.id)
         )
         for kind, order_id, payload in connection.execute(announcing):
-            _take_announcement(announced, kind, order_id, payload)
+            take_announcement(announced, kind, order_id, payload)
         stored = select(o.c.order_id).where(
             o.c.account == t.c.account, o.c.order_id == t.c.order_id
         )
@@ -548,75 +390,3 @@ class Repository:
             .group_by(t.c.outcome)
         )
         return {str(outcome): int(n) for outcome, n in rows}
-
-
-_ANNOUNCING: Final = tuple(kind.__name__ for kind in ANNOUNCING_EVENTS)
-
-
-def _take_announcement(
-    announced: Announced, kind: str, order_id: str | None, payload: dict[str, Any]
-) -> None:
-    """One outbox row of an ``ANNOUNCING_EVENTS`` kind into ``announced`` (the payload
-    holds the event's fields, see ``event_json``)."""
-    if kind in ("PositionMismatch", "PositionMismatchResolved"):
-        key = LegKey(payload["category"], payload["symbol"], int(payload["position_idx"]))
-        announced.mismatch(key, resolved=kind == "PositionMismatchResolved")
-    elif kind == "FillForUnknownOrder":
-        announced.unknown_order_fills.add(payload["exec_id"])
-    elif kind == "CancelRejected" and order_id is not None:
-        announced.cancel_races.add(order_id)
-    elif kind == "OverFilled" and order_id is not None:
-        announced.overfilled.add(order_id)
-
-
-def _order_from_row(r: RowMapping) -> Order:
-    return Order(
-        order_id=r["order_id"],
-        order_link_id=r["order_link_id"],
-        category=r["category"],
-        symbol=r["symbol"],
-        side=_SIDES[r["side"]],
-        position_idx=r["position_idx"],
-        status=BY_WIRE_NAME[r["status"]],
-        order_type=r["order_type"],
-        stop_order_type=r["stop_order_type"],
-        qty=r["qty"],
-        price=r["price"],
-        trigger_price=r["trigger_price"],
-        cum_exec_qty=r["cum_exec_qty"],
-        cum_exec_value=r["cum_exec_value"],
-        cum_exec_fee=r["cum_exec_fee"],
-        leaves_qty=r["leaves_qty"],
-        avg_price=r["avg_price"],
-        reduce_only=bool(r["reduce_only"]),
-        time_in_force="",
-        create_type=r["create_type"],
-        cancel_type=r["cancel_type"],
-        reject_reason=r["reject_reason"],
-        created_time=r["created_time"],
-        updated_time=r["updated_time"],
-    )
-
-
-def _fill_from_row(r: RowMapping) -> Fill:
-    return Fill(
-        exec_id=r["exec_id"],
-        order_id=r["order_id"],
-        order_link_id=r["order_link_id"],
-        category=r["category"],
-        symbol=r["symbol"],
-        side=_SIDES[r["side"]],
-        exec_type=r["exec_type"],
-        exec_qty=r["exec_qty"],
-        exec_price=r["exec_price"],
-        exec_value=r["exec_value"],
-        exec_fee=r["exec_fee"],
-        fee_rate=r["fee_rate"],
-        is_maker=r["is_maker"],
-        closed_size=r["closed_size"],
-        leaves_qty=None,
-        exec_time=r["exec_time"],
-        seq=r["seq"],
-        # a copy without a fee came from execution.fast and may still be enriched
-        source=FillSource.STREAM if r["exec_fee"] is not None else FillSource.FAST,
-    )
