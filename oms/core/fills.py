@@ -131,11 +131,7 @@ class FillBook:
 
     def book(self, fill: Fill) -> None:
         """Record a new fill (the caller checked it is not booked yet)."""
-        self._by_exec_id[fill.exec_id] = fill
-        order_id = fill.order_id
-        if order_id and fill.exec_type not in POSITION_NEUTRAL_EXEC_TYPES:
-            booked = self.booked
-            booked[order_id] = _add(booked.get(order_id, _ZERO), fill.exec_qty)
+        self.add(fill)
 
     def forget(
         self, order_ids: set[str], *, held: Container[str], keep: Container[str]
@@ -163,7 +159,7 @@ class FillBook:
         by_exec_id = self._by_exec_id
         exec_id = fill.exec_id
         held = by_exec_id.get(exec_id)
-        if held is None:  # = self.book(fill), inline
+        if held is None:
             order_id = fill.order_id
             if order_id and fill.exec_type not in POSITION_NEUTRAL_EXEC_TYPES:
                 booked = self.booked

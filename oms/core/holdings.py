@@ -84,4 +84,5 @@ class Holdings:
             waiting = self._awaiting_order.setdefault(fill.order_id, [])
             waiting.append((fill.exec_id, leg is not None or not moves))
         if expects_order and watch:
-            self._settle.watch_fill(fill.exec_id)
+            settle = self._settle
+            settle.pending_fills[fill.exec_id] = settle.tick

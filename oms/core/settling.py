@@ -53,6 +53,7 @@ class SettleClock:
         #: legs in disagreement not yet announced, with when they (and their report) began
         self.pending_legs: dict[LegKey, _Pending] = {}
         #: execIds of fills waiting for their order's report, with the tick they arrived
+        #: (the ledger adds and removes them: a dict operation, cheaper than a call)
         self.pending_fills: dict[str, int] = {}
         self._legs = legs
         self._book = book
@@ -98,14 +99,6 @@ class SettleClock:
             self.pending_legs[key] = _new_tuple(_Pending, (tick, tick, identity))
         elif pending.report != identity:
             self.pending_legs[key] = _new_tuple(_Pending, (pending.since, tick, identity))
-
-    def watch_fill(self, exec_id: str) -> None:
-        """Time a fill whose order no report has described yet."""
-        self.pending_fills[exec_id] = self.tick
-
-    def unwatch_fill(self, exec_id: str) -> None:
-        """Its order's report arrived."""
-        self.pending_fills.pop(exec_id, None)
 
     def confirm(self, received_at: int, events: list[ev.Event], *, force: bool) -> None:
         """Announce every disagreement whose time is up (every one, with ``force``)."""
