@@ -42,32 +42,8 @@ def reconcile(ledger: CoreLedger, snapshot: VenueSnapshot, *, received_at: int) 
     batch = ledger.apply(
         [*snapshot.orders, *snapshot.fills, *snapshot.positions], received_at=received_at
     )
-    orders_new = orders_changed = fills_added = positions_changed = 0
-    n_orders, n_fills = len(snapshot.orders), len(snapshot.fills)
-    for index, verdict in enumerate(batch.verdicts):
-        if verdict is not Verdict.APPLIED:
-            continue
-        if index < n_orders:
-            if snapshot.orders[index].order_id in known:
-                orders_changed += 1
-            else:
-                orders_new += 1
-        elif index < n_orders + n_fills:
-            fills_added += 1
-        else:
-            positions_changed += 1
-    for order_id in snapshot.vanished:
-        order = ledger.order(order_id)
-        if order is not None and order.is_open:
-            batch.events.append(
-                ev.OrderVanished(
-                    venue_time=snapshot.taken_at,
-                    received_at=received_at,
-                    reason="held as open but unknown to the venue",
-                    order_id=order_id,
-                    symbol=order.symbol,
-                )
-            )
+    orders_new, orders_changed, fills_added, positions_changed = _count(snapshot, batch, known)
+    batch.events.extend(_vanished(ledger, snapshot, received_at))
     batch.events.extend(ledger.settle(received_at=received_at))
     gaps = [(o, booked) for o, booked in ledger.fill_gaps() if not o.is_open]
     batch.events.extend(
@@ -96,3 +72,42 @@ def reconcile(ledger: CoreLedger, snapshot: VenueSnapshot, *, received_at: int) 
         )
     )
     return batch
+
+
+def _count(snapshot: VenueSnapshot, batch: Batch, known: set[str]) -> tuple[int, int, int, int]:
+    """(orders new, orders changed, fills added, positions changed) by the snapshot."""
+    orders_new = orders_changed = fills_added = positions_changed = 0
+    n_orders, n_fills = len(snapshot.orders), len(snapshot.fills)
+    for index, verdict in enumerate(batch.verdicts):
+        if verdict is not Verdict.APPLIED:
+            continue
+        if index < n_orders:
+            if snapshot.orders[index].order_id in known:
+                orders_changed += 1
+            else:
+                orders_new += 1
+        elif index < n_orders + n_fills:
+            fills_added += 1
+        else:
+            positions_changed += 1
+    return orders_new, orders_changed, fills_added, positions_changed
+
+
+def _vanished(
+    ledger: CoreLedger, snapshot: VenueSnapshot, received_at: int
+) -> list[ev.OrderVanished]:
+    """An event per order held as open that the venue no longer knows."""
+    events = []
+    for order_id in snapshot.vanished:
+        order = ledger.order(order_id)
+        if order is not None and order.is_open:
+            events.append(
+                ev.OrderVanished(
+                    venue_time=snapshot.taken_at,
+                    received_at=received_at,
+                    reason="held as open but unknown to the venue",
+                    order_id=order_id,
+                    symbol=order.symbol,
+                )
+            )
+    return events
