@@ -3,7 +3,7 @@
 For each N, in one process, best of ``--repeat``:
 
 1. ``floor``: ``json.loads`` of the frame text (a bare parse of the same bytes);
-2. ``ledger``: ``oms.Ledger.ingest`` of the frame (decode, translate, apply);
+2. ``ledger``: ``oms.Ledger.feed`` of the frame (decode, translate, apply);
 3. ``pipeline``: ``Pipeline.feed`` then the commit, into a fresh SQLite file (the
    file's creation and migration untimed): decode, ledger, journal, one row per leg.
 

@@ -124,9 +124,9 @@ def poisoned_in_context(draw: st.DrawFn) -> tuple[list[str], str, Poisoned, list
 
 
 @given(poisoned_in_context())
-def test_apply_frame_and_ingest_never_raise_for_poison(case):
+def test_apply_frame_and_feed_never_raise_for_poison(case):
     history, _, poisoned, after = case
-    for method in ("apply_frame", "ingest"):
+    for method in ("apply_frame", "feed", "ingest"):
         ledger = replayed(history)
         getattr(ledger, method)(poisoned.text, received_at=10**12)
         for frame in after:
@@ -151,7 +151,7 @@ def test_a_poisoned_envelope_is_refused_whole_and_changes_nothing(data):
 
 @given(non_text_inputs(tuple(REAL[:6])))
 def test_input_that_is_not_text_is_malformed_never_raised(value):
-    for method in ("apply_frame", "ingest"):
+    for method in ("apply_frame", "feed", "ingest"):
         ledger = replayed(BASE.frames[:5])
         before = state(ledger)
         outcome = getattr(ledger, method)(value, received_at=10**12)

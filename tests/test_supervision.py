@@ -100,14 +100,14 @@ def test_a_bug_fails_the_account_loudly_and_keeps_the_frame(
 ) -> None:
     account = Account(db).start()
     ledger = account._service.ledger
-    real_ingest = ledger.ingest
+    real_feed = ledger.feed
 
-    def ingest(text: object, *, received_at: int | None = None) -> object:
+    def feed(text: object, *, received_at: int | None = None) -> object:
         if isinstance(text, str) and "boom-marker" in text:
             raise RuntimeError("a bug the tests planted")
-        return real_ingest(text, received_at=received_at)  # type: ignore[arg-type]
+        return real_feed(text, received_at=received_at)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(ledger, "ingest", ingest)
+    monkeypatch.setattr(ledger, "feed", feed)
     for line in lines[:100]:
         account.feed(line)
     assert account.drain(WAIT_S)

@@ -41,7 +41,7 @@ class GeneralLedger(Ledger):
     def apply_frame(self, text: Any, *, received_at: int | None = None) -> list[Any]:
         return self.feed(text, received_at=received_at).events
 
-    def ingest(self, text: Any, *, received_at: int | None = None) -> FrameResult:
+    def feed(self, text: Any, *, received_at: int | None = None) -> FrameResult:
         return self._ingest_generally(text, 0 if received_at is None else received_at)
 
 
@@ -390,7 +390,7 @@ def test_a_bool_field_takes_only_json_booleans(line, field, value):
     ids=lambda v: type(v).__name__,
 )
 def test_input_that_is_not_text_is_a_malformed_frame_naming_its_type(value):
-    for method in ("apply_frame", "ingest"):
+    for method in ("apply_frame", "feed", "ingest"):
         ledger = Ledger()
         got = getattr(ledger, method)(value, received_at=1)
         events = got if method == "apply_frame" else got.events

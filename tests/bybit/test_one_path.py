@@ -50,7 +50,7 @@ class GeneralLedger(Ledger):
     def apply_frame(self, text: str | bytes, *, received_at: int | None = None) -> list[Any]:
         return self.feed(text, received_at=received_at).events
 
-    def ingest(self, text: str | bytes, *, received_at: int | None = None) -> FrameResult:
+    def feed(self, text: str | bytes, *, received_at: int | None = None) -> FrameResult:
         assert received_at is not None  # the tests give every frame its time
         return self._ingest_generally(text, received_at)
 
