@@ -115,12 +115,9 @@ class CoreLedger(Memory):
 
         While the stream runs this is normal (fills and orders race); after a resync it
         names what is really missing."""
-        gaps = []
-        for order in self._orders.values():
-            booked = self._fills.booked_qty(order.order_id)
-            if booked != order.cum_exec_qty:
-                gaps.append((order, booked))
-        return gaps
+        booked_qty = self._fills.booked_qty
+        pairs = ((order, booked_qty(order.order_id)) for order in self._orders.values())
+        return [(order, booked) for order, booked in pairs if booked != order.cum_exec_qty]
 
     def position_report(self, key: LegKey) -> PositionReport | None:
         """The newest report of one leg."""
