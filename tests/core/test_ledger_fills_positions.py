@@ -298,9 +298,7 @@ def test_position_reports_ordered_by_seq_then_updated_time():
     same = ledger.feed(position_frame(position(size="2", seq=10, updatedTime=ms(5))))
     assert (same.outcome, same.events) == (Outcome.DUPLICATE, [])
     assert ledger.position("BTCUSDT") == D(1)
-    newer = ledger.feed(
-        position_frame(position(side="Sell", size="1", seq=11, updatedTime=ms(6)))
-    )
+    newer = ledger.feed(position_frame(position(side="Sell", size="1", seq=11, updatedTime=ms(6))))
     assert len(newer.events) == 1
     (changed,) = of(PositionChanged, newer.events)
     assert (changed.previous_net_qty, changed.net_qty, changed.seq) == (D(1), D(-1), 11)
