@@ -66,9 +66,7 @@ def test_a_report_and_its_fill_leave_nothing_to_settle(tmp_path):
             1,
         )
         runner.feed(position_frame(position(side="Buy", size="1", seq=7)), 2)
-        runner.feed(
-            execution_frame(execution(execId="e-1", orderId="o-1", execQty="1", seq=7)), 3
-        )
+        runner.feed(execution_frame(execution(execId="e-1", orderId="o-1", execQty="1", seq=7)), 3)
         assert runner.drain()
         assert not service.ledger.has_pending
         assert service.ledger.position("BTCUSDT") == service.ledger.derived_position("BTCUSDT")

@@ -890,7 +890,5 @@ def test_wallet_frame_of_only_bad_accounts_changes_nothing():
     assert ledger.wallet() == held
     # an older report than the refused frame is still applied: the refused one set no time
     newer_than_held = {**WALLET, "totalEquity": "5"}
-    later = ledger.feed(
-        frame("wallet", newer_than_held, creation=1_700_000_000_015), received_at=3
-    )
+    later = ledger.feed(frame("wallet", newer_than_held, creation=1_700_000_000_015), received_at=3)
     assert later.outcome is Outcome.APPLIED
