@@ -11,7 +11,7 @@ every line's core values are checked equal on both paths.
 Usage: ``.venv/bin/python bench/decode_msgspec.py CAPTURE.jsonl [--repeat N]`` (a capture
 from ``bench/generate.py``). Prints the best and median seconds per pass and the ratio of
 each to the JSON-parse floor (``pydantic_core.from_json``), and writes them as JSON with
-``--results``. Needs ``pip install msgspec`` (not a dependency of oms).
+``--results``. msgspec comes with the dev extra (it is not a dependency of oms).
 """
 
 from __future__ import annotations
