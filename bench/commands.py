@@ -98,6 +98,10 @@ class Runner:
         self.oms_cmd = [str(script)] if script.exists() else [self.python, "-m", "oms.cli"]
         self.env = {**os.environ, "PYTHONPATH": str(oms_src)}
         self.env.pop("PYTHONSTARTUP", None)
+        # Bytecode as an installed oms has it (pip compiles it; an editable install writes
+        # it on first import): a shell with PYTHONDONTWRITEBYTECODE would otherwise have
+        # every measured process compile oms from source, which no user pays.
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
 
     def oms(self, *args: str) -> Child:
         return self.run([*self.oms_cmd, *args])

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
 import pydantic_core
-from pydantic import TypeAdapter, ValidationError
-from pydantic_core import CoreSchema, SchemaValidator, core_schema
+from pydantic_core import CoreSchema, SchemaValidator, ValidationError, core_schema
 
 from oms.bybit import wire
 from oms.bybit.frames import (
@@ -52,6 +52,9 @@ from oms.core.fills import FillSource
 from oms.errors import MalformedFrameError
 
 if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
+    from oms.bybit.models import WireModel
     from oms.bybit.wire import Table
     from oms.core.ledger import Update
 
@@ -186,7 +189,17 @@ _DECODERS: Final[dict[Kind, _Decoder]] = {
     Kind.FAST_EXECUTION: _compile(wire.FAST_EXECUTION, _finish_fill),
     Kind.POSITION: _compile(wire.POSITION, _finish_position),
 }
-_WALLET: Final = TypeAdapter(wire.WalletMsg)
+
+
+@cache
+def _wallet() -> TypeAdapter[WireModel]:
+    """The wallet's validator, built on the first wallet element: the models need pydantic
+    itself, which a replay of orders, executions and positions never loads."""
+    from pydantic import TypeAdapter  # noqa: PLC0415 - loaded for the first wallet only
+
+    from oms.bybit.models import WalletMsg  # noqa: PLC0415
+
+    return TypeAdapter(WalletMsg)
 
 
 # --- one frame in one call -------------------------------------------------------------------
@@ -251,13 +264,13 @@ def decode(text: Text) -> Decoded:
 
 def decode_element(
     kind: Kind, element: object, *, category: str = "", source: FillSource = FillSource.STREAM
-) -> Update | wire.WireModel:
+) -> Update | WireModel:
     """The core value of one element (or REST row: ``source``) of ``kind``, whose category
     is ``category`` when it has none (``""``: none). ``ValueError`` with the reason (the
     field first) if it is refused."""
     if kind is Kind.WALLET:
         try:
-            return _WALLET.validate_python(element)
+            return _wallet().validate_python(element)
         except ValidationError as exc:
             raise ValueError(describe(exc)) from exc
     decoder = _DECODERS[kind]
@@ -331,7 +344,9 @@ def _parse(text: str | bytes) -> object:
 
 def _control(tree: dict[str, Any]) -> ControlFrame:
     try:
-        message = wire.ControlMsg.model_validate(tree)
+        from oms.bybit.models import ControlMsg  # noqa: PLC0415 - see _wallet
+
+        message = ControlMsg.model_validate(tree)
     except ValidationError as exc:
         raise MalformedFrameError(f"control frame: {describe(exc)}") from exc
     if message.op == "pong" or message.ret_msg == "pong":

@@ -14,7 +14,7 @@ from oms.errors import MalformedFrameError
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from oms.bybit.wire import ControlMsg
+    from oms.bybit.models import ControlMsg
 
 _EXCERPT: Final = 120
 

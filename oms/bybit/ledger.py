@@ -35,7 +35,7 @@ from oms.core.ledger import (
 from oms.errors import MalformedFrameError
 
 if TYPE_CHECKING:
-    from oms.bybit.wire import WireModel
+    from oms.bybit.models import WireModel
 
 __all__ = ["STAT_KEYS", "FrameResult", "Ledger", "category_of", "now_ms"]
 

@@ -1,7 +1,17 @@
-"""The wire models and bounds, kept here for importers: they are generated from the field
-tables of ``oms.bybit.wire`` (the rules and bounds are ``oms.bybit.rules``); new code
-imports them from there."""
+"""The wire models and bounds, kept here for importers: the models are
+``oms.bybit.models`` (generated from the field tables of ``oms.bybit.wire``), the rules and
+bounds ``oms.bybit.rules``; new code imports them from there."""
 
+from oms.bybit.models import (
+    ControlMsg,
+    ExecutionMsg,
+    FastExecutionMsg,
+    OrderMsg,
+    PositionMsg,
+    WalletCoinMsg,
+    WalletMsg,
+    WireModel,
+)
 from oms.bybit.rules import (
     DECIMAL,
     DECIMAL_RULE,
@@ -13,16 +23,6 @@ from oms.bybit.rules import (
     SEQ_MIN,
     UNSIGNED_DECIMAL,
     millis_schema,
-)
-from oms.bybit.wire import (
-    ControlMsg,
-    ExecutionMsg,
-    FastExecutionMsg,
-    OrderMsg,
-    PositionMsg,
-    WalletCoinMsg,
-    WalletMsg,
-    WireModel,
 )
 
 __all__ = [

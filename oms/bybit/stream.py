@@ -68,7 +68,7 @@ if TYPE_CHECKING:
     import random
     from collections.abc import Callable
 
-    from oms.bybit.wire import ControlMsg
+    from oms.bybit.models import ControlMsg
 
 __all__ = [  # the session's names stay importable from here
     "DEFAULT_TOPICS", "MAX_BUDGET", "NETWORKS", "Authenticated", "BackingOff", "Connecting",

@@ -17,7 +17,7 @@ from oms.bybit.rules import AVG_PRICES, CACHE_SIZE, POSITION_SIDES, parse_decima
 from oms.core.fills import Fill, FillSource
 
 if TYPE_CHECKING:
-    from oms.bybit.wire import WireModel
+    from oms.bybit.models import WireModel
     from oms.core.orders import Order
     from oms.core.positions import PositionReport
 

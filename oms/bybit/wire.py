@@ -4,9 +4,8 @@ Each table lists, per field, the core value's field, the wire key, the value's r
 (``oms.bybit.rules``: what it may be, what it becomes) and its default when the key is
 absent (as wire text: ``""`` is "absent" for a decimal and "unknown" for a time). From these
 tables ``oms.bybit.codec`` generates the one decoder of stream frames and REST rows, and
-this module the pydantic models (``OrderMsg``...), which keep the wire's text as it came:
-a view for code that wants the wire itself (and for the wallet, whose numbers are kept as
-text). Only the fields the ledger and the database use are listed; every other field is
+``oms.bybit.models`` the pydantic models (``OrderMsg``...), which keep the wire's text as
+it came. Only the fields the ledger and the database use are listed; every other field is
 tolerated and ignored (Bybit adds fields often).
 
 Duplicate keys: the last one wins, everywhere (pydantic-core's JSON parser keeps the last
@@ -16,9 +15,7 @@ value of a repeated key; so does ``json.loads``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Final
-
-from pydantic import BaseModel, ConfigDict, GetPydanticSchema, create_model
+from typing import TYPE_CHECKING, Any, Final
 
 from oms.bybit import rules as r
 from oms.core.fills import Fill, FillSource
@@ -26,8 +23,6 @@ from oms.core.orders import Order
 from oms.core.positions import PositionReport
 
 if TYPE_CHECKING:
-    from pydantic_core import CoreSchema
-
     from oms.bybit.rules import Rule
 
 __all__ = [
@@ -38,15 +33,7 @@ __all__ = [
     "WALLET",
     "WALLET_COIN",
     "Column",
-    "ControlMsg",
-    "ExecutionMsg",
-    "FastExecutionMsg",
-    "OrderMsg",
-    "PositionMsg",
     "Table",
-    "WalletCoinMsg",
-    "WalletMsg",
-    "WireModel",
 ]
 
 #: The default of a field that must be present.
@@ -200,50 +187,6 @@ WALLET_COIN: Final = Table(
 )
 
 
-class WireModel(BaseModel):
-    """Base of the wire models: extra fields tolerated, instances frozen. The fields are
-    generated from a table, so the type checker sees them as ``Any``."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    if TYPE_CHECKING:
-
-        def __getattr__(self, name: str) -> Any: ...  # noqa: ANN401 - generated fields
-
-
-#: Table name -> its wire model (a nested table's model is made before its parent's).
-_MODELS: Final[dict[str, type[WireModel]]] = {}
-
-
-def _given(schema: CoreSchema) -> GetPydanticSchema:
-    """``schema`` as a field's annotation (built here, not asked of pydantic)."""
-    return GetPydanticSchema(lambda _type, _handler: schema)
-
-
-def wire_model(name: str, table: Table, doc: str) -> type[WireModel]:
-    """The pydantic model of ``table``: one field per wire key, validated by the rule's
-    ``text`` schema (the wire's text kept as it came)."""
-    fields: dict[str, Any] = {}
-    for column in table.columns:
-        if column.nested is not None:
-            annotation: Any = list.__class_getitem__(_MODELS[column.nested.name])
-        else:
-            annotation = Annotated[Any, _given(column.rule.text)]  # type: ignore[union-attr]
-        fields[column.wire] = (annotation, ... if column.required else column.default)
-    model = create_model(name, __base__=WireModel, __doc__=doc, **fields)
-    _MODELS[table.name] = model
-    return model
-
-
-OrderMsg: Final = wire_model("OrderMsg", ORDER, "One element of the ``order`` topic.")
-ExecutionMsg: Final = wire_model(
-    "ExecutionMsg", EXECUTION, "One element of the ``execution`` topic (also a REST row)."
-)
-FastExecutionMsg: Final = wire_model(
-    "FastExecutionMsg", FAST_EXECUTION, "One element of ``execution.fast``."
-)
-PositionMsg: Final = wire_model("PositionMsg", POSITION, "One leg of the ``position`` topic.")
-WalletCoinMsg: Final = wire_model("WalletCoinMsg", WALLET_COIN, "One coin of a wallet.")
 _WALLET_NUMBERS: Final = (
     "totalEquity",
     "totalWalletBalance",
@@ -260,19 +203,3 @@ WALLET: Final = Table(
         Column("coin", "coin", None, [], WALLET_COIN),
     ),
 )
-WalletMsg: Final = wire_model("WalletMsg", WALLET, "One account of the ``wallet`` topic.")
-
-
-class ControlMsg(BaseModel):
-    """Auth and subscribe/unsubscribe acks and pongs (both shapes)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    op: str = ""
-    success: bool | None = None
-    ret_msg: str = ""
-    conn_id: str = ""
-    req_id: str = ""
-    type: str = ""
-    args: list[Any] | None = None
-    data: dict[str, Any] | None = None
