@@ -106,6 +106,11 @@ class CoreLedger(Memory):
         every = self._fills.all()
         return every if order_id is None else [f for f in every if f.order_id == order_id]
 
+    def counts(self) -> tuple[int, int]:
+        """(open orders, fills held): what ``len(open_orders())`` and ``len(fills())``
+        say, without building either list."""
+        return len(self._open), len(self._fills)
+
     def booked_qty(self, order_id: str) -> Decimal:
         """Fill quantity booked against an order."""
         return self._fills.booked_qty(order_id)

@@ -139,7 +139,7 @@ class Account(Expecting):
             self._publisher.listen(metrics.event_published)
             metrics.watch(
                 queue_depth=lambda: self._runner.queued,
-                last_frame_at=lambda: self.health().last_frame_at,
+                last_frame_at=self._last_frame_at,
             )
         #: The stream's own state, as last reported ("stopped" before it starts).
         self._stream_state = "stopped"
@@ -337,7 +337,7 @@ class Account(Expecting):
         with self._service.lock:
             ledger = self._service.ledger
             outcomes = dict(ledger.stats)
-            open_orders, fills = len(ledger.open_orders()), len(ledger.fills())
+            open_orders, fills = ledger.counts()
         return Health(
             state=state,
             error=error,
@@ -346,7 +346,7 @@ class Account(Expecting):
             queued=self._runner.queued,
             connections=stream.connections if stream else 0,
             reconnects=stream.reconnects if stream else 0,
-            last_frame_at=stream.last_frame_at if stream else self._runner.last_frame_at,
+            last_frame_at=self._last_frame_at(),
             resyncs=stats.resyncs,
             resync_failures=stats.resync_failures,
             last_resync_at=stats.last_resync_at,
@@ -358,6 +358,13 @@ class Account(Expecting):
             open_orders=open_orders,
             fills=fills,
         )
+
+    def _last_frame_at(self) -> int | None:
+        """Receipt time (epoch ms) of the newest frame: what a scrape reads, without the
+        rest of ``health()`` (which takes the ledger's lock)."""
+        if self._stream is not None:
+            return self._stream.stats.last_frame_at
+        return self._runner.last_frame_at
 
     def _state_and_error(self) -> tuple[str, str | None, int]:
         failure = self._service.failure or self._runner.error
