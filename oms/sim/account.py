@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from oms.sim import wire
 from oms.sim.ids import CountingIds, Ids
-from oms.sim.records import ZERO, Leg, LegId, Market, Order, Terms, q8
+from oms.sim.records import ZERO, Leg, LegId, Market, Order, Terms, q8, to_tick
 from oms.sim.specs import CATEGORIES, CATEGORY, DEPOSITS, T0, TPSL_STOP_ORDER_TYPES, SymbolSpec
 from oms.sim.truth import account_truth
 
@@ -293,7 +293,7 @@ def _check_terms(spec: SymbolSpec, market: Market, terms: Terms) -> Decimal:
         if terms.order_type == "Limit":
             raise VenueError("a limit order needs a price")
         protect = Decimal("1.03") if side == "Buy" else Decimal("0.97")
-        price = (market.mid * protect).quantize(spec.tick)
+        price = to_tick(market.mid * protect, spec.tick)
     if price <= 0 or price % spec.tick:
         raise VenueError(f"price {price} is not on the tick {spec.tick}")
     if trigger is not None and (trigger <= 0 or trigger % spec.tick):

@@ -27,6 +27,14 @@ def q8(value: Decimal) -> Decimal:
     return value.quantize(Q8)
 
 
+def to_tick(value: Decimal, tick: Decimal) -> Decimal:
+    """``value`` rounded to the nearest multiple of ``tick`` (half even). A power-of-ten
+    tick quantizes as it always has; a tick such as BTCUSD's 0.5 rounds in ticks."""
+    if tick.normalize().as_tuple().digits == (1,):
+        return value.quantize(tick)
+    return (value / tick).to_integral_value() * tick
+
+
 def exec_value(spec: SymbolSpec, qty: Decimal, price: Decimal) -> Decimal:
     """A fill's value: qty x price in the quote coin, but for an inverse symbol (qty in
     USD contracts) qty / price in the base coin, to 8 places as Bybit rounds it."""

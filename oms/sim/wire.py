@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
-from oms.sim.records import Q8, ZERO, exec_value, q8
+from oms.sim.records import Q8, ZERO, exec_value, q8, to_tick
 from oms.sim.specs import CATEGORY, LEVERAGE, MMR
 
 if TYPE_CHECKING:
@@ -172,8 +172,8 @@ def position_element(leg: Leg, *, rest: bool = False) -> Element:
         liq_at = (
             1 / (1 - sign * (1 / LEVERAGE - MMR)) if inverse else 1 + sign * (1 / LEVERAGE - MMR)
         )
-        bust = fmt((leg.entry * bust_at).quantize(spec.tick))
-        liq = fmt((leg.entry * liq_at).quantize(spec.tick))
+        bust = fmt(to_tick(leg.entry * bust_at, spec.tick))
+        liq = fmt(to_tick(leg.entry * liq_at, spec.tick))
     return {
         "category": spec.category, "symbol": spec.symbol, "side": side, "size": fmt(size),
         "positionIdx": leg.idx, "tradeMode": 0, "positionValue": fmt(value), "riskId": 1,
