@@ -10,7 +10,18 @@ import argparse
 import sys
 import threading
 
+from oms.sandbox.model import CATEGORIES, DEFAULT_CATEGORIES
 from oms.sandbox.server import Sandbox
+
+
+def _categories(text: str) -> tuple[str, ...]:
+    """``linear,inverse,spot`` -> the categories, each known and named once."""
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in CATEGORIES]
+    if not names or unknown:
+        message = f"expected some of {', '.join(CATEGORIES)}, got {text!r}"
+        raise argparse.ArgumentTypeError(message)
+    return names
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,9 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument("--rate", type=float, default=5.0, help="actions a second (default 5)")
     parser.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    parser.add_argument(
+        "--categories",
+        type=_categories,
+        default=DEFAULT_CATEGORIES,
+        help="categories to trade, comma-separated: linear, inverse, spot (default linear)",
+    )
     args = parser.parse_args(argv)
     done = threading.Event()
-    with Sandbox(args.key, args.secret, seed=args.seed) as sandbox:
+    with Sandbox(args.key, args.secret, seed=args.seed, categories=args.categories) as sandbox:
         sys.stdout.write(
             f"stream  {sandbox.ws_url}\nrest    {sandbox.rest_url}\n"
             f"key     {args.key}\nsecret  {args.secret}\n"

@@ -28,11 +28,11 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from oms.clock import now_ms as wall_ms
-from oms.sandbox.model import DEFAULT_SYMBOLS
+from oms.sandbox.model import DEFAULT_CATEGORIES, DEFAULT_SYMBOLS
 from oms.sim import wire
 from oms.sim.ids import RandomIds
 from oms.sim.policies import SANDBOX_MIX, RandomPolicy
-from oms.sim.specs import CATALOGUE, SymbolSpec
+from oms.sim.specs import CATALOGUE, CATEGORY, SymbolSpec, instrument_key, symbols_of
 from oms.sim.venue import Venue
 
 if TYPE_CHECKING:
@@ -44,8 +44,13 @@ if TYPE_CHECKING:
 __all__ = ["Exchange", "resolve_symbols", "wall_ms"]
 
 
-def resolve_symbols(symbols: Iterable[str | SymbolSpec]) -> list[SymbolSpec]:
-    """Specs of the given symbols: names from ``CATALOGUE`` or ``SymbolSpec`` instances."""
+def resolve_symbols(
+    symbols: Iterable[str | SymbolSpec], categories: Iterable[str] = DEFAULT_CATEGORIES
+) -> list[SymbolSpec]:
+    """Specs of the symbols traded: the given linear ones (names from ``CATALOGUE`` or
+    ``SymbolSpec`` instances of any category) when ``categories`` has linear, then the
+    symbols of the other categories asked for (``oms.sim.specs.symbols_of``)."""
+    categories = tuple(categories)
     specs = []
     for item in symbols:
         if isinstance(item, SymbolSpec):
@@ -54,7 +59,10 @@ def resolve_symbols(symbols: Iterable[str | SymbolSpec]) -> list[SymbolSpec]:
             specs.append(CATALOGUE[item])
         else:
             raise ValueError(f"unknown symbol {item!r}; known: {', '.join(CATALOGUE)}")
-    if not specs or len({s.symbol for s in specs}) != len(specs):
+    specs = [s for s in specs if s.category != CATEGORY] + list(
+        symbols_of(categories, [s for s in specs if s.category == CATEGORY])
+    )
+    if not specs or len({s.key for s in specs}) != len(specs):
         raise ValueError("symbols must be non-empty and distinct")
     return specs
 
@@ -67,6 +75,7 @@ class Exchange:
         *,
         seed: int = 1,
         symbols: Sequence[str | SymbolSpec] = DEFAULT_SYMBOLS,
+        categories: Sequence[str] = DEFAULT_CATEGORIES,
         clock: Callable[[], int] = wall_ms,
         sink: Callable[[Push], None] | None = None,
     ) -> None:
@@ -75,7 +84,8 @@ class Exchange:
         self.lock = threading.RLock()
         #: receives every pushed frame, in order, while ``lock`` is held
         self.sink = sink
-        self.specs = resolve_symbols(symbols)
+        self.specs = resolve_symbols(symbols, categories)
+        self.categories = tuple(dict.fromkeys(s.category for s in self.specs))
         self.venue = Venue(
             self.specs, ids=RandomIds(self.rng), clock=clock, start_ms=0,
             link_prefix=f"sbx-{seed}-", detail=True, wallet=True,
@@ -135,7 +145,8 @@ class Exchange:
                 "seed": self.seed,
                 "time": self.venue.time(),
                 "symbols": {
-                    s.symbol: {
+                    s.key: {
+                        "category": s.category,
                         "mode": "hedge" if s.hedge else "oneway",
                         "qtyStep": wire.fmt(s.qty_step),
                         "tick": wire.fmt(s.tick),
@@ -146,9 +157,10 @@ class Exchange:
             }
             return truth
 
-    def order_rows(self, scope: str) -> list[tuple[int, Element]]:
-        """(ordinal, REST row) of orders, newest first. ``scope``: ``open`` (New,
-        PartiallyFilled, Untriggered), ``closed`` (the recent-closed buffer) or ``all``."""
+    def order_rows(self, scope: str, category: str = CATEGORY) -> list[tuple[int, Element]]:
+        """(ordinal, REST row) of a category's orders, newest first. ``scope``: ``open``
+        (New, PartiallyFilled, Untriggered), ``closed`` (the recent-closed buffer) or
+        ``all``."""
         with self.lock:
             venue = self.venue
             if scope == "open":
@@ -157,25 +169,28 @@ class Exchange:
                 picked = [venue.orders[i] for i in venue.closed_ids]
             else:
                 picked = list(venue.orders.values())
+            picked = [o for o in picked if o.category == category]
             picked.sort(key=lambda o: o.ordinal, reverse=True)
             return [(o.ordinal, wire.order_element(o, detail=True)) for o in picked]
 
-    def execution_rows(self) -> list[tuple[int, Element]]:
-        """(ordinal, element) of every execution, newest first."""
+    def execution_rows(self, category: str = CATEGORY) -> list[tuple[int, Element]]:
+        """(ordinal, element) of every execution of a category, newest first."""
         with self.lock:
             rows = [
                 (e.ordinal, wire.execution_element(e, detail=True))
                 for e in self.venue.executions.values()
+                if e.category == category
             ]
         return rows[::-1]
 
-    def position_rows(self) -> list[tuple[int, Element]]:
-        """(ordinal, REST row) of every leg, in symbol order."""
+    def position_rows(self, category: str = CATEGORY) -> list[tuple[int, Element]]:
+        """(ordinal, REST row) of every leg of a category, in symbol order (none on spot)."""
         with self.lock:
             return [
                 (n, wire.position_element(leg, rest=True))
                 for n, leg in enumerate(self.venue.legs.values(), start=1)
+                if leg.market.spec.category == category
             ]
 
-    def spec(self, symbol: str) -> SymbolSpec | None:
-        return self.venue.specs.get(symbol)
+    def spec(self, symbol: str, category: str = CATEGORY) -> SymbolSpec | None:
+        return self.venue.specs.get(instrument_key(category, symbol))

@@ -5,6 +5,9 @@
 state, so they always agree with ``Exchange.truth()``):
 
 - ``GET /v5/market/time`` (unsigned): the server time.
+Every endpoint answers per ``category`` (the sandbox's categories; an empty list for one it
+does not trade).
+
 - ``GET /v5/order/realtime``: open orders (``openOnly=0``) or the 500 most recent closed
   ones (``openOnly=1``); ``orderId``/``orderLinkId`` look up any order. Linear needs
   ``symbol``, ``baseCoin`` or ``settleCoin``. ``limit`` 1-50 (20). Newest first.
@@ -13,7 +16,8 @@ state, so they always agree with ``Exchange.truth()``):
 - ``GET /v5/execution/list``: 7-day window on execTime (at most 7 days); ``orderId`` or
   ``orderLinkId`` override every other filter. ``limit`` 1-100 (50). Newest first.
 - ``GET /v5/position/list``: with ``symbol`` every leg (flat too), with ``settleCoin``
-  only legs with size > 0; ``avgPrice`` in place of ``entryPrice``. ``limit`` 1-200 (20).
+  (or, on inverse, nothing) only legs with size > 0; ``avgPrice`` in place of
+  ``entryPrice``. ``limit`` 1-200 (20). Spot has no positions: retCode 10001.
 
 Signed calls: ``X-BAPI-SIGN`` = hex HMAC-SHA256(secret, timestamp + apiKey + recvWindow +
 queryString). Errors: 10003 unknown key, 10002 timestamp outside ``[server - recvWindow,
@@ -137,35 +141,37 @@ class RestApi:
     def _order_realtime(self, p: Params) -> dict[str, object]:
         category = _category(p)
         limit = _limit(p, 20, 50)
-        if category != "linear":
+        if category not in self.exchange.categories:
             return _result(category, [], "")
-        if not (p.get("symbol") or p.get("baseCoin") or p.get("settleCoin")):
+        if category == "linear" and not (
+            p.get("symbol") or p.get("baseCoin") or p.get("settleCoin")
+        ):
             raise ParamError(
                 "Missing some parameters that must be filled in, symbol or settleCoin or baseCoin"
             )
         order_id, link_id = p.get("orderId", ""), p.get("orderLinkId", "")
         if order_id or link_id:  # any status: openOnly is ignored
-            rows = self.exchange.order_rows("all")
+            rows = self.exchange.order_rows("all", category)
             rows = [r for r in rows if _is_order(r[1], order_id, link_id)]
         else:
             scopes = {"0": "open", "1": "closed"}
             open_only = p.get("openOnly") or "0"
             if open_only not in scopes:
                 raise ParamError(f"openOnly: invalid value {open_only!r}")
-            rows = self.exchange.order_rows(scopes[open_only])
+            rows = self.exchange.order_rows(scopes[open_only], category)
         rows = [r for r in rows if self._coin_match(r[1], p) and _order_filter(r[1], p)]
         page, cursor = _page(rows, limit, p.get("cursor", ""), descending=True)
-        return _result("linear", page, cursor)
+        return _result(category, page, cursor)
 
     def _order_history(self, p: Params) -> dict[str, object]:
         category = _category(p)
         limit = _limit(p, 20, 50)
-        if category != "linear":
+        if category not in self.exchange.categories:
             return _result(category, [], "")
         now = self.exchange.now_ms()
         rows = [
             r
-            for r in self.exchange.order_rows("all")
+            for r in self.exchange.order_rows("all", category)
             if not (
                 r[1]["orderStatus"] in _SHORT_LIVED
                 and r[1]["cumExecQty"] == "0"
@@ -187,14 +193,14 @@ class RestApi:
                 and start <= int(str(r[1]["createdTime"])) <= end
             ]
         page, cursor = _page(rows, limit, p.get("cursor", ""), descending=True)
-        return _result("linear", page, cursor)
+        return _result(category, page, cursor)
 
     def _execution_list(self, p: Params) -> dict[str, object]:
         category = _category(p)
         limit = _limit(p, 50, 100)
-        if category != "linear":
+        if category not in self.exchange.categories:
             return _result(category, [], "")
-        rows = self.exchange.execution_rows()
+        rows = self.exchange.execution_rows(category)
         order_id, link_id = p.get("orderId", ""), p.get("orderLinkId", "")
         if order_id or link_id:  # the other filters are ignored
             rows = [r for r in rows if _is_order(r[1], order_id, link_id)]
@@ -209,29 +215,29 @@ class RestApi:
                 and start <= int(str(r[1]["execTime"])) <= end
             ]
         page, cursor = _page(rows, limit, p.get("cursor", ""), descending=True)
-        return _result("linear", [{**e, "execFeeV2": ""} for e in page], cursor)
+        return _result(category, [{**e, "execFeeV2": ""} for e in page], cursor)
 
     def _position_list(self, p: Params) -> dict[str, object]:
         category = _category(p)
         if category == "spot":
             raise ParamError("Illegal category: spot has no positions")
         limit = _limit(p, 20, 200)
-        if category != "linear":
+        if category not in self.exchange.categories:
             return _result(category, [], "")
         symbol, settle = p.get("symbol", ""), p.get("settleCoin", "")
-        if not symbol and not settle:
+        if category == "linear" and not symbol and not settle:
             raise ParamError("Missing some parameters that must be filled in, symbol or settleCoin")
-        rows = self.exchange.position_rows()
+        rows = self.exchange.position_rows(category)
         if symbol:  # every leg of the symbol, flat ones too
             rows = [r for r in rows if r[1]["symbol"] == symbol and self._coin_match(r[1], p)]
         else:
             rows = [r for r in rows if r[1]["size"] != "0" and self._coin_match(r[1], p)]
         page, cursor = _page(rows, limit, p.get("cursor", ""), descending=False)
-        return _result("linear", page, cursor)
+        return _result(category, page, cursor)
 
     def _coin_match(self, row: Element, p: Params) -> bool:
         symbol = str(row["symbol"])
-        spec = self.exchange.spec(symbol)
+        spec = self.exchange.spec(symbol, str(row["category"]))
         if spec is None:
             return False
         return (
