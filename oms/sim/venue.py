@@ -296,7 +296,7 @@ class Venue(Account):
         self._fundings += 1
         e = Execution(
             ordinal=self._next_ordinal(), exec_id=self.ids.uuid(), exec_type="Funding",
-            symbol=symbol, idx=position_idx, side="Buy" if leg.net > 0 else "Sell", qty=size,
+            symbol=spec.symbol, idx=position_idx, side="Buy" if leg.net > 0 else "Sell", qty=size,
             price=market.mark, fee=fee, fee_rate=rate, maker=False, closed=ZERO, pnl=ZERO,
             time=t, seq=market.take_seq(self.ids.seq_step()), mark=market.mark,
             index=market.index, order_id=f"{t // 1000}-{self._fundings}-{position_idx or 1}-2",
