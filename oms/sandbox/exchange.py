@@ -2,9 +2,11 @@
 itself, with a lock, the wall clock and a sink for its frames (no I/O, no threads).
 
 A seeded ``RandomPolicy`` (``SANDBOX_MIX``) trades linear perpetuals, one-way (positionIdx
-0) and hedge mode (1 long / 2 short): market and limit orders, partial fills, amends,
-cancels with and without fills, rejects (PostOnly orders that would take liquidity are
-cancelled with ``EC_PostOnlyWillTakeLiquidity``), IOC/FOK misses, conditional orders
+0) and hedge mode (1 long / 2 short), and with ``categories`` the inverse BTCUSD and the
+spot BTCUSDT too (``oms.sim.specs.CATEGORY_SYMBOLS``; spot pushes no position frames):
+market and limit orders, partial fills, amends, cancels with and without fills, rejects
+(PostOnly orders that would take liquidity are cancelled with
+``EC_PostOnlyWillTakeLiquidity``), IOC/FOK misses, conditional orders
 (Untriggered -> Triggered -> New -> ..., or Deactivated), TP/SL and reduce-only orders,
 flips through zero, the cancel-race echo, and funding. Every event becomes the exact
 private-stream frames (``Push``) handed to ``sink`` in emission order:
