@@ -48,7 +48,7 @@ CATEGORY: Final = "linear"
 CATEGORIES: Final = ("linear", "inverse", "spot")
 #: Order statuses after which an order never changes (Bybit spelling).
 TERMINAL_STATUSES: Final = frozenset(
-    {"Filled", "Cancelled", "Rejected", "PartiallyFilledCanceled", "Deactivated"}
+    {"Filled", "Cancelled", "Rejected", "PartiallyFilledCanceled", "Deactivated", "Active"}
 )
 #: stopOrderType of the TP/SL orders Bybit creates (orderLinkId "", reduce-only).
 TPSL_STOP_ORDER_TYPES: Final = ("TakeProfit", "StopLoss", "PartialTakeProfit", "PartialStopLoss")
