@@ -5,6 +5,7 @@ leases) to 0001 keeps every row the older schema has (``oms db downgrade``)."""
 from __future__ import annotations
 
 import gc
+import json
 import warnings
 from dataclasses import fields
 
@@ -21,7 +22,7 @@ from oms.store.lease import Lease, LeaseRecord, read_leases
 from oms.store.tables import Base
 from tests.store.conftest import TABLES, count, oms_cli, rows, table_rows
 
-FRAMES_COLUMNS = {"id", "account", "received_at", "topic", "raw", "outcome", "error"}
+FRAMES_COLUMNS = {"id", "account", "received_at", "topic", "raw", "outcome", "error", "parsed"}
 EVENTS_COLUMNS = {"id", "account", "type", "order_id", "symbol", "payload", "created_at"}
 
 
@@ -158,8 +159,13 @@ def test_the_leases_table_holds_what_a_lease_record_shows(engine):
 
 
 def _snapshot(engine) -> dict[str, list[dict[str, object]]]:
-    """Every row of every 0001 table and of the view, ids and all."""
-    found = {table: table_rows(engine, table) for table in TABLES_0001}
+    """Every row of every 0001 table and of the view, ids and all (the journal without
+    0003's ``parsed`` flag)."""
+    found = {table: table_rows(engine, table) for table in TABLES_0001 if table != "frames"}
+    found["frames"] = rows(
+        engine,
+        "SELECT id, account, received_at, topic, raw, outcome, error FROM frames ORDER BY id",
+    )
     found["net_positions"] = rows(
         engine, "SELECT * FROM net_positions ORDER BY account, category, symbol"
     )
@@ -181,12 +187,17 @@ def test_downgrading_0002_to_0001_keeps_every_row_of_the_older_schema(db_url, en
     assert current_revision(engine) == "0001"
     assert "leases" not in _tables(engine)
     assert _snapshot(engine) == before
-    # the models describe 0001 plus exactly the leases table
-    assert [(d[0], d[1].name) for d in _differences(engine)] == [("add_table", "leases")]
+    # the models describe 0001 plus exactly the leases table and the journal's flag
+    assert [(d[0], d[1].name) for d in _differences(engine) if d[0] == "add_table"] == [
+        ("add_table", "leases")
+    ]
+    assert [(d[0], d[3].name) for d in _differences(engine) if d[0] != "add_table"] == [
+        ("add_column", "parsed")
+    ]
     assert read_leases(engine) == []  # a reader of a 0001 database finds no leases
 
     upgrade(engine)
-    assert current_revision(engine) == head_revision() == "0002"
+    assert current_revision(engine) == head_revision() == "0003"
     assert _snapshot(engine) == before
     assert count(engine, "leases") == 0  # the lease rows went with the table
     assert _differences(engine) == []
@@ -200,12 +211,12 @@ def test_db_downgrade_command(db_url, engine):
     assert url is not None
     done = oms_cli("db", "upgrade", "--db", url)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "0002 (head: 0002)\n"
+    assert done.stdout == "0003 (head: 0003)\n"
 
     done = oms_cli("db", "downgrade", "--db", url)
     assert done.returncode == 2
     assert "oms db downgrade needs --revision REV" in done.stderr
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
 
     writer = Lease(engine, "main")
     writer.acquire()
@@ -217,11 +228,11 @@ def test_db_downgrade_command(db_url, engine):
     assert "cannot downgrade: account 'main' is owned by host " in done.stderr
     assert "stop its writer first" in done.stderr
     assert "Traceback" not in done.stderr
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
 
     done = oms_cli("db", "downgrade", "--db", url, "--revision", "0001")  # released: free
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "0001 (head: 0002)\n"
+    assert done.stdout == "0001 (head: 0003)\n"
     assert _tables(engine) == {*TABLES_0001, "alembic_version"}
 
     done = oms_cli("db", "downgrade", "--db", url, "--revision", "nosuch")
@@ -231,10 +242,30 @@ def test_db_downgrade_command(db_url, engine):
 
     done = oms_cli("db", "upgrade", "--db", url)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "0002 (head: 0002)\n"
+    assert done.stdout == "0003 (head: 0003)\n"
     assert _tables(engine) == {*TABLES, "alembic_version"}
 
     done = oms_cli("db", "downgrade", "--db", url, "--revision", "base")
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "empty (head: 0002)\n"
+    assert done.stdout == "empty (head: 0003)\n"
     assert _tables(engine) == {"alembic_version"}
+
+
+def test_downgrading_0003_to_0002_drops_only_the_parsed_flag(db_url, engine, clean_lines):
+    with Pipeline(db_url) as service:
+        for line in clean_lines[:50]:
+            service.feed(json.loads(line))  # parsed frames: flagged
+        for line in clean_lines[50:100]:
+            service.feed(line)
+    flags = [r["parsed"] for r in table_rows(engine, "frames")]
+    assert sum(map(bool, flags)) == 50
+    assert len(flags) == 100
+    before = _snapshot(engine)
+    downgrade(engine, "0002")
+    assert current_revision(engine) == "0002"
+    assert "parsed" not in {c["name"] for c in inspect(engine).get_columns("frames")}
+    assert _snapshot(engine) == before
+    upgrade(engine)
+    assert _snapshot(engine) == before
+    assert not any(r["parsed"] for r in table_rows(engine, "frames"))  # the flags went with it
+    assert _differences(engine) == []
