@@ -43,7 +43,11 @@ def test_a_report_whose_fills_never_come_is_reported_once_the_stream_is_quiet(tm
     runner = Worker(service, _NoRest(), _NoRest(), quiet_settle_s=0.2)
     runner.start()
     try:
-        runner.feed(position_frame(position(side="Buy", size="1", seq=7)), 1)
+        # A leg with a fill (so its report is no opening balance), then a report that
+        # the fills do not explain: 3 reported, 1 filled.
+        runner.feed(order_frame(order(orderStatus="Filled", cumExecQty="1")), 1)
+        runner.feed(execution_frame(execution(seq=5)), 1)
+        runner.feed(position_frame(position(side="Buy", size="3", seq=7)), 1)
         assert runner.drain()
         assert _wait(lambda: "PositionMismatch" in _types(url)), _types(url)
         assert not service.ledger.has_pending
