@@ -543,12 +543,12 @@ def _parse(body: bytes) -> dict[str, Any] | None:
 
 
 def _row(row: object, category: str | None, path: str) -> dict[str, Any]:
-    """A copy of ``row`` with the page's ``category`` where the row has none (missing or
-    ``""``; a ``null`` or other non-text stays, and is refused by the model)."""
+    """A copy of ``row`` with the page's ``category`` where the row has none (missing,
+    ``""`` or ``null``; any other non-text stays, and is refused by the decoder)."""
     if not isinstance(row, Mapping):
         raise MalformedFrameError(f"row is not an object: {type(row).__name__}", topic=path)
     out = dict(row)
-    if category and out.get("category", "") == "":
+    if category and out.get("category") in (None, ""):
         out["category"] = category
     return out
 
@@ -578,9 +578,9 @@ def fill_from_rest(row: Mapping[str, Any], *, category: str | None = None) -> Fi
 
 def position_from_rest(row: Mapping[str, Any], *, category: str | None = None) -> PositionReport:
     """The core ``PositionReport`` of one ``/v5/position/list`` row (REST ``avgPrice`` is
-    the stream's ``entryPrice``, taken when the row has no entryPrice or ``""``)."""
+    the stream's ``entryPrice``, taken when the row has no entryPrice, ``""`` or ``null``)."""
     data = _row(row, category, POSITIONS_PATH)
-    if data.get("entryPrice", "") == "" and "avgPrice" in data:
+    if data.get("entryPrice") in (None, "") and "avgPrice" in data:
         data["entryPrice"] = data["avgPrice"]
     position = _convert(Kind.POSITION, "position", POSITIONS_PATH, data, FillSource.REST)
     return cast("PositionReport", position)
