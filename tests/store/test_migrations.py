@@ -146,7 +146,9 @@ def test_db_current_and_upgrade_commands(db_url, engine):
 # --- revision 0002: leases -----------------------------------------------------------------
 
 #: The tables of revision 0001 (every one but leases).
-TABLES_0001 = tuple(t for t in TABLES if t != "leases")
+TABLES_0001 = tuple(t for t in TABLES if t not in ("leases", "wallets", "wallet_coins"))
+#: The tables of revision 0002 (0001 and leases).
+TABLES_0002 = (*TABLES_0001, "leases")
 
 
 def test_the_leases_table_holds_what_a_lease_record_shows(engine):
@@ -181,12 +183,16 @@ def test_downgrading_0002_to_0001_keeps_every_row_of_the_older_schema(db_url, en
     assert current_revision(engine) == "0001"
     assert "leases" not in _tables(engine)
     assert _snapshot(engine) == before
-    # the models describe 0001 plus exactly the leases table
-    assert [(d[0], d[1].name) for d in _differences(engine)] == [("add_table", "leases")]
+    # the models describe 0001 plus exactly the tables of 0002 and 0003
+    assert sorted((d[0], d[1].name) for d in _differences(engine)) == [
+        ("add_table", "leases"),
+        ("add_table", "wallet_coins"),
+        ("add_table", "wallets"),
+    ]
     assert read_leases(engine) == []  # a reader of a 0001 database finds no leases
 
     upgrade(engine)
-    assert current_revision(engine) == head_revision() == "0002"
+    assert current_revision(engine) == head_revision() == "0003"
     assert _snapshot(engine) == before
     assert count(engine, "leases") == 0  # the lease rows went with the table
     assert _differences(engine) == []
@@ -200,12 +206,12 @@ def test_db_downgrade_command(db_url, engine):
     assert url is not None
     done = oms_cli("db", "upgrade", "--db", url)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "0002 (head: 0002)\n"
+    assert done.stdout == "0003 (head: 0003)\n"
 
     done = oms_cli("db", "downgrade", "--db", url)
     assert done.returncode == 2
     assert "oms db downgrade needs --revision REV" in done.stderr
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
 
     writer = Lease(engine, "main")
     writer.acquire()
@@ -217,11 +223,11 @@ def test_db_downgrade_command(db_url, engine):
     assert "cannot downgrade: account 'main' is owned by host " in done.stderr
     assert "stop its writer first" in done.stderr
     assert "Traceback" not in done.stderr
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
 
     done = oms_cli("db", "downgrade", "--db", url, "--revision", "0001")  # released: free
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "0001 (head: 0002)\n"
+    assert done.stdout == "0001 (head: 0003)\n"
     assert _tables(engine) == {*TABLES_0001, "alembic_version"}
 
     done = oms_cli("db", "downgrade", "--db", url, "--revision", "nosuch")
@@ -231,10 +237,10 @@ def test_db_downgrade_command(db_url, engine):
 
     done = oms_cli("db", "upgrade", "--db", url)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "0002 (head: 0002)\n"
+    assert done.stdout == "0003 (head: 0003)\n"
     assert _tables(engine) == {*TABLES, "alembic_version"}
 
     done = oms_cli("db", "downgrade", "--db", url, "--revision", "base")
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "empty (head: 0002)\n"
+    assert done.stdout == "empty (head: 0003)\n"
     assert _tables(engine) == {"alembic_version"}
