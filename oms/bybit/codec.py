@@ -15,6 +15,11 @@ element with ``decode_element``, so that one bad element is named, with the prec
 without losing its valid siblings. A frame ``FRAMES`` takes comes out exactly as
 ``decode_exactly`` would make it, by construction: the same schemas, the same finishing.
 
+JSON ``null`` in a field that may be empty (``oms.bybit.wire.Column.may_be_empty``) is
+read as ``""``; ``FRAMES`` takes no ``null`` (the hot path pays nothing for it), so a frame
+holding one is decoded by ``decode_exactly``, whose ``decode_element`` reads each such
+``null`` as ``""`` before validating. A ``null`` in any other field is refused, saying so.
+
 A frame is text: ``str``, or UTF-8 ``bytes`` (``bytearray`` and ``memoryview`` are taken
 as bytes). Anything else (a dict, a number, None) is refused with ``MalformedFrameError``
 naming its type, like any other unusable frame.
@@ -96,6 +101,8 @@ class _Decoder:
     finish: _Finish
     #: the tail of each context (a fill's source); ``()`` without context
     tails: dict[object, tuple[Any, ...]]
+    #: wire keys whose ``null`` is read as ``""``
+    blanks: frozenset[str]
 
 
 def _field_schema(column: wire.Column) -> CoreSchema:
@@ -141,7 +148,30 @@ def _compile(table: Table, finish: Callable[..., Any]) -> _Decoder:
     if table.context == ("source",):
         contexts = {source: (source,) for source in FillSource}
     schema = _element_schema(table)
-    return _Decoder(table, schema, SchemaValidator(schema), finish_element, contexts)
+    validator = SchemaValidator(schema)
+    return _Decoder(table, schema, validator, finish_element, contexts, _blanks(table))
+
+
+def _blanks(table: Table) -> frozenset[str]:
+    return frozenset(c.wire for c in table.columns if c.may_be_empty)
+
+
+#: The wallet's tables (not decoded into core values): the keys whose ``null`` is ``""``.
+_WALLET_BLANKS: Final = {table.name: _blanks(table) for table in (wire.WALLET, wire.WALLET_COIN)}
+
+
+def _blank_wallet(table: Table, element: object) -> object:
+    """A wallet element (or coin) with ``null`` read as ``""`` where its field may be
+    empty, the coins too; anything but an object as it is (the model refuses it)."""
+    if type(element) is not dict:
+        return element
+    blanks = _WALLET_BLANKS[table.name]
+    out = {k: "" if v is None and k in blanks else v for k, v in element.items()}
+    for column in table.columns:
+        rows = out.get(column.wire)
+        if column.nested is not None and isinstance(rows, list):
+            out[column.wire] = [_blank_wallet(column.nested, row) for row in rows]
+    return out
 
 
 # --- the rules that span fields ------------------------------------------------------------
@@ -270,10 +300,12 @@ def decode_element(
     field first) if it is refused."""
     if kind is Kind.WALLET:
         try:
-            return _wallet().validate_python(element)
+            return _wallet().validate_python(_blank_wallet(wire.WALLET, element))
         except ValidationError as exc:
             raise ValueError(describe(exc)) from exc
     decoder = _DECODERS[kind]
+    if type(element) is dict and None in element.values():  # (rare: FRAMES takes none)
+        element = {k: "" if v is None and k in decoder.blanks else v for k, v in element.items()}
     try:
         validated, _ = decoder.validator.validate_python(element)
     except ValidationError as exc:
@@ -385,6 +417,8 @@ def describe(exc: ValidationError, *, located: bool = True, table: Table | None 
         if len(got) > 40:
             got = got[:40] + "..."
         message = _MESSAGES.get(err["type"], err["msg"])
+        if err.get("input", "") is None and err["type"] != "missing_argument":
+            message = f"{message}, not null"  # (null is "" only where a field may be empty)
         parts.append(f"{loc}: {message} (got {got})" if located else f"{message} (got {got})")
     more = exc.error_count() - len(parts)
     if more > 0:

@@ -48,6 +48,8 @@ from oms.core.ledger import (
 from oms.errors import MalformedFrameError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from oms.bybit.models import WireModel
 
 __all__ = ["STAT_KEYS", "FrameResult", "Ledger", "category_of", "now_ms"]
@@ -68,6 +70,8 @@ class FrameResult:
     topic: str | None = None
     batch: Batch = field(default_factory=Batch)
     control: ControlFrame | None = None
+    #: the accountTypes whose wallet the frame replaced
+    wallets: tuple[str, ...] = ()
 
 
 class Ledger(CoreLedger):
@@ -77,7 +81,8 @@ class Ledger(CoreLedger):
         super().__init__(settle_frames=settle_frames)
         self._stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
         self._wallet: dict[str, WireModel] = {}
-        self._wallet_time = 0
+        #: per accountType, the creationTime of the report held (its staleness clock)
+        self._wallet_time: dict[str, int] = {}
         #: the Batch ``apply_frame`` records into (see there)
         self._scratch = Batch()
 
@@ -96,6 +101,28 @@ class Ledger(CoreLedger):
     def wallet(self) -> dict[str, WireModel]:
         """The newest ``wallet`` report per accountType."""
         return dict(self._wallet)
+
+    def wallet_time(self, account_type: str) -> int:
+        """The creationTime of the stream report that set ``account_type``'s wallet clock
+        (0: none yet); a report older than it is stale."""
+        return self._wallet_time.get(account_type, 0)
+
+    def restore_wallets(self, wallets: Iterable[tuple[WireModel, int]]) -> None:
+        """Hold stored wallets (each with its staleness clock), after a restart."""
+        for account, at in wallets:
+            self._wallet[account.accountType] = account
+            self._wallet_time[account.accountType] = at
+
+    def apply_rest_wallets(self, accounts: Iterable[WireModel]) -> list[str]:
+        """Take a resync's wallets (``/v5/account/wallet-balance`` rows) as the truth of
+        the moment; return the accountTypes replaced. The row has no venue time, so each
+        accountType's clock stays where the stream set it: the next stream report, newer
+        than the last one, replaces the row."""
+        replaced = []
+        for account in accounts:
+            self._wallet[account.accountType] = account
+            replaced.append(account.accountType)
+        return replaced
 
     def apply_frame(self, text: Text, *, received_at: int | None = None) -> list[ev.Event]:
         """Apply one raw frame as received; return the events it caused. Never raises
@@ -196,7 +223,9 @@ class Ledger(CoreLedger):
         if frame.kind is Kind.WALLET:
             result = self._apply_wallet(frame)
             if frame.errors:  # the valid accounts were applied; the frame is still flagged
-                return self._malformed(text, at, frame.errors, frame.creation_time)
+                flagged = self._malformed(text, at, frame.errors, frame.creation_time)
+                flagged.wallets = result.wallets
+                return flagged
             return result
         updates = frame.elements  # core values, each element validated whole
         errors = frame.errors
@@ -215,11 +244,17 @@ class Ledger(CoreLedger):
         return FrameResult(batch.outcome, batch.events, frame.topic, batch)
 
     def _apply_wallet(self, frame: DataFrame) -> FrameResult:
+        """Each account of the frame replaces the report held for its accountType unless
+        that one is newer (one staleness clock per accountType): applied if any did."""
         if not frame.elements and frame.errors:
             return FrameResult(Outcome.MALFORMED, [], topic=frame.topic)  # nothing to apply
-        if frame.creation_time < self._wallet_time:
-            return FrameResult(Outcome.STALE, [], topic=frame.topic)
-        self._wallet_time = frame.creation_time
+        at = frame.creation_time
+        replaced = []
         for account in frame.elements:
-            self._wallet[account.accountType] = account
-        return FrameResult(Outcome.APPLIED, [], topic=frame.topic)
+            account_type = account.accountType
+            if at >= self._wallet_time.get(account_type, 0):
+                self._wallet_time[account_type] = at
+                self._wallet[account_type] = account
+                replaced.append(account_type)
+        outcome = Outcome.APPLIED if replaced or not frame.elements else Outcome.STALE
+        return FrameResult(outcome, [], topic=frame.topic, wallets=tuple(replaced))

@@ -2,9 +2,11 @@
 
 ``RestClient.get`` signs one GET and returns the envelope's ``result``; ``pages`` follows
 ``nextPageCursor``; the typed helpers return raw rows of open/closed orders, executions
-(windows of at most 7 days, deduped by execId) and positions, each row carrying its
-``category`` (Bybit puts it only at the page level). ``order_from_rest``,
-``fill_from_rest`` and ``position_from_rest`` turn rows into core values for the ledger.
+(windows of at most 7 days, deduped by execId), positions and wallets, each row carrying
+its ``category`` (Bybit puts it only at the page level). ``order_from_rest``,
+``fill_from_rest``, ``position_from_rest`` and ``wallet_from_rest`` turn rows into the
+ledger's values, through the stream's own decoder (a ``null`` where a field may be empty
+is ``""``, as on the stream).
 
 Failures (what pybit gets wrong, done deliberately here):
 
@@ -58,6 +60,7 @@ from oms.errors import (  # RestError and its kin are re-exported from here
 from oms.redact import scrub_signatures
 
 if TYPE_CHECKING:
+    from oms.bybit.models import WireModel
     from oms.core.orders import Order
     from oms.core.positions import PositionReport
 
@@ -72,6 +75,7 @@ REST_URLS: Final = {
 ORDERS_PATH: Final = "/v5/order/realtime"
 EXECUTIONS_PATH: Final = "/v5/execution/list"
 POSITIONS_PATH: Final = "/v5/position/list"
+WALLET_PATH: Final = "/v5/account/wallet-balance"
 #: The longest time range /v5/execution/list accepts in one query.
 EXECUTION_WINDOW_MS: Final = 7 * 24 * 60 * 60 * 1000
 ORDERS_PAGE: Final = 50
@@ -444,6 +448,22 @@ class RestClient:
         rows = self.pages(POSITIONS_PATH, params, limit=POSITIONS_PAGE)
         return [_with_category(row, category) for row in rows]
 
+    def wallet_balance(self, account_type: str) -> list[dict[str, Any]]:
+        """The wallet of ``account_type`` (``UNIFIED``, ``CONTRACT``, ``SPOT``...): one row
+        per account, each with every coin (one page: Bybit does not page it)."""
+        if not account_type:
+            raise LocalError("account_type is required")
+        result = self.get(WALLET_PATH, {"accountType": account_type})
+        rows = result.get("list") or []
+        if not isinstance(rows, list):
+            raise RestError(None, "malformed page: 'list' is not a list", WALLET_PATH)
+        for row in rows:
+            if not isinstance(row, dict):
+                raise RestError(None, "malformed page: a 'list' row is not an object", WALLET_PATH)
+        return [
+            row if row.get("accountType") else {**row, "accountType": account_type} for row in rows
+        ]
+
 
 class _Scrubber:
     """Replaces the key, the secret and the signature in text that came off the wire, and
@@ -543,12 +563,12 @@ def _parse(body: bytes) -> dict[str, Any] | None:
 
 
 def _row(row: object, category: str | None, path: str) -> dict[str, Any]:
-    """A copy of ``row`` with the page's ``category`` where the row has none (missing or
-    ``""``; a ``null`` or other non-text stays, and is refused by the model)."""
+    """A copy of ``row`` with the page's ``category`` where the row has none (missing,
+    ``""`` or ``null``; any other non-text stays, and is refused by the decoder)."""
     if not isinstance(row, Mapping):
         raise MalformedFrameError(f"row is not an object: {type(row).__name__}", topic=path)
     out = dict(row)
-    if category and out.get("category", "") == "":
+    if category and out.get("category") in (None, ""):
         out["category"] = category
     return out
 
@@ -578,9 +598,15 @@ def fill_from_rest(row: Mapping[str, Any], *, category: str | None = None) -> Fi
 
 def position_from_rest(row: Mapping[str, Any], *, category: str | None = None) -> PositionReport:
     """The core ``PositionReport`` of one ``/v5/position/list`` row (REST ``avgPrice`` is
-    the stream's ``entryPrice``, taken when the row has no entryPrice or ``""``)."""
+    the stream's ``entryPrice``, taken when the row has no entryPrice, ``""`` or ``null``)."""
     data = _row(row, category, POSITIONS_PATH)
-    if data.get("entryPrice", "") == "" and "avgPrice" in data:
+    if data.get("entryPrice") in (None, "") and "avgPrice" in data:
         data["entryPrice"] = data["avgPrice"]
     position = _convert(Kind.POSITION, "position", POSITIONS_PATH, data, FillSource.REST)
     return cast("PositionReport", position)
+
+
+def wallet_from_rest(row: Mapping[str, Any]) -> WireModel:
+    """The wallet report (``WalletMsg``) of one ``/v5/account/wallet-balance`` row."""
+    data = _row(row, None, WALLET_PATH)
+    return cast("WireModel", _convert(Kind.WALLET, "wallet", WALLET_PATH, data, FillSource.REST))

@@ -23,8 +23,11 @@ stage, freezing a leg or an order on an absurd value, or overflowing a database 
   at most two digits (see ``UNSIGNED_DECIMAL``); JSON numbers are refused (no float ever
   touches a number).
 - ``reduceOnly`` and ``isMaker`` are JSON booleans; no ``1`` or ``"true"``.
-- JSON ``null`` is refused wherever a value is required, and wherever the field has a
-  default that is not None (``null`` is not "absent").
+- JSON ``null`` is what ``""`` is wherever a rule gives ``""`` a meaning (``Rule.empty``:
+  no decimal, an unknown time, a flat side, the topic's category) and wherever a text may
+  be left out (its default is ``""``): Bybit, and clients that re-serialise its frames,
+  write either. Everywhere else (a required text, a quantity, a status, ``positionIdx``,
+  ``reduceOnly``, ``seq``) ``null`` is refused: it is not a value.
 """
 
 from __future__ import annotations
@@ -98,6 +101,8 @@ class Rule:
     name: str
     text: CoreSchema
     value: CoreSchema
+    #: ``""`` means something (empty, unknown, flat): JSON ``null`` is read as ``""``.
+    empty: bool = False
 
 
 class _CheckedDecimals(dict[str, Decimal | None]):
@@ -222,8 +227,8 @@ def _decimal(convert: Callable[[str], Any] | None) -> Rule:
     per distinct text."""
     text = _pattern(f"(?:{DECIMAL})?")
     if convert is None:
-        return Rule("decimal", text, _then(_REPEATING_OPTIONAL.__getitem__, _str()))
-    return Rule("decimal", text, _or_empty(_then(convert, _pattern(DECIMAL)), None))
+        return Rule("decimal", text, _then(_REPEATING_OPTIONAL.__getitem__, _str()), empty=True)
+    return Rule("decimal", text, _or_empty(_then(convert, _pattern(DECIMAL)), None), empty=True)
 
 
 def _str() -> CoreSchema:
@@ -240,9 +245,12 @@ _NULL_BOOL: Final = core_schema.nullable_schema(_BOOL)
 _NULL_SEQ: Final = core_schema.nullable_schema(_SEQ)
 
 TEXT: Final = Rule("text", _str(), _str())
-CATEGORY: Final = Rule("category", _str(), _str())
+#: "" (and null): the topic's category, or the REST page's.
+CATEGORY: Final = Rule("category", _str(), _str(), empty=True)
 SIDE: Final = Rule("side", _str(), core_schema.enum_schema(Side, list(Side), sub_type="str"))
-POSITION_SIDE: Final = Rule("position side", _str(), _then(POSITION_SIDES.__getitem__, _str()))
+POSITION_SIDE: Final = Rule(
+    "position side", _str(), _then(POSITION_SIDES.__getitem__, _str()), empty=True
+)
 STATUS: Final = Rule(
     "status", _str(), core_schema.enum_schema(OrderStatus, list(OrderStatus), sub_type="str")
 )
@@ -253,7 +261,9 @@ OPTIONAL_BOOL: Final = Rule("optional bool", _NULL_BOOL, _NULL_BOOL)
 SEQ: Final = Rule("seq", _SEQ, _SEQ)
 OPTIONAL_SEQ: Final = Rule("optional seq", _NULL_SEQ, _NULL_SEQ)
 #: Milliseconds; "" (unknown) is kept as text, and is 0 as a core value.
-MILLIS: Final = Rule("millis", millis_schema(empty=True), millis_schema(empty=True, empty_is=0))
+MILLIS: Final = Rule(
+    "millis", millis_schema(empty=True), millis_schema(empty=True, empty_is=0), empty=True
+)
 #: The envelope's ``creationTime``: sent as a JSON number (or a string); never empty.
 _CREATION: Final = millis_schema(empty=False, number_first=True)
 CREATION_TIME: Final = Rule("millis", _CREATION, _CREATION)
@@ -278,6 +288,8 @@ DECIMAL_NUMBER: Final = _decimal(parse_decimal)
 UNIQUE_DECIMAL: Final = _decimal(Decimal)
 #: avgPrice: "" and zero are none.
 _OPTIONAL_TEXT: Final = _pattern(f"(?:{DECIMAL})?")
-AVG_PRICE: Final = Rule("decimal", _OPTIONAL_TEXT, _then(AVG_PRICES.__getitem__, _str()))
+AVG_PRICE: Final = Rule(
+    "decimal", _OPTIONAL_TEXT, _then(AVG_PRICES.__getitem__, _str()), empty=True
+)
 #: Decimal text kept as text (the wallet's numbers: not core values).
-DECIMAL_TEXT: Final = Rule("decimal", _OPTIONAL_TEXT, _OPTIONAL_TEXT)
+DECIMAL_TEXT: Final = Rule("decimal", _OPTIONAL_TEXT, _OPTIONAL_TEXT, empty=True)

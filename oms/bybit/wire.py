@@ -8,6 +8,9 @@ tables ``oms.bybit.codec`` generates the one decoder of stream frames and REST r
 it came. Only the fields the ledger and the database use are listed; every other field is
 tolerated and ignored (Bybit adds fields often).
 
+JSON ``null``: read as ``""`` in a field that may be empty (``Column.may_be_empty``),
+refused in any other (see ``oms.bybit.rules``).
+
 Duplicate keys: the last one wins, everywhere (pydantic-core's JSON parser keeps the last
 value of a repeated key; so does ``json.loads``).
 """
@@ -56,6 +59,14 @@ class Column:
     def required(self) -> bool:
         """No default: the key must be present."""
         return self.default is REQUIRED
+
+    @property
+    def may_be_empty(self) -> bool:
+        """``""`` is a value of this field (its rule gives ``""`` a meaning, or the field
+        defaults to ``""``): a JSON ``null`` here is read as ``""``."""
+        return self.nested is None and (
+            self.default == "" or (self.rule is not None and self.rule.empty)
+        )
 
 
 @dataclass(frozen=True, slots=True)

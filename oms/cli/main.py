@@ -1,7 +1,7 @@
 """The ``oms`` command line: its parser, and the entry point that runs one command.
 
 oms replay CAPTURE [--json | --summary | --full] [--db URL [--account NAME]]
-oms inspect --db URL orders|positions|fills|events [--symbol S] [--status S] [--open]
+oms inspect --db URL orders|positions|fills|events|wallet [--symbol S] [--status S] [--open]
 oms events --db URL [--after N] [--follow]
 oms db upgrade|current|downgrade --db URL [--revision REV]
 oms status --db URL [--account A] [--json]
@@ -194,9 +194,9 @@ def _add_replay(sub: _Sub, common: list[argparse.ArgumentParser]) -> None:
 
 def _add_inspect(sub: _Sub, common: list[argparse.ArgumentParser]) -> None:
     inspect = sub.add_parser(
-        "inspect", help="show stored orders, positions, fills or events", parents=common
+        "inspect", help="show stored orders, positions, fills, events or wallets", parents=common
     )
-    inspect.add_argument("what", choices=("orders", "positions", "fills", "events"))
+    inspect.add_argument("what", choices=("orders", "positions", "fills", "events", "wallet"))
     inspect.add_argument("--db", required=True, help="database URL (or SQLite file)")
     inspect.add_argument("--account", default=None, help="only this account")
     inspect.add_argument("--symbol", help="only this symbol")

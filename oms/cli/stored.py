@@ -29,7 +29,14 @@ from oms.core.events import Anomaly, Event
 from oms.core.states import OPEN
 from oms.store.db import open_engine
 from oms.store.repository import EVENTS, EXECUTIONS, ORDERS, Repository
-from oms.store.tables import EventRow, ExecutionRow, OrderRow, PositionRow
+from oms.store.tables import (
+    EventRow,
+    ExecutionRow,
+    OrderRow,
+    PositionRow,
+    WalletCoinRow,
+    WalletRow,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterator
@@ -177,6 +184,40 @@ _INSPECT: Final[dict[str, tuple[Any, tuple[str, ...], Any]]] = {
 }
 
 
+#: What ``oms inspect wallet`` shows: one row per coin of each accountType's wallet.
+WALLET_COLUMNS: Final = (
+    "account",
+    "account_type",
+    "total_equity",
+    "total_available_balance",
+    "coin",
+    "equity",
+    "wallet_balance",
+    "unrealised_pnl",
+    "locked",
+)
+
+
+def _wallet_query(account: str | None, limit: int) -> Any:  # noqa: ANN401 - a Select
+    """Each stored wallet with its coins (a wallet without any: one row, no coin)."""
+    w, c = WalletRow.__table__, WalletCoinRow.__table__
+    joined = w.outerjoin(c, (c.c.account == w.c.account) & (c.c.account_type == w.c.account_type))
+    query = select(
+        w.c.account,
+        w.c.account_type,
+        w.c.total_equity,
+        w.c.total_available_balance,
+        c.c.coin,
+        c.c.equity,
+        c.c.wallet_balance,
+        c.c.unrealised_pnl,
+        c.c.locked,
+    ).select_from(joined)
+    if account is not None:
+        query = query.where(w.c.account == account)
+    return query.order_by(w.c.account, w.c.account_type, c.c.coin).limit(limit)
+
+
 def inspect_rows(
     url: str,
     what: str,
@@ -188,6 +229,9 @@ def inspect_rows(
     limit: int = 200,
 ) -> tuple[str, list[Row], tuple[str, ...]]:
     """The newest ``limit`` stored rows of one kind, filtered: (title, rows, columns)."""
+    if what == "wallet":
+        rows = _read(url, _wallet_query(account, limit))
+        return f"wallet ({len(rows)} coins shown)", rows, WALLET_COLUMNS
     model, columns, order_by = _INSPECT[what]
     table = model.__table__
     query = select(table)
@@ -200,13 +244,16 @@ def inspect_rows(
     if what == "orders" and open_only:
         query = query.where(table.c.status.in_(_OPEN_NAMES))
     sort = order_by.desc() if what != "positions" else order_by
-    query = query.order_by(sort).limit(limit)
-    engine = open_engine(url)
-    try:
-        with engine.connect() as conn:
-            rows = [dict(r) for r in conn.execute(query).mappings()]
-    finally:
-        engine.dispose()
+    rows = _read(url, query.order_by(sort).limit(limit))
     if what != "positions":
         rows.reverse()  # oldest of the newest first, like a log
     return f"{what} ({len(rows)} shown)", rows, columns
+
+
+def _read(url: str, query: Any) -> list[Row]:  # noqa: ANN401 - a Select
+    engine = open_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+    finally:
+        engine.dispose()

@@ -208,6 +208,8 @@ class ResyncCompleted(Event):
     positions_changed: int
     mismatched_legs: int
     fill_gaps: int
+    #: REST rows the resync could not convert (each announced by a ``RestRowRefused``)
+    refused: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -226,6 +228,22 @@ class FillsMissing(Anomaly):
     symbol: str
     booked_qty: Decimal
     cum_exec_qty: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestRowRefused(Anomaly):
+    """A REST row of a resync could not be converted (``reason`` says why): it is left
+    out of the snapshot, everything else in it is applied. The row's ids are given as far
+    as it has them (``""`` where it has none)."""
+
+    endpoint: str
+    category: str
+    order_id: str
+    order_link_id: str
+    exec_id: str
+    symbol: str
+    #: a wallet row's accountType
+    account_type: str
 
 
 # --- fast construction ------------------------------------------------------------------

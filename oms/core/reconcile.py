@@ -33,6 +33,8 @@ class VenueSnapshot:
     positions: tuple[PositionReport, ...] = ()
     vanished: tuple[str, ...] = ()
     taken_at: int = 0
+    #: REST rows that could not be converted (announced, and counted in ResyncCompleted)
+    refused: tuple[ev.RestRowRefused, ...] = ()
 
 
 def reconcile(ledger: CoreLedger, snapshot: VenueSnapshot, *, received_at: int) -> Batch:
@@ -51,6 +53,7 @@ def reconcile(ledger: CoreLedger, snapshot: VenueSnapshot, *, received_at: int) 
     orders_new, orders_changed, fills_added, positions_changed = _count(
         snapshot, batch, known, len(opening)
     )
+    batch.events.extend(snapshot.refused)
     batch.events.extend(_vanished(ledger, snapshot, received_at))
     batch.events.extend(ledger.settle(received_at=received_at))
     gaps = [(o, booked) for o, booked in ledger.fill_gaps() if not o.is_open]
@@ -77,6 +80,7 @@ def reconcile(ledger: CoreLedger, snapshot: VenueSnapshot, *, received_at: int) 
             positions_changed=positions_changed,
             mismatched_legs=mismatched,
             fill_gaps=len(gaps),
+            refused=len(snapshot.refused),
         )
     )
     return batch

@@ -9,7 +9,7 @@ whole group. The cost is linear in what the group touched, whatever the frame si
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from oms.core.exact import total
 
@@ -36,6 +36,8 @@ class Staged:
     )
     orders: set[str] = field(default_factory=set)
     legs: set[LegKey] = field(default_factory=set)
+    #: accountTypes whose wallet changed
+    wallets: set[str] = field(default_factory=set)
     replay: tuple[str, int, bool] | None = None
     since: float = 0.0
 
@@ -44,7 +46,7 @@ def write_group(
     conn: Connection, repo: Repository, ledger: Ledger, staged: Staged, lease: Lease | None
 ) -> list[Event]:
     """Write one staged group in ONE transaction: the journal rows, every state row the
-    frames changed (orders, order updates, executions, positions) and every event; return
+    frames changed (orders, order updates, executions, positions, wallets) and every event; return
     the events, for the publisher once the transaction has committed."""
     with conn.begin():
         if lease is not None:
@@ -57,6 +59,7 @@ def write_group(
             conn, [(f, fid) for i, fid in exec_frames.items() if (f := ledger.fill(i))]
         )
         repo.write_positions(conn, _position_rows(repo, ledger, staged.legs))
+        repo.write_wallets(conn, _wallet_reports(ledger, staged.wallets))
         repo.write_events(conn, event_rows)
         if staged.replay is not None:
             source, done, finished = staged.replay
@@ -85,6 +88,12 @@ def _journal(
         event_rows.extend(repo.event_row(event) for event in frame_events)
         events.extend(frame_events)
     return update_rows, exec_frames, event_rows, events
+
+
+def _wallet_reports(ledger: Ledger, changed: set[str]) -> list[tuple[dict[str, Any], int]]:
+    """The changed wallets as the store takes them: wire text, and each one's clock."""
+    held = ledger.wallet() if changed else {}
+    return [(held[t].model_dump(), ledger.wallet_time(t)) for t in sorted(changed) if t in held]
 
 
 def _position_rows(repo: Repository, ledger: Ledger, changed: set[LegKey]) -> list[Row]:

@@ -76,9 +76,12 @@ from oms.store.repository import Repository
 from oms.store.tables import DEFAULT_ACCOUNT
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from sqlalchemy.engine import Connection, Engine
 
     from oms.bybit.ledger import FrameResult
+    from oms.bybit.models import WireModel
     from oms.core.events import Event
     from oms.core.fills import Fill
     from oms.core.orders import Order
@@ -268,6 +271,8 @@ class Pipeline:
             row["raw"], scrubbed = scrub_signatures(row["raw"])
             if scrubbed:
                 row["error"] = f"{SCRUBBED_FLAG}: {scrubbed} signature-shaped token(s) masked"
+        if result.wallets:
+            self._staged.wallets.update(result.wallets)
         self._stage_batch(row, result.batch, result.events)
 
     def _stage_batch(self, frame: Row, batch: Batch, events: list[Event]) -> None:
@@ -470,12 +475,16 @@ class Pipeline:
                 self._staged.since = time.monotonic()
             self._staged.frames.append((None, [], [], list(events)))
 
-    def reconcile(self, snapshot: VenueSnapshot, *, raw: str = "") -> Batch:
-        """Apply a REST snapshot (see ``oms.core.reconcile``), journal it under topic
-        ``rest.snapshot`` with ``raw`` (the rows as received), and commit at once."""
+    def reconcile(
+        self, snapshot: VenueSnapshot, *, raw: str = "", wallets: Sequence[WireModel] = ()
+    ) -> Batch:
+        """Apply a REST snapshot (see ``oms.core.reconcile``) and its ``wallets``
+        (``/v5/account/wallet-balance`` rows), journal it under topic ``rest.snapshot``
+        with ``raw`` (the rows as received), and commit at once."""
         at = now_ms()
         with self.lock:
             batch = reconcile(self.ledger, snapshot, received_at=at)
+            self._staged.wallets.update(self.ledger.apply_rest_wallets(wallets))
         frame = {
             "received_at": at,
             "topic": "rest.snapshot",

@@ -1,6 +1,7 @@
 """An account's state back from its database: on open, and for what eviction took out.
 
-On open, ``restore`` loads open and recent orders and the legs into the ledger; fills of
+On open, ``restore`` loads open and recent orders, the legs and the wallets (the newest
+report per accountType, with its staleness clock) into the ledger; fills of
 orders left in the database only count in their legs (streamed: a long history is never
 in memory at once); what was announced comes back from the outbox. Later, a report naming
 an order no longer held finds it through ``StoredState``, the ledger's ``Recall``.
@@ -11,9 +12,15 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from oms.bybit.codec import decode_element
+from oms.bybit.frames import Kind
 from oms.core.ledger import EvictedFill
+from oms.errors import StorageError
 
 if TYPE_CHECKING:
+    from typing import Any
+
+    from oms.bybit.models import WireModel
     from oms.core.fills import Fill
     from oms.core.orders import Order
     from oms.runtime.pipeline import Pipeline
@@ -36,6 +43,7 @@ def restore(pipeline: Pipeline) -> None:
                     pipeline.ledger.evicted.add(order_id)
         legs = pipeline.repo.load_legs(conn)
         counts = pipeline.repo.frame_counts(conn)
+        wallets = [(_wallet(report), at) for report, at in pipeline.repo.load_wallets(conn)]
         # Fills of stored orders left out only count in their legs (streamed: a long
         # history is never in memory at once); the rest are held as before. What was
         # announced comes back from the outbox, so that it is neither said again nor
@@ -52,6 +60,7 @@ def restore(pipeline: Pipeline) -> None:
             openings=pipeline.repo.load_openings(conn),
         )
     pipeline.ledger.restore_stats(counts)
+    pipeline.ledger.restore_wallets(wallets)
     if orders or legs:
         log.info(
             "restored account %s: %d orders and %d fills in memory, %d legs",
@@ -60,6 +69,14 @@ def restore(pipeline: Pipeline) -> None:
             len(pipeline.ledger.fills()),
             len(legs),
         )
+
+
+def _wallet(report: dict[str, Any]) -> WireModel:
+    """A stored wallet report back through the wire's own rules."""
+    try:
+        return decode_element(Kind.WALLET, report)  # type: ignore[return-value]
+    except ValueError as exc:
+        raise StorageError(f"a stored wallet is not valid: {exc}") from exc
 
 
 class StoredState:

@@ -298,7 +298,7 @@ class Worker:
         started.append(ev.ResyncStarted(venue_time=0, received_at=at, reason=reason))
         self.service.record(started)
         try:
-            snapshot, raw = fetch_snapshot(self.rest, self.convert, self.service, self.scope)
+            fetched = fetch_snapshot(self.rest, self.convert, self.service, self.scope)
         except OmsError as exc:
             self.stats.resync_failures += 1
             self.metrics.resynced(ok=False)
@@ -312,7 +312,7 @@ class Worker:
             self.service.flush()
             return
         self._retry_delay = RESYNC_RETRY_S[0]
-        batch = self.service.reconcile(snapshot, raw=raw)
+        batch = self.service.reconcile(fetched.snapshot, raw=fetched.raw, wallets=fetched.wallets)
         self.stats.resyncs += 1
         self.metrics.resynced(ok=True)
         self.stats.last_resync_at = now_ms()
@@ -322,7 +322,7 @@ class Worker:
             d = done[-1]
             log.info(
                 "resync done (%s): %d orders changed, %d new, %d fills added, "
-                "%d positions corrected, %d legs mismatched, %d fill gaps",
+                "%d positions corrected, %d legs mismatched, %d fill gaps, %d rows refused",
                 reason,
                 d.orders_changed,
                 d.orders_new,
@@ -330,6 +330,7 @@ class Worker:
                 d.positions_changed,
                 d.mismatched_legs,
                 d.fill_gaps,
+                d.refused,
             )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import Table, exists, func, insert, select
+from sqlalchemy import Table, delete, exists, func, insert, select, union
 from sqlalchemy.dialects import postgresql, sqlite
 
 from oms.core.ledger import Announced
@@ -29,6 +29,7 @@ from oms.store.rows import (
     opening_from_row,
     order_from_row,
     take_announcement,
+    wallet_from_rows,
 )
 from oms.store.tables import Base
 
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [  # ``Row`` and ``event_json`` live in ``oms.store.rows``
     "EVENTS", "EXECUTIONS", "FRAMES", "ORDERS", "OUTBOX_LOCK", "POSITIONS", "REPLAYS",
-    "UPDATES", "Repository", "Row", "event_json",
+    "UPDATES", "WALLETS", "WALLET_COINS", "Repository", "Row", "event_json",
 ]  # fmt: skip
 
 #: The advisory lock key that orders outbox writers on PostgreSQL ("oms outbox").
@@ -57,6 +58,7 @@ EXECUTIONS, POSITIONS, EVENTS, REPLAYS = (
     _T["events"],
     _T["replays"],
 )
+WALLETS, WALLET_COINS = _T["wallets"], _T["wallet_coins"]
 
 
 def _upsert(dialect: Dialect, table: Table, keys: Sequence[str]) -> Insert:
@@ -137,6 +139,8 @@ class Repository(Rows):
         )
         self._events = _Prepared(insert(EVENTS), dialect)
         self._replay = _Prepared(_upsert(dialect, REPLAYS, ("account", "source")), dialect)
+        self._wallets = _Prepared(_upsert(dialect, WALLETS, ("account", "account_type")), dialect)
+        self._wallet_coins = _Prepared(insert(WALLET_COINS), dialect)
 
     # --- writes -------------------------------------------------------------------------
 
@@ -197,6 +201,22 @@ class Repository(Rows):
             finally:
                 cursor.close()
         self._events.run(connection, rows)
+
+    def write_wallets(
+        self, connection: Connection, reports: Sequence[tuple[dict[str, Any], int]]
+    ) -> None:
+        """Replace the wallets of the reports' accountTypes, coins and all (each report
+        in wire text with its creation time, see ``Rows.wallet_rows``)."""
+        if not reports:
+            return
+        built = [self.wallet_rows(report, at) for report, at in reports]
+        types = [wallet["account_type"] for wallet, _ in built]
+        t = WALLET_COINS
+        connection.execute(
+            delete(t).where(t.c.account == self.account, t.c.account_type.in_(types))
+        )
+        self._wallets.run(connection, [wallet for wallet, _ in built])
+        self._wallet_coins.run(connection, [coin for _, coins in built for coin in coins])
 
     def write_replay(
         self, connection: Connection, source: str, lines_done: int, *, finished: bool
@@ -394,6 +414,28 @@ class Repository(Rows):
             .distinct()
         )
         return [(str(category), str(symbol)) for category, symbol in connection.execute(query)]
+
+    def load_wallets(self, connection: Connection) -> list[tuple[dict[str, Any], int]]:
+        """Every stored wallet: (its report in wire text, its creation time), by
+        accountType; coins by name."""
+        w, c = WALLETS, WALLET_COINS
+        coins: dict[str, list[Any]] = {}
+        query = select(c).where(c.c.account == self.account).order_by(c.c.coin)
+        for row in connection.execute(query).mappings():
+            coins.setdefault(row["account_type"], []).append(row)
+        query = select(w).where(w.c.account == self.account).order_by(w.c.account_type)
+        return [
+            wallet_from_rows(row, coins.get(row["account_type"], []))
+            for row in connection.execute(query).mappings()
+        ]
+
+    def categories(self, connection: Connection) -> set[str]:
+        """Every category of the account's stored orders, executions and positions."""
+        queries = [
+            select(t.c.category).where(t.c.account == self.account).distinct()
+            for t in (ORDERS, EXECUTIONS, POSITIONS)
+        ]
+        return {str(category) for (category,) in connection.execute(union(*queries))}
 
     def frame_counts(self, connection: Connection) -> dict[str, int]:
         """How many journaled frames ended in each outcome."""

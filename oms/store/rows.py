@@ -30,6 +30,22 @@ if TYPE_CHECKING:
 
 Row = dict[str, Any]
 _SIDES: Final = {s.value: s for s in Side}
+#: ``wallets`` column -> the wire key of a wallet report (``oms.bybit.wire.WALLET``)
+WALLET_COLUMNS: Final = {
+    "total_equity": "totalEquity",
+    "total_wallet_balance": "totalWalletBalance",
+    "total_available_balance": "totalAvailableBalance",
+    "total_initial_margin": "totalInitialMargin",
+    "total_maintenance_margin": "totalMaintenanceMargin",
+}
+#: ``wallet_coins`` column -> the wire key of a coin (``oms.bybit.wire.WALLET_COIN``)
+COIN_COLUMNS: Final = {
+    "equity": "equity",
+    "wallet_balance": "walletBalance",
+    "unrealised_pnl": "unrealisedPnl",
+    "cum_realised_pnl": "cumRealisedPnl",
+    "locked": "locked",
+}
 #: The ``events.type`` of each kind in ``ANNOUNCING_EVENTS``.
 ANNOUNCING: Final = tuple(kind.__name__ for kind in ANNOUNCING_EVENTS)
 
@@ -186,6 +202,26 @@ class Rows:
             )
         return row
 
+    def _wire_decimal(self, text: str) -> Any:  # noqa: ANN401 - the driver's form
+        return self._dec(None if text == "" else Decimal(text))
+
+    def wallet_rows(self, report: dict[str, Any], creation_time: int) -> tuple[Row, list[Row]]:
+        """The ``wallets`` row and the ``wallet_coins`` rows of one wallet report given as
+        its wire text (``{"accountType": ..., "totalEquity": "1.5", "coin": [...]}``):
+        decimals exact, ``""`` as NULL."""
+        account_type = report["accountType"]
+        wallet: Row = {"account": self.account, "account_type": account_type}
+        for column, key in WALLET_COLUMNS.items():
+            wallet[column] = self._wire_decimal(report[key])
+        wallet["creation_time"] = creation_time
+        coins = []
+        for coin in report["coin"]:
+            row: Row = {"account": self.account, "account_type": account_type}
+            row["coin"] = coin["coin"]
+            row.update({c: self._wire_decimal(coin[k]) for c, k in COIN_COLUMNS.items()})
+            coins.append(row)
+        return wallet, coins
+
     def event_row(self, event: Event) -> Row:
         """An ``events`` (outbox) row."""
         return {
@@ -293,3 +329,19 @@ def fill_from_row(r: RowMapping) -> Fill:
         # a copy without a fee came from execution.fast and may still be enriched
         source=FillSource.STREAM if r["exec_fee"] is not None else FillSource.FAST,
     )
+
+
+def _wire_text(value: Decimal | None) -> str:
+    return "" if value is None else canonical(value)
+
+
+def wallet_from_rows(wallet: RowMapping, coins: list[RowMapping]) -> tuple[dict[str, Any], int]:
+    """A stored wallet as (its report in wire text, as ``Rows.wallet_rows`` took it: each
+    decimal as its canonical text, NULL as ``""``; its creation time)."""
+    report: dict[str, Any] = {"accountType": wallet["account_type"]}
+    report.update({key: _wire_text(wallet[c]) for c, key in WALLET_COLUMNS.items()})
+    report["coin"] = [
+        {"coin": coin["coin"], **{key: _wire_text(coin[c]) for c, key in COIN_COLUMNS.items()}}
+        for coin in coins
+    ]
+    return report, int(wallet["creation_time"])

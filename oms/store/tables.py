@@ -239,6 +239,39 @@ class LeaseRow(Base):
     lag_ms: Mapped[int | None]
 
 
+class WalletRow(Base):
+    """``wallets``: the newest report per accountType (``UNIFIED``, ``CONTRACT``...), from
+    the ``wallet`` stream or a resync's ``/v5/account/wallet-balance``. A number Bybit
+    left empty is NULL. ``creation_time`` is the stream report's creationTime that set
+    the accountType's staleness clock (0: none yet, only REST rows)."""
+
+    __tablename__ = "wallets"
+
+    account: Mapped[str] = _account()
+    account_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    total_equity: Mapped[Decimal | None]
+    total_wallet_balance: Mapped[Decimal | None]
+    total_available_balance: Mapped[Decimal | None]
+    total_initial_margin: Mapped[Decimal | None]
+    total_maintenance_margin: Mapped[Decimal | None]
+    creation_time: Mapped[int]
+
+
+class WalletCoinRow(Base):
+    """``wallet_coins``: the coins of each ``wallets`` row (replaced with it)."""
+
+    __tablename__ = "wallet_coins"
+
+    account: Mapped[str] = _account()
+    account_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    coin: Mapped[str] = mapped_column(primary_key=True)
+    equity: Mapped[Decimal | None]
+    wallet_balance: Mapped[Decimal | None]
+    unrealised_pnl: Mapped[Decimal | None]
+    cum_realised_pnl: Mapped[Decimal | None]
+    locked: Mapped[Decimal | None]
+
+
 #: The ``net_positions`` view: the same SQL on every backend.
 NET_POSITIONS_VIEW: Final = (
     "CREATE VIEW net_positions AS "

@@ -17,7 +17,8 @@ The poison, per field (the rules of ``oms.bybit.rules``):
   fullwidth, mathematical digits, mixed into ASCII ones, in numbers and times;
 - decimal text with a huge exponent (``"1e999"``) or too many digits (more than 24
   before the point or 18 after), NaN, Infinity, signs and separators Bybit never sends;
-- JSON ``null`` where a value is required (and where the default is not None);
+- JSON ``null`` where a value is required (a field that may be empty reads ``null`` as
+  ``""``: see ``oms.bybit.rules``, so it is no poison there);
 - the wrong JSON type in every field: a number for text, text for an integer, a bool
   for a number, an object, a list; a negative quantity; an unknown side or status;
 - the same key twice with the poison last (the last one wins);
@@ -227,17 +228,19 @@ def _wrong_for_decimal() -> SearchStrategy[tuple[str, Any]]:
         _labelled(st.sampled_from(_JSON_NUMBERS), "a JSON number"),
         _labelled(st.booleans(), "a bool"),
         _labelled(st.sampled_from(_CONTAINERS), "a container"),
-        _labelled(st.none(), "null"),
     )
 
 
-def _wrong_for_text(*, unknown: tuple[str, ...] = ()) -> SearchStrategy[tuple[str, Any]]:
+def _wrong_for_text(
+    *, unknown: tuple[str, ...] = (), nullable: bool = False
+) -> SearchStrategy[tuple[str, Any]]:
     choices = [
         _labelled(st.sampled_from(_JSON_NUMBERS), "a JSON number"),
         _labelled(st.booleans(), "a bool"),
         _labelled(st.sampled_from(_CONTAINERS), "a container"),
-        _labelled(st.none(), "null"),
     ]
+    if not nullable:  # (a text that may be empty reads null as "")
+        choices.append(_labelled(st.none(), "null"))
     if unknown:
         choices.append(_labelled(st.sampled_from(unknown), "not a value Bybit defines"))
     return st.one_of(choices)
@@ -295,7 +298,6 @@ def _wrong_for_millis() -> SearchStrategy[tuple[str, Any]]:
         _labelled(st.sampled_from([1.0, 1.5, 1e12, RawJSON("NaN"), RawJSON("1e400")]), "a float"),
         _labelled(st.booleans(), "a bool"),
         _labelled(st.sampled_from(_CONTAINERS), "a container"),
-        _labelled(st.none(), "null"),
     )
 
 
@@ -309,7 +311,7 @@ def _wrong_for_coins() -> SearchStrategy[tuple[str, Any]]:
                     ["USDT"],
                     [{"coin": 5}],
                     [{"coin": "USDT", "equity": "1e999"}],
-                    [{"coin": "USDT", "equity": None}],
+                    [{"coin": None, "equity": "1"}],
                     [{"equity": "1"}],
                 ]
             ),
@@ -329,15 +331,16 @@ def poison_values(rule: str) -> SearchStrategy[tuple[str, Any]]:
     refuse. Values are JSON values (``RawJSON`` for tokens like ``NaN``)."""
     builders: dict[str, SearchStrategy[tuple[str, Any]]] = {
         "text": _wrong_for_text(),
-        "optional text": _wrong_for_text(),
-        "category": _wrong_for_text(),  # "" is valid: the topic names the category
+        "optional text": _wrong_for_text(nullable=True),
+        # "" (and null) is valid: the topic names the category
+        "category": _wrong_for_text(nullable=True),
         "side": _wrong_for_text(unknown=_UNKNOWN_SIDES),
-        "position side": _wrong_for_text(unknown=_UNKNOWN_POSITION_SIDES),
+        "position side": _wrong_for_text(unknown=_UNKNOWN_POSITION_SIDES, nullable=True),
         "status": _wrong_for_text(unknown=_UNKNOWN_STATUSES),
         "decimal": _wrong_for_decimal(),
-        "required decimal": _wrong_for_decimal() | _labelled(st.just(""), "empty"),
+        "required decimal": _wrong_for_decimal() | _labelled(st.sampled_from(["", None]), "empty"),
         "quantity": _wrong_for_decimal()
-        | _labelled(st.just(""), "empty")
+        | _labelled(st.sampled_from(["", None]), "empty")
         | _labelled(st.sampled_from(["-1", "-0.001", "-5e-2"]), "negative"),
         "position index": _wrong_for_int(0, 2, nullable=False),
         "seq": _wrong_for_int(_INT64_MIN, _INT64_MAX, nullable=False),

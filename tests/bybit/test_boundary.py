@@ -1,10 +1,10 @@
 """The wire boundary, rule by rule, on copies of the real frames of ``tests/data/real``:
 positionIdx in {0, 1, 2}; seq a signed 64-bit integer; times at most 14 ASCII digits (the
 envelope's creationTime too); decimal text within 24 digits before the point and 18
-after; null refused where a value is required; input that is not text refused; the last
-of two equal keys wins. Every refusal is a ``MalformedFrame`` naming the element and the
-field, on both paths (one pass and element by element), and the REST rows follow the
-same rules."""
+after; null refused where a value is required, and read as "" where a field may be empty;
+input that is not text refused; the last of two equal keys wins. Every refusal is a
+``MalformedFrame`` naming the element and the field, on both paths (one pass and element
+by element), and the REST rows follow the same rules."""
 
 from __future__ import annotations
 
@@ -185,7 +185,6 @@ _BAD_TIMES = [
     "1e12",
     1672364262457.0,
     True,
-    None,
     [],
     {},
 ]
@@ -279,7 +278,6 @@ _REFUSED_NUMBERS = [
     " 1",
     "+1",
     "1_0",
-    None,
     1.5,
     7,
     True,
@@ -325,20 +323,14 @@ def test_a_wallet_number_out_of_bounds_refuses_its_account():
 _MUST_HOLD_A_VALUE = {
     "order": (
         SPOT_ORDER,
-        ["category", "symbol", "orderId", "orderLinkId", "side", "positionIdx", "orderStatus",
-         "orderType", "qty", "price", "cumExecQty", "avgPrice", "reduceOnly", "createdTime",
-         "updatedTime", "rejectReason"],
+        ["symbol", "orderId", "side", "positionIdx", "orderStatus", "qty", "cumExecQty",
+         "reduceOnly"],
     ),
     "execution": (
         EXECUTION,
-        ["category", "symbol", "execId", "orderId", "side", "execType", "execQty", "execPrice",
-         "execFee", "execTime"],
+        ["symbol", "execId", "side", "execType", "execQty", "execPrice"],
     ),
-    "position": (
-        POSITION,
-        ["category", "symbol", "positionIdx", "side", "size", "entryPrice", "seq",
-         "updatedTime"],
-    ),
+    "position": (POSITION, ["symbol", "positionIdx", "size", "seq"]),
 }  # fmt: skip
 
 
@@ -347,7 +339,71 @@ _MUST_HOLD_A_VALUE = {
     [(line, field) for line, fields in _MUST_HOLD_A_VALUE.values() for field in fields],
 )
 def test_null_in_a_field_that_must_hold_a_value_is_malformed(line, field):
-    refused(copy(line, **{field: None}), field)
+    event, _ = refused(copy(line, **{field: None}), field)
+    assert "not null (got None)" in event.reason
+
+
+_MAY_BE_EMPTY = {
+    "order": (
+        SPOT_ORDER,
+        ["category", "orderLinkId", "orderType", "stopOrderType", "price", "triggerPrice",
+         "cumExecValue", "cumExecFee", "leavesQty", "avgPrice", "timeInForce", "createType",
+         "cancelType", "rejectReason", "createdTime", "updatedTime"],
+    ),
+    "execution": (
+        EXECUTION,
+        ["category", "orderId", "orderLinkId", "execValue", "execFee", "feeRate",
+         "closedSize", "leavesQty", "execTime"],
+    ),
+    "fast": (FAST, ["category", "orderId", "orderLinkId", "execTime"]),
+    "position": (
+        POSITION,
+        ["category", "entryPrice", "markPrice", "unrealisedPnl", "cumRealisedPnl",
+         "updatedTime"],
+    ),
+}  # fmt: skip
+
+
+def _core(ledger: Ledger) -> tuple[object, ...]:
+    return (ledger.orders(), ledger.fills(), ledger.position_reports())
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [(line, field) for line, fields in _MAY_BE_EMPTY.values() for field in fields],
+)
+def test_null_in_a_field_that_may_be_empty_is_empty(line, field):
+    """On both paths, ``null`` does exactly what ``""`` does (the fast path refuses the
+    frame, and the element-by-element path reads the null as "")."""
+    as_null = accepted(copy(line, **{field: None}))
+    as_empty = accepted(copy(line, **{field: ""}))
+    assert _core(as_null) == _core(as_empty)
+
+
+def test_null_is_empty_in_a_flat_position_side():
+    tree = json.loads(POSITION)
+    tree["data"][0].update(side=None, size="0")
+    report = accepted(json.dumps(tree)).position_reports()[0]
+    assert (report.side, report.size) == (None, Decimal(0))
+
+
+def test_a_null_side_with_a_size_is_still_refused_saying_why():
+    event, _ = refused(copy(POSITION, side=None), "size")
+    assert "empty side" in event.reason
+
+
+def test_null_numbers_in_a_wallet_are_empty_and_a_null_coin_name_is_refused():
+    tree = json.loads(WALLET)
+    account = tree["data"][0]
+    account["totalInitialMargin"] = None
+    account["coin"][0]["locked"] = None
+    wallet = accepted(json.dumps(tree)).wallet()[account["accountType"]]
+    assert (wallet.totalInitialMargin, wallet.coin[0].locked) == ("", "")
+    account["coin"][0]["coin"] = None
+    result, ledger = both(json.dumps(tree))
+    assert result.outcome is Outcome.MALFORMED
+    assert "coin.0.coin" in result.events[0].reason  # type: ignore[attr-defined]
+    assert ledger.wallet() == {}
 
 
 @pytest.mark.parametrize("field", ["id", "topic", "data"])
@@ -507,15 +563,15 @@ def _rest_position(**changes: Any) -> dict[str, Any]:
         (order_from_rest, _rest_order(createdTime="\u00b2"), "createdTime"),
         (order_from_rest, _rest_order(qty="9" * 25), "qty"),
         (order_from_rest, _rest_order(reduceOnly="false"), "reduceOnly"),
-        (order_from_rest, _rest_order(orderLinkId=None), "orderLinkId"),
-        (order_from_rest, _rest_order(category=None), "category"),
+        (order_from_rest, _rest_order(orderId=None), "orderId"),
+        (order_from_rest, _rest_order(orderStatus=None), "orderStatus"),
         (fill_from_rest, _rest_execution(seq=2**63), "seq"),
         (fill_from_rest, _rest_execution(execTime=10**14), "execTime"),
         (fill_from_rest, _rest_execution(isMaker=0), "isMaker"),
         (position_from_rest, _rest_position(positionIdx=2**31), "positionIdx"),
         (position_from_rest, _rest_position(seq=-(2**63) - 1), "seq"),
         (position_from_rest, _rest_position(seq=None), "seq"),
-        (position_from_rest, _rest_position(entryPrice=None), "entryPrice"),
+        (position_from_rest, _rest_position(size=None), "size"),
         (position_from_rest, _rest_position(avgPrice="1e100"), "entryPrice"),
     ],
 )
@@ -527,6 +583,7 @@ def test_rest_rows_follow_the_wire_rules(convert, row, field):
 
 def test_a_rest_row_without_a_category_takes_the_pages():
     assert order_from_rest(_rest_order(category=""), category="spot").category == "spot"
+    assert order_from_rest(_rest_order(category=None), category="spot").category == "spot"
     row = _rest_order()
     del row["category"]
     assert order_from_rest(row, category="spot").category == "spot"
@@ -540,6 +597,10 @@ def test_a_rest_position_takes_avg_price_only_for_a_missing_or_empty_entry_price
     assert given.entry_price == Decimal(5)
     empty = position_from_rest(_rest_position(entryPrice="", avgPrice="7"), category="linear")
     assert empty.entry_price == Decimal(7)
+    null = position_from_rest(_rest_position(entryPrice=None, avgPrice="7"), category="linear")
+    assert null.entry_price == Decimal(7)
+    flat = position_from_rest(_rest_position(avgPrice=None), category="linear")
+    assert flat.entry_price is None
 
 
 def test_rest_rows_at_the_bounds_are_taken():

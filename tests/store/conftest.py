@@ -59,6 +59,8 @@ TABLES = (
     "events",
     "replays",
     "leases",
+    "wallets",
+    "wallet_coins",
 )
 
 

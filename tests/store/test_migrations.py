@@ -26,6 +26,8 @@ from tests.store.conftest import TABLES, count, oms_cli, rows, table_rows
 HEAD = head_revision()
 #: columns added after 0002 (by table): absent from a database downgraded to 0002 or below
 LATER_COLUMNS = {"positions": ("opening_net_qty", "opening_seq"), "frames": ("parsed",)}
+#: tables added after 0002 (0005: wallets)
+LATER_TABLES = ("wallet_coins", "wallets")
 
 FRAMES_COLUMNS = {"id", "account", "received_at", "topic", "raw", "outcome", "error", "parsed"}
 EVENTS_COLUMNS = {"id", "account", "type", "order_id", "symbol", "payload", "created_at"}
@@ -159,7 +161,9 @@ def test_db_current_and_upgrade_commands(db_url, engine):
 # --- revision 0002: leases -----------------------------------------------------------------
 
 #: The tables of revision 0001 (every one but leases).
-TABLES_0001 = tuple(t for t in TABLES if t != "leases")
+TABLES_0001 = tuple(t for t in TABLES if t not in ("leases", "wallets", "wallet_coins"))
+#: The tables of revision 0002 (0001 and leases).
+TABLES_0002 = (*TABLES_0001, "leases")
 
 
 def test_the_leases_table_holds_what_a_lease_record_shows(engine):
@@ -196,9 +200,10 @@ def test_downgrading_0002_to_0001_keeps_every_row_of_the_older_schema(db_url, en
     assert current_revision(engine) == "0001"
     assert "leases" not in _tables(engine)
     assert _snapshot(engine) == before
-    # the models describe 0001 plus exactly the leases table and the later columns
+    # the models describe 0001 plus exactly the leases table and the later ones and columns
     assert sorted(_named(d) for d in _differences(engine)) == sorted(
         [("add_table", "leases")]
+        + [("add_table", t) for t in LATER_TABLES]
         + [("add_column", f"{t}.{c}") for t, cols in LATER_COLUMNS.items() for c in cols]
     )
     assert read_leases(engine) == []  # a reader of a 0001 database finds no leases
@@ -258,7 +263,7 @@ def test_db_downgrade_command(db_url, engine):
     assert _tables(engine) == {"alembic_version"}
 
 
-def test_downgrading_0004_to_0003_drops_only_the_parsed_flag(db_url, engine, clean_lines):
+def test_downgrading_to_0003_drops_the_parsed_flag_only(db_url, engine, clean_lines):
     with Pipeline(db_url) as service:
         for line in clean_lines[:50]:
             service.feed(json.loads(line))  # parsed frames: flagged
