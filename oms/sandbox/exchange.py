@@ -32,12 +32,13 @@ from oms.sandbox.model import DEFAULT_SYMBOLS
 from oms.sim import wire
 from oms.sim.ids import RandomIds
 from oms.sim.policies import SANDBOX_MIX, RandomPolicy
-from oms.sim.specs import CATALOGUE, SymbolSpec
+from oms.sim.specs import CATALOGUE, DEPOSIT, SymbolSpec
 from oms.sim.venue import Venue
 
 if TYPE_CHECKING:
     from collections import Counter
     from collections.abc import Callable, Iterable, Sequence
+    from decimal import Decimal
 
     from oms.sim.wire import Element, Push
 
@@ -179,3 +180,15 @@ class Exchange:
 
     def spec(self, symbol: str) -> SymbolSpec | None:
         return self.venue.specs.get(symbol)
+
+    def wallet_row(self) -> Element:
+        """The unified account now, as the ``wallet`` frames carry it (the same function
+        renders both, so REST and stream always agree)."""
+        with self.lock:
+            return wire.wallet_element(self.venue.legs.values(), DEPOSIT)
+
+    def prices(self, symbol: str) -> tuple[Decimal, Decimal, Decimal]:
+        """(last, mark, index) price of one of the exchange's symbols now."""
+        with self.lock:
+            market = self.venue.markets[symbol]
+            return market.mid, market.mark, market.index
