@@ -10,7 +10,7 @@ import pytest
 from pybit.unified_trading import HTTP
 
 from oms.sandbox import Faults, Sandbox
-from tests.sandbox.client import KEY, SECRET
+from tests.sandbox.client import KEY, SECRET, wait_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -21,9 +21,13 @@ STEPS = 400
 
 @pytest.fixture(scope="module")
 def traded() -> Iterator[Sandbox]:
-    """A sandbox that traded ``STEPS`` seeded actions and is now still."""
+    """A sandbox that traded ``STEPS`` seeded actions, then a while by itself in the
+    background, and is now still."""
     with Sandbox(KEY, SECRET, seed=21) as sandbox:
         sandbox.step(STEPS)
+        sandbox.start_trading(200)
+        wait_for(lambda: sandbox.stats()["steps"] >= STEPS + 40, what="background trading")
+        sandbox.stop_trading()
         yield sandbox
 
 
