@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 #: only and ``oms --help`` does not pay for SQLAlchemy, pydantic or websocket-client.
 _HOMES: dict[str, str] = {
     "Account": "oms.runtime.account",
+    "AmbiguousSymbolError": "oms.errors",
     "Anomaly": "oms.core.events",
     "AuthError": "oms.errors",
     "CancelRejected": "oms.core.events",
@@ -79,6 +80,7 @@ __all__ = [
     "OPEN",
     "TERMINAL",
     "Account",
+    "AmbiguousSymbolError",
     "Anomaly",
     "AuthError",
     "CancelRejected",
@@ -192,6 +194,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
     from oms.core.positions import LegKey, PositionReport
     from oms.core.states import OPEN, TERMINAL, OrderStatus
     from oms.errors import (
+        AmbiguousSymbolError,
         AuthError,
         IllegalTransitionError,
         LocalError,

@@ -24,6 +24,11 @@ class LocalError(OmsError):
     """The caller asked for something that cannot be done."""
 
 
+class AmbiguousSymbolError(LocalError):
+    """A position query named a symbol held in more than one category (BTCUSDT spot and
+    BTCUSDT linear, say) without ``category=``: it is refused, never summed across them."""
+
+
 class RemoteError(OmsError):
     """The venue or the wire sent something that cannot be accepted."""
 

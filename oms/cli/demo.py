@@ -50,6 +50,7 @@ def load_ledger(db: str, account: str = "default") -> CoreLedger:
                 orders=repo.load_orders(conn),
                 fills=repo.load_fills(conn),
                 legs=repo.load_legs(conn),
+                openings=repo.load_openings(conn),
             )
     finally:
         engine.dispose()

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
+from oms.core.exact import EXACT, ZERO
 from oms.core.fills import EXCHANGE_INITIATED_EXEC_TYPES, FillBook
+from oms.core.orders import Side
 from oms.core.positions import Leg, LegKey
 from oms.core.settling import SettleClock
 from oms.core.states import TERMINAL
+from oms.errors import AmbiguousSymbolError
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from oms.core.fills import Fill
     from oms.core.orders import Order
 
@@ -41,6 +46,9 @@ class Holdings:
         #: orders whose cancel-race echo has been announced (so a repeat is silent)
         self._cancel_rejected: set[str] = set()
         self._settle = SettleClock(settle_frames, self._legs, self._fills)
+        #: per spot symbol, the signed qty of its trades (Buy +, Sell -): spot has no
+        #: position topic, so this fills-derived net of its base coin is its position
+        self._spot_nets: dict[str, Decimal] = {}
 
     def _hold_order(self, order: Order) -> None:
         """Make ``order`` the held state of its orderId."""
@@ -86,3 +94,36 @@ class Holdings:
         if expects_order and watch:
             settle = self._settle
             settle.pending_fills[fill.exec_id] = settle.tick
+
+    def _awaits_leg(self, category: str, symbol: str) -> bool:
+        """Whether a fill of this symbol is held that waits for its order to tell its leg
+        (so a first report of one of its legs is not an opening balance: a fill is held).
+        A scan, but made only at the first report of a leg."""
+        fills = self._fills
+        for waiting in self._awaiting_order.values():
+            for exec_id, attributed in waiting:
+                fill = fills.get(exec_id)
+                if not attributed and fill is not None and fill[3:5] == (category, symbol):
+                    return True
+        return False
+
+    def _book_spot(self, symbol: str, side: Side, qty: Decimal) -> None:
+        """Move a spot symbol's net by one position-changing fill (exactly)."""
+        held = self._spot_nets.get(symbol, ZERO)
+        self._spot_nets[symbol] = EXACT.add(held, qty if side is Side.BUY else qty.copy_negate())
+
+    def _category_of(self, symbol: str, category: str | None) -> str | None:
+        """The category a position query means: ``category`` if given; else the one
+        category holding a position in ``symbol`` (a leg, or spot fills), None if none
+        does. Two or more is an error: nets of different categories are not summed."""
+        if category is not None:
+            return category
+        held = {key.category for key in self._legs if key.symbol == symbol}
+        if symbol in self._spot_nets:
+            held.add("spot")
+        if len(held) > 1:
+            raise AmbiguousSymbolError(
+                f"{symbol} has positions in {len(held)} categories "
+                f"({', '.join(sorted(held))}): pass category= to say which"
+            )
+        return next(iter(held), None)

@@ -37,7 +37,7 @@ from oms.core.memory import (
     Recall,
 )
 from oms.core.orders import CANCEL_RACE_REASON, Order, Side
-from oms.core.positions import Leg, LegKey, PositionReport, judge_report
+from oms.core.positions import Leg, LegKey, Opening, PositionReport, judge_report
 from oms.core.settling import DEFAULT_SETTLE_FRAMES
 from oms.core.states import TERMINAL, Verdict, decide, is_overfilled, shows_cancel_race
 
@@ -134,21 +134,39 @@ class CoreLedger(Memory):
         return [leg.report for _, leg in sorted(self._legs.items()) if leg.report is not None]
 
     def position(self, symbol: str, category: str | None = None) -> Decimal:
-        """Signed net position of a symbol as reported: long leg minus short leg."""
+        """Signed net position of a symbol as reported: long leg minus short leg. Spot
+        has no position topic: a spot symbol's position is the fills-derived net of its
+        base coin (its trades, Buy +, Sell -). Without ``category``, a symbol held in two
+        categories raises ``AmbiguousSymbolError``."""
+        category = self._category_of(symbol, category)
+        if category == "spot":
+            return self._spot_nets.get(symbol, ZERO)
         return total(
             leg.report.net_qty
             for key, leg in self._legs.items()
-            if key.symbol == symbol
-            and (category is None or key.category == category)
-            and leg.report is not None
+            if key.symbol == symbol and key.category == category and leg.report is not None
         )
 
     def derived_position(self, symbol: str, category: str | None = None) -> Decimal:
-        """Signed net position of a symbol as derived from booked fills."""
+        """Signed net position of a symbol as derived from booked fills (from the legs'
+        opening balances, where they have one); ``category`` as for ``position``."""
+        category = self._category_of(symbol, category)
+        if category == "spot":
+            return self._spot_nets.get(symbol, ZERO)
         return total(
             leg.derived_net
             for key, leg in self._legs.items()
-            if key.symbol == symbol and (category is None or key.category == category)
+            if key.symbol == symbol and key.category == category
+        )
+
+    def reported(self, symbol: str, category: str | None = None) -> bool:
+        """Whether a leg of the symbol has a report (never, for spot); ``category`` as
+        for ``position``."""
+        category = self._category_of(symbol, category)
+        return any(
+            leg.report is not None
+            for key, leg in self._legs.items()
+            if key.symbol == symbol and key.category == category
         )
 
     def legs(self) -> dict[LegKey, Leg]:
@@ -315,6 +333,8 @@ class CoreLedger(Memory):
         moves = changes and category != "spot"
         if not moves:
             leg = None
+            if changes:  # a spot trade: its symbol's base-coin net
+                self._book_spot(symbol, side, exec_qty)
         elif order is not None:  # = self._fill_leg(fill, order), inline (see below)
             parts = (order.category, order.symbol, order.position_idx)  # its leg's key
             leg = self._legs.get(parts) or self._leg_of(*parts)  # type: ignore[call-overload]
@@ -396,6 +416,10 @@ class CoreLedger(Memory):
         if previous is None:
             previous = ZERO
         leg.set_report(report)
+        if held is None and not leg.has_fills and not self._awaits_leg(category, symbol):
+            # The leg's first report, and no fill held: its opening balance (see
+            # oms.core.positions), e.g. a position opened before oms started.
+            leg.open_with(Opening(report.net_qty, seq))
         batch.legs.add(leg.key)
         if position_idx == 0:
             self._oneway.add((category, symbol))

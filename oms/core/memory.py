@@ -19,11 +19,11 @@ from oms.core.positions import LegKey
 from oms.core.states import TERMINAL
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from oms.core.fills import Fill
     from oms.core.orders import Order
-    from oms.core.positions import PositionReport
+    from oms.core.positions import Opening, PositionReport
 
 #: Terminal orders (with their fills) a store keeps in memory by default (see ``evict``);
 #: older ones are read back from the database when a late report names them.
@@ -144,10 +144,12 @@ class Memory(Holdings):
         legs: Iterable[tuple[PositionReport | None, LegKey]],
         announced: Announced | None = None,
         oneway: Iterable[tuple[str, str]] = (),
+        openings: Mapping[LegKey, Opening] | None = None,
     ) -> None:
         """Load state saved by a store: the orders to hold, every booked fill, per leg its
         newest report, what was already announced (read back from the store's outbox) and
-        the (category, symbol) pairs any stored order showed to be one-way. Only for a
+        the (category, symbol) pairs any stored order showed to be one-way, and the legs'
+        opening balances (``oms.core.positions.Opening``). Only for a
         fresh ledger. A fill given as ``EvictedFill`` belongs to a stored order not held
         in memory: it only counts in its leg.
 
@@ -166,10 +168,14 @@ class Memory(Holdings):
         for order in orders:
             self._hold_order(order)
         self._oneway.update(oneway)
+        opened = {} if openings is None else openings
         for report, key in legs:
             leg = self._leg_of(*key)
             if report is not None:
                 leg.set_report(report)
+            opening = opened.get(key)
+            if opening is not None:
+                leg.open_with(opening)  # before its fills: those inside it move nothing
             if key.position_idx == 0:
                 self._oneway.add((key.category, key.symbol))
         # Reported once per order, for every order (see ``evict``): a repeat stays silent.
@@ -199,6 +205,8 @@ class Memory(Holdings):
             self._leg_of(fill.category, fill.symbol, position_idx).add_fill(
                 fill.seq, fill.signed_qty
             )
+        elif fill.changes_position:
+            self._book_spot(fill.symbol, fill.side, fill.exec_qty)
 
     def _restore_fill(self, fill: Fill, said: Announced) -> None:
         """Book a stored fill as applying it left it: in its leg if that was known, and,
@@ -207,6 +215,8 @@ class Memory(Holdings):
         self._fills.book(fill)
         order = self._orders.get(fill.order_id)
         moves = fill.changes_position and fill.category != "spot"
+        if fill.changes_position and not moves:
+            self._book_spot(fill.symbol, fill.side, fill.exec_qty)
         if not moves or (order is None and fill.exec_id in said.unattributed_fills):
             leg = None
         else:

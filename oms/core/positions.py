@@ -6,6 +6,14 @@ trade on the symbol). Reports are ordered by seq, then updatedTime; equal seqs a
 summed per leg. A report at seq S covers exactly the fills with seq <= S, so the two can
 be compared once the fills up to S are in.
 
+Opening balances: a position opened before oms could see its fills (an account that
+already trades) would otherwise disagree with its fills forever. So the first report of a
+leg for which no fill is held is the leg's *opening balance*: its signed net at that
+report's seq. Fills with seq at or below it are inside it (they do not move the
+fills-derived net); later fills move the fills-derived net on from it, so the reported
+and the derived net stay comparable. A later report that no fill explains is still a
+disagreement.
+
 Sign convention: Buy is +, Sell is -. One-way (idx 0): net = +size for Buy, -size for
 Sell, 0 when flat (side ""). Hedge: idx 1 is the long leg (net >= 0), idx 2 the short leg
 (net <= 0); the symbol's net is their sum, i.e. long minus short.
@@ -32,6 +40,14 @@ class LegKey(NamedTuple):
     category: str
     symbol: str
     position_idx: int
+
+
+class Opening(NamedTuple):
+    """A leg's opening balance: its signed net at ``seq``, the first report of a leg no
+    fill was held for. Fills with a seq at or below ``seq`` are inside it."""
+
+    net_qty: Decimal
+    seq: int
 
 
 class PositionReport(NamedTuple):
@@ -85,15 +101,30 @@ class Leg:
     ``add_fill``: they also keep ``reported_net`` and ``tail_net`` (worked out once per
     report and once per fill here, rather than on every check of the leg)."""
 
-    __slots__ = ("fills_net", "key", "mismatch_open", "report", "reported_net", "tail", "tail_net")
+    __slots__ = (
+        "fills_net",
+        "has_fills",
+        "key",
+        "mismatch_open",
+        "opening",
+        "report",
+        "reported_net",
+        "tail",
+        "tail_net",
+    )
 
     def __init__(self, key: LegKey) -> None:
         self.key = key
         self.report: PositionReport | None = None
         #: ``report.net_qty`` (None without a report).
         self.reported_net: Decimal | None = None
-        #: Sum of signed qty of every position-changing fill booked to this leg.
+        #: The opening balance plus the signed qty of every position-changing fill booked
+        #: to this leg after it (see the module docstring).
         self.fills_net: Decimal = _ZERO
+        #: Whether any fill was ever booked to this leg (the opening-balance rule).
+        self.has_fills = False
+        #: The leg's opening balance, if its first report came before any fill.
+        self.opening: Opening | None = None
         #: (seq, signed qty) of fills newer than the held report: not covered by it yet.
         self.tail: list[tuple[int, Decimal]] = []
         #: The sum of the tail's quantities.
@@ -108,7 +139,12 @@ class Leg:
 
     def add_fill(self, seq: int | None, signed_qty: Decimal) -> None:
         """Book a fill's signed quantity to this leg (the sums first: an exact add that
-        traps leaves the leg as it was)."""
+        traps leaves the leg as it was). A fill inside the opening balance (seq at or
+        below it) is booked but moves nothing: the opening counts it already."""
+        self.has_fills = True
+        opening = self.opening
+        if opening is not None and seq is not None and seq <= opening.seq:
+            return
         fills_net = _add(self.fills_net, signed_qty)
         if seq is not None and (self.report is None or seq > self.report.seq):
             tail_net = _add(self.tail_net, signed_qty)
@@ -131,6 +167,12 @@ class Leg:
             self.reported_net = report.size.copy_negate()
         else:
             self.reported_net = _ZERO
+
+    def open_with(self, opening: Opening) -> None:
+        """Start the fills-derived net at ``opening`` (the first report of a leg with no
+        fill held, or the saved opening of a restored leg, before its fills)."""
+        self.opening = opening
+        self.fills_net = opening.net_qty
 
     def covered_net(self) -> Decimal:
         """The fills the held report covers (seq <= its seq)."""

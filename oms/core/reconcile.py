@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from oms.core.fills import Fill
     from oms.core.ledger import Batch, CoreLedger
     from oms.core.orders import Order
-    from oms.core.positions import PositionReport
+    from oms.core.positions import Leg, PositionReport
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,10 +39,18 @@ def reconcile(ledger: CoreLedger, snapshot: VenueSnapshot, *, received_at: int) 
     """Apply a snapshot to the ledger and return everything it did, ending with
     ``ResyncCompleted``."""
     known = {o.order_id for o in ledger.orders()}
+    # The report of a leg that holds neither a report nor a fill yet is its opening
+    # balance (oms.core.positions), so it goes first: the snapshot's fills inside it (seq
+    # at or below its seq) then move nothing, as on the stream. The rest keep their order.
+    legs = ledger.legs()
+    opening = [p for p in snapshot.positions if _unopened(legs.get(p.key))]
+    later = [p for p in snapshot.positions if not _unopened(legs.get(p.key))]
     batch = ledger.apply(
-        [*snapshot.orders, *snapshot.fills, *snapshot.positions], received_at=received_at
+        [*opening, *snapshot.orders, *snapshot.fills, *later], received_at=received_at
     )
-    orders_new, orders_changed, fills_added, positions_changed = _count(snapshot, batch, known)
+    orders_new, orders_changed, fills_added, positions_changed = _count(
+        snapshot, batch, known, len(opening)
+    )
     batch.events.extend(_vanished(ledger, snapshot, received_at))
     batch.events.extend(ledger.settle(received_at=received_at))
     gaps = [(o, booked) for o, booked in ledger.fill_gaps() if not o.is_open]
@@ -74,11 +82,21 @@ def reconcile(ledger: CoreLedger, snapshot: VenueSnapshot, *, received_at: int) 
     return batch
 
 
-def _count(snapshot: VenueSnapshot, batch: Batch, known: set[str]) -> tuple[int, int, int, int]:
-    """(orders new, orders changed, fills added, positions changed) by the snapshot."""
-    orders_new = orders_changed = fills_added = positions_changed = 0
+def _unopened(leg: Leg | None) -> bool:
+    """Whether a leg's next report would be its opening balance."""
+    return leg is None or (leg.report is None and not leg.has_fills)
+
+
+def _count(
+    snapshot: VenueSnapshot, batch: Batch, known: set[str], openings: int
+) -> tuple[int, int, int, int]:
+    """(orders new, orders changed, fills added, positions changed) by the snapshot,
+    whose ``openings`` first verdicts are opening reports (see ``reconcile``)."""
+    orders_new = orders_changed = fills_added = 0
+    verdicts = batch.verdicts
+    positions_changed = sum(1 for v in verdicts[:openings] if v is Verdict.APPLIED)
     n_orders, n_fills = len(snapshot.orders), len(snapshot.fills)
-    for index, verdict in enumerate(batch.verdicts):
+    for index, verdict in enumerate(verdicts[openings:]):
         if verdict is not Verdict.APPLIED:
             continue
         if index < n_orders:

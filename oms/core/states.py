@@ -51,7 +51,9 @@ class OrderStatus(Enum):
     UNTRIGGERED = "Untriggered"
     #: Momentary: the trigger fired, the order is on its way to New.
     TRIGGERED = "Triggered"
-    #: Legacy conditional state ("triggered, active order placed"); treated as working.
+    #: The end of a successful conditional order: triggered, and the order it placed is
+    #: working under its own orderId (Bybit: "the final state of a successful conditional
+    #: order"). Terminal: the conditional order itself never changes again.
     ACTIVE = "Active"
     #: Conditional order cancelled before it triggered. Terminal.
     DEACTIVATED = "Deactivated"
@@ -61,7 +63,7 @@ S = OrderStatus
 
 #: Statuses after which an order can never change again.
 TERMINAL: Final[frozenset[OrderStatus]] = frozenset(
-    {S.FILLED, S.CANCELLED, S.REJECTED, S.PARTIALLY_FILLED_CANCELED, S.DEACTIVATED}
+    {S.FILLED, S.CANCELLED, S.REJECTED, S.PARTIALLY_FILLED_CANCELED, S.DEACTIVATED, S.ACTIVE}
 )
 #: Statuses of an order that is still working (or waiting for its trigger).
 OPEN: Final[frozenset[OrderStatus]] = frozenset(S) - TERMINAL
@@ -72,9 +74,9 @@ RANK: Final[dict[OrderStatus, int]] = {
     S.CREATED: 0,
     S.UNTRIGGERED: 1,
     S.TRIGGERED: 2,
-    S.ACTIVE: 3,
     S.NEW: 4,
     S.PARTIALLY_FILLED: 5,
+    S.ACTIVE: 6,
     S.FILLED: 6,
     S.CANCELLED: 6,
     S.REJECTED: 6,
@@ -82,7 +84,7 @@ RANK: Final[dict[OrderStatus, int]] = {
     S.DEACTIVATED: 6,
 }
 
-#: The lifecycle: every (held, reported) pair a newer report may make, 48 cells; any pair
+#: The lifecycle: every (held, reported) pair a newer report may make, 42 cells; any pair
 #: not listed is illegal. A status to itself is a repeat or an amend (same status, new
 #: price/qty/trigger). Illegal cells worth a word: Created -> Untriggered/Triggered/
 #: Deactivated (a conditional order is born Untriggered, Created is the pre-matching stage
@@ -102,7 +104,7 @@ ALLOWED: Final[frozenset[tuple[OrderStatus, OrderStatus]]] = frozenset(
         # Untriggered: a conditional order waiting for its trigger.
         (S.UNTRIGGERED, S.UNTRIGGERED),  # an amend of the trigger price
         (S.UNTRIGGERED, S.TRIGGERED),
-        (S.UNTRIGGERED, S.ACTIVE),  # the legacy spelling of a triggered, working order
+        (S.UNTRIGGERED, S.ACTIVE),  # triggered and placed: the Triggered frame was lost
         (S.UNTRIGGERED, S.NEW),  # Triggered is momentary: its frame may be lost
         (S.UNTRIGGERED, S.PARTIALLY_FILLED),  # the same, and the New frame too
         (S.UNTRIGGERED, S.FILLED),  # the same
@@ -112,21 +114,13 @@ ALLOWED: Final[frozenset[tuple[OrderStatus, OrderStatus]]] = frozenset(
         (S.UNTRIGGERED, S.DEACTIVATED),  # cancelled before the trigger
         # Triggered: momentary, on its way to New.
         (S.TRIGGERED, S.TRIGGERED),
-        (S.TRIGGERED, S.ACTIVE),  # legacy: triggered, active order placed
+        (S.TRIGGERED, S.ACTIVE),  # the order it triggered is placed: a successful end
         (S.TRIGGERED, S.NEW),
         (S.TRIGGERED, S.PARTIALLY_FILLED),
         (S.TRIGGERED, S.FILLED),
         (S.TRIGGERED, S.CANCELLED),
         (S.TRIGGERED, S.REJECTED),
         (S.TRIGGERED, S.PARTIALLY_FILLED_CANCELED),
-        # Active (legacy): a triggered order that is working; it moves on like New.
-        (S.ACTIVE, S.ACTIVE),
-        (S.ACTIVE, S.NEW),  # Active ranks below New: the working order in today's spelling
-        (S.ACTIVE, S.PARTIALLY_FILLED),
-        (S.ACTIVE, S.FILLED),
-        (S.ACTIVE, S.CANCELLED),
-        (S.ACTIVE, S.REJECTED),
-        (S.ACTIVE, S.PARTIALLY_FILLED_CANCELED),
         # New: resting on the book.
         (S.NEW, S.NEW),
         (S.NEW, S.PARTIALLY_FILLED),
@@ -146,6 +140,10 @@ ALLOWED: Final[frozenset[tuple[OrderStatus, OrderStatus]]] = frozenset(
         (S.REJECTED, S.REJECTED),
         (S.PARTIALLY_FILLED_CANCELED, S.PARTIALLY_FILLED_CANCELED),
         (S.DEACTIVATED, S.DEACTIVATED),
+        # Active is terminal too (the seed: "Untriggered -> Triggered -> Active /
+        # Deactivated"); any other later report on its orderId is refused as illegal, an
+        # anomaly, never a silent change. Fills on it are over-fills (``is_overfilled``).
+        (S.ACTIVE, S.ACTIVE),
     }
 )
 

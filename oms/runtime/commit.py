@@ -93,7 +93,11 @@ def _position_rows(repo: Repository, ledger: Ledger, changed: set[LegKey]) -> li
     nets = symbol_nets(keys, legs)
     return [
         repo.position_row(
-            key, legs[key].report, legs[key].derived_net, nets[key.category, key.symbol]
+            key,
+            legs[key].report,
+            legs[key].derived_net,
+            nets[key.category, key.symbol],
+            legs[key].opening,
         )
         for key in keys
     ]

@@ -161,12 +161,7 @@ def net_position(service: Pipeline, symbol: str, category: str | None) -> Decima
     """Signed net of a symbol as reported (hedge: long minus short); from the fills
     while no report has arrived. Call it under the pipeline's lock."""
     ledger = service.ledger
-    reported = any(
-        leg.report is not None
-        for key, leg in ledger.legs().items()
-        if key.symbol == symbol and (category is None or key.category == category)
-    )
-    if reported:
+    if ledger.reported(symbol, category):  # raises for a symbol held in two categories
         return ledger.position(symbol, category)
     return ledger.derived_position(symbol, category)
 

@@ -49,6 +49,7 @@ def restore(pipeline: Pipeline) -> None:
             legs=legs,
             announced=pipeline.repo.load_announced(conn),
             oneway=pipeline.repo.oneway_symbols(conn),
+            openings=pipeline.repo.load_openings(conn),
         )
     pipeline.ledger.restore_stats(counts)
     if orders or legs:

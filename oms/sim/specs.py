@@ -32,7 +32,7 @@ T0: Final = 1_717_200_000_000
 CATEGORY: Final = "linear"
 #: Order statuses after which an order never changes (Bybit spelling).
 TERMINAL_STATUSES: Final = frozenset(
-    {"Filled", "Cancelled", "Rejected", "PartiallyFilledCanceled", "Deactivated"}
+    {"Filled", "Cancelled", "Rejected", "PartiallyFilledCanceled", "Deactivated", "Active"}
 )
 #: stopOrderType of the TP/SL orders Bybit creates (orderLinkId "", reduce-only).
 TPSL_STOP_ORDER_TYPES: Final = ("TakeProfit", "StopLoss", "PartialTakeProfit", "PartialStopLoss")

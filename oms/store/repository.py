@@ -26,6 +26,7 @@ from oms.store.rows import (
     event_json,
     fill_from_row,
     leg_from_row,
+    opening_from_row,
     order_from_row,
     take_announcement,
 )
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
     from oms.core.fills import Fill
     from oms.core.orders import Order
-    from oms.core.positions import LegKey, PositionReport
+    from oms.core.positions import LegKey, Opening, PositionReport
 
 __all__ = [  # ``Row`` and ``event_json`` live in ``oms.store.rows``
     "EVENTS", "EXECUTIONS", "FRAMES", "ORDERS", "OUTBOX_LOCK", "POSITIONS", "REPLAYS",
@@ -342,6 +343,19 @@ class Repository(Rows):
         t = POSITIONS
         rows = connection.execute(select(t).where(t.c.account == self.account)).mappings()
         return [leg_from_row(r) for r in rows]
+
+    def load_openings(self, connection: Connection) -> dict[LegKey, Opening]:
+        """Every leg's opening balance, where it has one."""
+        t = POSITIONS
+        rows = connection.execute(
+            select(t).where(t.c.account == self.account, t.c.opening_seq.is_not(None))
+        ).mappings()
+        openings: dict[LegKey, Opening] = {}
+        for r in rows:
+            opening = opening_from_row(r)
+            if opening is not None:
+                openings[leg_from_row(r)[1]] = opening
+        return openings
 
     def load_announced(self, connection: Connection) -> Announced:
         """What the ledger announced that a restored one must remember (see

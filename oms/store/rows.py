@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 from oms.core.fills import Fill, FillSource
 from oms.core.ledger import ANNOUNCING_EVENTS
 from oms.core.orders import Order, Side
-from oms.core.positions import LegKey, PositionReport
+from oms.core.positions import LegKey, Opening, PositionReport
 from oms.core.states import BY_WIRE_NAME
 from oms.store.types import canonical
 
@@ -143,10 +143,15 @@ class Rows:
         }
 
     def position_row(
-        self, key: LegKey, report: PositionReport | None, fills_net: Decimal, symbol_net: Decimal
+        self,
+        key: LegKey,
+        report: PositionReport | None,
+        fills_net: Decimal,
+        symbol_net: Decimal,
+        opening: Opening | None = None,
     ) -> Row:
         """The ``positions`` row of a leg: its newest report (or None), the net derived
-        from fills, and the exact net of its symbol over all legs."""
+        from fills, the exact net of its symbol over all legs, and its opening balance."""
         dec = self._dec
         row: Row = {
             "account": self.account,
@@ -164,6 +169,8 @@ class Rows:
             "updated_time": None,
             "fills_net_qty": dec(fills_net),
             "symbol_net_qty": dec(symbol_net),
+            "opening_net_qty": None if opening is None else dec(opening.net_qty),
+            "opening_seq": None if opening is None else opening.seq,
         }
         if report is not None:
             row.update(
@@ -255,6 +262,13 @@ def leg_from_row(r: RowMapping) -> tuple[PositionReport | None, LegKey]:
             updated_time=r["updated_time"],
         )
     return report, key
+
+
+def opening_from_row(r: RowMapping) -> Opening | None:
+    """A ``positions`` row's opening balance, if the leg has one."""
+    if r["opening_seq"] is None:
+        return None
+    return Opening(r["opening_net_qty"], r["opening_seq"])
 
 
 def fill_from_row(r: RowMapping) -> Fill:

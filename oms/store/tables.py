@@ -148,7 +148,8 @@ class ExecutionRow(Base):
 class PositionRow(Base):
     """``positions``: one row per leg. Report columns are NULL for a leg known only
     from fills; ``symbol_net_qty`` is the exact net over all legs of the symbol (what
-    the ``net_positions`` view shows, since SQLite cannot add decimals exactly)."""
+    the ``net_positions`` view shows, since SQLite cannot add decimals exactly);
+    ``fills_net_qty`` starts at the opening balance when the leg has one."""
 
     __tablename__ = "positions"
 
@@ -167,6 +168,10 @@ class PositionRow(Base):
     updated_time: Mapped[int | None]
     fills_net_qty: Mapped[Decimal]
     symbol_net_qty: Mapped[Decimal]
+    #: the leg's opening balance (``oms.core.positions.Opening``): NULL when its first
+    #: report came after a fill, or it has no report
+    opening_net_qty: Mapped[Decimal | None]
+    opening_seq: Mapped[int | None]
 
 
 class EventRow(Base):

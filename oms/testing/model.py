@@ -167,7 +167,10 @@ class DeliveryModel:
     * a leg's held report is the delivered one with the largest (seq, updatedTime);
     * a fill moves the leg of its order once any report of that order has been delivered,
       or leg 0 at once if, when it arrives, the symbol is known to be one-way (an order or
-      position report with positionIdx 0 was delivered before it); funding moves nothing.
+      position report with positionIdx 0 was delivered before it); funding moves nothing;
+    * a leg's first delivered report, when no delivered fill moves that leg or waits to
+      know its leg on that symbol, is the leg's opening balance: the derived net starts at
+      its net, and only fills with a larger seq move it on.
 
     With every frame delivered it equals the session's ``ReferenceModel``. With frames
     lost it holds only what was delivered: nothing is invented, and a lost report or fill
@@ -185,6 +188,8 @@ class DeliveryModel:
         self._oneway_on_arrival: set[str] = set()
         self._oneway: set[str] = set()
         self._positions: dict[LegId, PositionTruth] = {}
+        #: (net, seq) of each leg whose first report came before any of its fills
+        self._openings: dict[LegId, tuple[Decimal, int]] = {}
         for frame in frames:
             self.register(frame)
 
@@ -232,10 +237,20 @@ class DeliveryModel:
     def _hold_position(self, report: PositionTruth) -> None:
         key = (report.symbol, report.position_idx)
         held = self._positions.get(key)
+        if held is None and not self._holds_fill_for(key):
+            self._openings[key] = (report.net_qty, report.seq)
         if held is None or (report.seq, report.updated_time) > (held.seq, held.updated_time):
             self._positions[key] = report
         if report.position_idx == 0:
             self._oneway.add(report.symbol)
+
+    def _holds_fill_for(self, leg: LegId) -> bool:
+        """Whether a delivered position-changing fill moves ``leg``, or waits for its order
+        to tell its leg on the leg's symbol."""
+        return any(
+            f.changes_position and f.symbol == leg[0] and self._leg_of(f) in (leg, None)
+            for f in self._fills.values()
+        )
 
     def _book(self, fill: FillTruth) -> None:
         self._fills[fill.exec_id] = fill
@@ -282,8 +297,16 @@ class DeliveryModel:
         return frozenset({leg for leg in moved if leg is not None} | set(self._positions))
 
     def derived_net(self, symbol: str, position_idx: int) -> Decimal:
-        """Signed net of the delivered fills attributed to one leg."""
-        return _net(f for f in self._fills.values() if self._leg_of(f) == (symbol, position_idx))
+        """Signed net of the delivered fills attributed to one leg, from its opening
+        balance if it has one (then only the fills after the opening count)."""
+        leg = (symbol, position_idx)
+        opening = self._openings.get(leg)
+        start, after = (ZERO, None) if opening is None else opening
+        return start + _net(
+            f
+            for f in self._fills.values()
+            if self._leg_of(f) == leg and (after is None or f.seq > after)
+        )
 
     def position(self, symbol: str) -> Decimal:
         """A symbol's signed net as the delivered reports give it (newest per leg)."""

@@ -21,7 +21,7 @@ E = TypeVar("E", bound=Event)
 T0 = 1_717_200_000_000  # 2024-06-01, milliseconds
 
 _TERMINAL_WIRE = frozenset(
-    {"Filled", "Cancelled", "Rejected", "PartiallyFilledCanceled", "Deactivated"}
+    {"Filled", "Cancelled", "Rejected", "PartiallyFilledCanceled", "Deactivated", "Active"}
 )
 
 

@@ -375,6 +375,60 @@ def test_settle_reports_a_mismatch_at_once():
     assert [type(e) for e in events] == [PositionChanged, PositionMismatchResolved]
 
 
+# --- opening balances -------------------------------------------------------------------
+
+
+def test_a_position_held_before_oms_started_is_its_opening_balance():
+    """The first report of a leg with no fill held: no PositionMismatch, the derived net
+    starts at the reported one, and later fills move it on."""
+    ledger = Ledger(settle_frames=2)
+    result = ledger.feed(position_frame(position(side="Sell", size="3", seq=500)))
+    assert of(PositionChanged, result.events)
+    filler(ledger, 4)
+    assert ledger.settle(received_at=0) == []
+    leg = ledger.legs()[LegKey("linear", "BTCUSDT", 0)]
+    assert leg.opening == (D(-3), 500)
+    assert leg.derived_net == D(-3)
+    # A fill after the opening moves the derived net on from it...
+    ledger.apply_frame(order_frame(filled_order(side="Buy")))
+    ledger.apply_frame(execution_frame(execution(side="Buy", seq=501)))
+    assert leg.derived_net == D(-2)
+    ledger.apply_frame(position_frame(position(side="Sell", size="2", seq=501)))
+    assert filler(ledger, 4) == []
+    assert ledger.settle(received_at=0) == []
+    # ...and a report no fill explains is still flagged.
+    ledger.apply_frame(position_frame(position(side="Sell", size="7", seq=502)))
+    (mismatch,) = ledger.settle(received_at=0)
+    assert isinstance(mismatch, PositionMismatch)
+    assert (mismatch.reported_net_qty, mismatch.fills_net_qty) == (D(-7), D(-2))
+
+
+def test_fills_at_or_below_the_opening_seq_are_inside_it():
+    """The report overtook its own fills (no ordering between topics): they arrive later
+    with seqs at or below it and are booked, but the opening already counts them."""
+    ledger = Ledger(settle_frames=2)
+    ledger.apply_frame(position_frame(position(side="Buy", size="2", seq=100)))
+    ledger.apply_frame(order_frame(filled_order(qty="2", cumExecQty="2")))
+    ledger.apply_frame(execution_frame(execution(execId="a", seq=99)))
+    ledger.apply_frame(execution_frame(execution(execId="b", seq=100)))
+    leg = ledger.legs()[LegKey("linear", "BTCUSDT", 0)]
+    assert leg.derived_net == D(2)
+    assert ledger.booked_qty(OID) == D(2)
+    assert filler(ledger, 4) == []
+    assert ledger.settle(received_at=0) == []
+
+
+def test_a_leg_with_fills_takes_no_opening_balance():
+    ledger = Ledger()
+    ledger.apply_frame(order_frame(filled_order()))
+    ledger.apply_frame(execution_frame(execution(seq=100)))
+    ledger.apply_frame(position_frame(position(size="4", seq=100)))
+    leg = ledger.legs()[LegKey("linear", "BTCUSDT", 0)]
+    assert leg.opening is None
+    (mismatch,) = ledger.settle(received_at=0)
+    assert isinstance(mismatch, PositionMismatch)
+
+
 # --- fills vs orders --------------------------------------------------------------------
 
 

@@ -114,6 +114,38 @@ def test_untriggered_to_deactivated():
     assert ledger.open_orders() == []
 
 
+def test_active_ends_a_successful_conditional_order():
+    """The seed's lifecycle: Untriggered -> Triggered -> Active. Active is terminal: the
+    order leaves open_orders(), and a later report on its orderId is an anomaly."""
+    ledger = Ledger()
+    ledger.apply_frame(order_frame(conditional("Untriggered", 0)))
+    ledger.apply_frame(order_frame(conditional("Triggered", 5)))
+    events = ledger.apply_frame(order_frame(conditional("Active", 6)))
+    assert status_events(events) == [(S.TRIGGERED, S.ACTIVE)]
+    assert current(ledger).status is S.ACTIVE
+    assert ledger.open_orders() == []
+    before = current(ledger)
+    for status in ("New", "PartiallyFilled", "Filled", "Cancelled", "Deactivated"):
+        cum = "0.001" if status in ("PartiallyFilled", "Filled") else "0"
+        result = ledger.feed(order_frame(conditional(status, 9, cumExecQty=cum)))
+        assert result.outcome is Outcome.ILLEGAL, status
+        (event,) = result.events
+        assert isinstance(event, IllegalTransition)
+        assert event.held is S.ACTIVE
+        assert event.reported.value == status
+    assert current(ledger) is before
+    # A redelivery of the Active report itself is a duplicate, not an anomaly.
+    assert ledger.feed(order_frame(conditional("Active", 6))).outcome is Outcome.DUPLICATE
+
+
+def test_active_straight_from_untriggered_when_the_triggered_frame_was_lost():
+    ledger = Ledger()
+    ledger.apply_frame(order_frame(conditional("Untriggered", 0)))
+    events = ledger.apply_frame(order_frame(conditional("Active", 6)))
+    assert status_events(events) == [(S.UNTRIGGERED, S.ACTIVE)]
+    assert ledger.open_orders() == []
+
+
 # --- terminal quirks --------------------------------------------------------------------
 
 

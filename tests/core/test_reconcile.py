@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from oms import Ledger
+from decimal import Decimal
+
+from oms import Ledger, LegKey
 from oms.bybit.messages import ExecutionMsg, OrderMsg, PositionMsg
 from oms.bybit.translate import fill_from, order_from, position_from
 from oms.core import events as ev
 from oms.core.fills import FillSource
 from oms.core.reconcile import VenueSnapshot, reconcile
 from oms.core.states import OrderStatus
-from tests.core.frames import T0, execution, ms, order, order_frame, position
+from tests.core.frames import T0, execution, execution_frame, ms, order, order_frame, position
 
 
 def _order(**fields):
@@ -127,10 +129,48 @@ def test_vanished_open_order_and_missing_fills_are_reported():
 
 def test_position_disagreeing_after_the_snapshot_is_reported_at_once():
     ledger = Ledger()
+    ledger.apply_frame(order_frame(order(orderStatus="Filled", cumExecQty="1", updatedTime=ms(0))))
+    ledger.apply_frame(execution_frame(execution(seq=5)))
     snapshot = VenueSnapshot(
         positions=(_position(side="Sell", size="3", seq=9, updatedTime=ms(1)),)
     )
     batch = reconcile(ledger, snapshot, received_at=1)
     (mismatch,) = _of(ev.PositionMismatch, batch.events)
-    assert (mismatch.reported_net_qty, mismatch.fills_net_qty) == (-3, 0)
+    assert (mismatch.reported_net_qty, mismatch.fills_net_qty) == (-3, 1)
     assert _of(ev.ResyncCompleted, batch.events)[0].mismatched_legs == 1
+
+
+def test_first_resync_of_an_account_that_already_trades_takes_opening_balances():
+    """A position opened months ago: the snapshot holds the leg and only the fills of the
+    last days. Its report is the opening balance; the fills at or below its seq are inside
+    it; a fill after it moves the derived net on. No PositionMismatch."""
+    ledger = Ledger()
+    snapshot = VenueSnapshot(
+        orders=(
+            _order(orderId="o-1", orderStatus="Filled", qty="1", cumExecQty="1", updatedTime=ms(3)),
+        ),
+        fills=(
+            _fill(execId="e-old", orderId="o-1", execQty="1", seq=40, execTime=ms(3)),
+            _fill(execId="e-new", orderId="o-1", execQty="0.5", seq=60, execTime=ms(6)),
+        ),
+        positions=(
+            _position(side="Buy", size="5", seq=50, updatedTime=ms(4)),
+            _position(symbol="ETHUSDT", side="Sell", size="2", seq=7, updatedTime=ms(4)),
+        ),
+    )
+    batch = reconcile(ledger, snapshot, received_at=1)
+    assert _of(ev.PositionMismatch, batch.events) == []
+    (done,) = _of(ev.ResyncCompleted, batch.events)
+    assert (done.positions_changed, done.fills_added, done.mismatched_legs) == (2, 2, 0)
+    legs = ledger.legs()
+    btc = legs[LegKey("linear", "BTCUSDT", 0)]
+    assert btc.opening == (Decimal(5), 50)
+    assert btc.derived_net == Decimal("5.5")  # the opening, then the fill after it
+    assert legs[LegKey("linear", "ETHUSDT", 0)].derived_net == Decimal(-2)
+    # The next report at the fill's seq agrees with it.
+    later = reconcile(
+        ledger,
+        VenueSnapshot(positions=(_position(side="Buy", size="5.5", seq=60, updatedTime=ms(7)),)),
+        received_at=2,
+    )
+    assert _of(ev.PositionMismatch, later.events) == []

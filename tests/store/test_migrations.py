@@ -21,6 +21,11 @@ from oms.store.lease import Lease, LeaseRecord, read_leases
 from oms.store.tables import Base
 from tests.store.conftest import TABLES, count, oms_cli, rows, table_rows
 
+#: the newest revision (later revisions keep every test below true as it is)
+HEAD = head_revision()
+#: columns added after 0002 (by table): absent from a database downgraded to 0002 or below
+LATER_COLUMNS = {"positions": ("opening_net_qty", "opening_seq")}
+
 FRAMES_COLUMNS = {"id", "account", "received_at", "topic", "raw", "outcome", "error"}
 EVENTS_COLUMNS = {"id", "account", "type", "order_id", "symbol", "payload", "created_at"}
 
@@ -31,6 +36,13 @@ def _tables(engine) -> set[str]:
 
 def _views(engine) -> set[str]:
     return set(inspect(engine).get_view_names())
+
+
+def _named(difference) -> tuple[str, str]:
+    """(kind, what) of one model/database difference: a table's, or a column's name."""
+    if difference[0] == "add_column":
+        return ("add_column", f"{difference[2]}.{difference[3].name}")
+    return (difference[0], difference[1].name)
 
 
 def _differences(engine) -> list[object]:
@@ -159,7 +171,9 @@ def test_the_leases_table_holds_what_a_lease_record_shows(engine):
 
 def _snapshot(engine) -> dict[str, list[dict[str, object]]]:
     """Every row of every 0001 table and of the view, ids and all."""
-    found = {table: table_rows(engine, table) for table in TABLES_0001}
+    found = {
+        table: table_rows(engine, table, drop=LATER_COLUMNS.get(table, ())) for table in TABLES_0001
+    }
     found["net_positions"] = rows(
         engine, "SELECT * FROM net_positions ORDER BY account, category, symbol"
     )
@@ -181,12 +195,15 @@ def test_downgrading_0002_to_0001_keeps_every_row_of_the_older_schema(db_url, en
     assert current_revision(engine) == "0001"
     assert "leases" not in _tables(engine)
     assert _snapshot(engine) == before
-    # the models describe 0001 plus exactly the leases table
-    assert [(d[0], d[1].name) for d in _differences(engine)] == [("add_table", "leases")]
+    # the models describe 0001 plus exactly the leases table and the later columns
+    assert sorted(_named(d) for d in _differences(engine)) == sorted(
+        [("add_table", "leases")]
+        + [("add_column", f"{t}.{c}") for t, cols in LATER_COLUMNS.items() for c in cols]
+    )
     assert read_leases(engine) == []  # a reader of a 0001 database finds no leases
 
     upgrade(engine)
-    assert current_revision(engine) == head_revision() == "0002"
+    assert current_revision(engine) == head_revision() == HEAD
     assert _snapshot(engine) == before
     assert count(engine, "leases") == 0  # the lease rows went with the table
     assert _differences(engine) == []
@@ -200,12 +217,12 @@ def test_db_downgrade_command(db_url, engine):
     assert url is not None
     done = oms_cli("db", "upgrade", "--db", url)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "0002 (head: 0002)\n"
+    assert done.stdout == f"{HEAD} (head: {HEAD})\n"
 
     done = oms_cli("db", "downgrade", "--db", url)
     assert done.returncode == 2
     assert "oms db downgrade needs --revision REV" in done.stderr
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == HEAD
 
     writer = Lease(engine, "main")
     writer.acquire()
@@ -217,11 +234,11 @@ def test_db_downgrade_command(db_url, engine):
     assert "cannot downgrade: account 'main' is owned by host " in done.stderr
     assert "stop its writer first" in done.stderr
     assert "Traceback" not in done.stderr
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == HEAD
 
     done = oms_cli("db", "downgrade", "--db", url, "--revision", "0001")  # released: free
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "0001 (head: 0002)\n"
+    assert done.stdout == f"0001 (head: {HEAD})\n"
     assert _tables(engine) == {*TABLES_0001, "alembic_version"}
 
     done = oms_cli("db", "downgrade", "--db", url, "--revision", "nosuch")
@@ -231,10 +248,10 @@ def test_db_downgrade_command(db_url, engine):
 
     done = oms_cli("db", "upgrade", "--db", url)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "0002 (head: 0002)\n"
+    assert done.stdout == f"{HEAD} (head: {HEAD})\n"
     assert _tables(engine) == {*TABLES, "alembic_version"}
 
     done = oms_cli("db", "downgrade", "--db", url, "--revision", "base")
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "empty (head: 0002)\n"
+    assert done.stdout == f"empty (head: {HEAD})\n"
     assert _tables(engine) == {"alembic_version"}

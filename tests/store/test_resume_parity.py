@@ -25,6 +25,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -33,6 +34,7 @@ from oms import (
     CancelRejected,
     FillBooked,
     FillForUnknownOrder,
+    LegKey,
     PositionMismatch,
     PositionMismatchResolved,
 )
@@ -57,6 +59,7 @@ from tests.store.conftest import (
     event_rows,
     make_databases,
     replay,
+    rows,
     state_tables,
     table_rows,
 )
@@ -277,3 +280,31 @@ def test_a_fill_that_waits_for_its_order_still_waits_after_a_restart(db_url):
         arrived = restarted.feed(_order_frame(**order_id)).events
         assert PositionMismatchResolved in {type(e) for e in arrived}
         assert restarted.ledger.derived_position("XRPUSDT") == 1
+
+
+def test_an_opening_balance_survives_a_restart(db_url, engine):
+    """A position held before oms started: its opening balance is stored with the leg, so
+    after a restart a late fill inside it still moves nothing, a fill after it moves the
+    derived net on, and no PositionMismatch is raised on either side of the restart."""
+    with Pipeline(db_url, settle_frames=2) as service:
+        service.feed(position_frame(position(side="Sell", size="3", seq=500)), received_at=1)
+        assert service.settle() == []
+    (row,) = rows(engine, "SELECT opening_net_qty, opening_seq, fills_net_qty FROM positions")
+    assert (Decimal(str(row["opening_net_qty"])), row["opening_seq"]) == (Decimal(-3), 500)
+    with Pipeline(db_url, settle_frames=2) as restarted:
+        leg = restarted.ledger.legs()[LegKey("linear", "BTCUSDT", 0)]
+        assert leg.opening == (Decimal(-3), 500)
+        assert leg.derived_net == Decimal(-3)
+        restarted.feed(_order_frame(side="Sell", qty="1", cumExecQty="1"), received_at=2)
+        inside = restarted.feed(execution_frame(execution(side="Sell", seq=499)))
+        assert [type(e) for e in inside.events] == [FillBooked]
+        assert leg.derived_net == Decimal(-3)
+        restarted.feed(_order_frame(orderId="o-2", side="Buy", qty="1", cumExecQty="1"))
+        restarted.feed(execution_frame(execution(execId="after", orderId="o-2", seq=501)))
+        assert leg.derived_net == Decimal(-2)
+        restarted.feed(position_frame(position(side="Sell", size="2", seq=501)))
+        assert restarted.settle() == []
+    with Pipeline(db_url, settle_frames=2) as again:
+        leg = again.ledger.legs()[LegKey("linear", "BTCUSDT", 0)]
+        assert (leg.opening, leg.derived_net) == ((Decimal(-3), 500), Decimal(-2))
+        assert again.settle() == []
