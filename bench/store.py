@@ -67,6 +67,7 @@ def prepare_rows(lines: Sequence[str]) -> list[FrameRows]:
             "raw": line,
             "outcome": result.outcome.value,
             "error": None,
+            "parsed": False,
         }
         orders = [repo.order_row(o) for i in sorted(batch.orders) if (o := ledger.order(i))]
         fills = [repo.execution_row(f, None) for i in sorted(batch.fills) if (f := ledger.fill(i))]

@@ -1,10 +1,13 @@
 """What a decoded frame is: the topics, ``DataFrame`` (core values and the refused
 elements), ``ControlFrame``, ``IgnoredFrame``; and the small helpers every stage uses to
-show a frame (``excerpt``) or take it as text (``as_text``)."""
+show a frame (``excerpt``) or take it as text (``as_text``; a mapping that arrived
+already parsed, such as pybit's dict, becomes a ``ParsedFrame``: its compact JSON)."""
 
 from __future__ import annotations
 
+import json
 import reprlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Final
@@ -70,8 +73,31 @@ OTHER_PRIVATE_TOPICS: Final = frozenset(
         "rfq.open.trades",
     }
 )
-#: Frame text: what ``decode`` takes.
-Text = str | bytes | bytearray | memoryview
+#: What ``decode`` and the ledger take: frame text, or a frame already parsed from JSON
+#: (pybit hands its callbacks a ``dict``).
+Text = str | bytes | bytearray | memoryview | Mapping[str, object]
+
+
+class ParsedFrame(str):
+    """The compact JSON of a frame that arrived already parsed (a mapping): the text oms
+    decodes and journals for it, marked so the journal can say it is not the text the
+    venue sent (its ``parsed`` column)."""
+
+    __slots__ = ()
+
+
+def parsed_frame(frame: Mapping[str, object]) -> ParsedFrame:
+    """A mapping as compact JSON (``separators=(",", ":")``, ``ensure_ascii=False``);
+    ``MalformedFrameError`` saying why if it is not JSON (a ``Decimal``, a ``datetime``,
+    NaN, a cycle...). A float stays a JSON number, which every Bybit decimal field
+    refuses (Bybit sends them as strings): no float ever becomes a ``Decimal``."""
+    try:
+        return ParsedFrame(
+            json.dumps(frame, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        )
+    except (TypeError, ValueError, RecursionError) as exc:
+        reason = f"a parsed frame ({type(frame).__name__}) that is not JSON: {exc}"
+        raise MalformedFrameError(reason[:300]) from None
 
 
 def category_of(topic: str) -> str:
@@ -190,13 +216,17 @@ def excerpt(text: object) -> str:
 
 def as_text(frame: object) -> str | bytes:
     """``frame`` as ``str`` or ``bytes`` (``bytearray`` and ``memoryview`` are copied to
-    bytes); ``MalformedFrameError`` naming its type if it is not text at all."""
+    bytes, a mapping becomes its ``parsed_frame``); ``MalformedFrameError`` naming its
+    type if it is neither text nor a mapping."""
     if isinstance(frame, str | bytes):
         return frame
     if isinstance(frame, bytearray | memoryview):
         return bytes(frame)
+    if isinstance(frame, Mapping):
+        return parsed_frame(frame)
     raise MalformedFrameError(
-        f"not text but {type(frame).__name__}: a frame is the str or bytes the stream received"
+        f"not text but {type(frame).__name__}: a frame is the str or bytes the stream "
+        "received, or the dict a client parsed from it"
     )
 
 

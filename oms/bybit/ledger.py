@@ -9,19 +9,32 @@ What is refused, and how: an element that is not valid data (see the bounds in
 ``oms.bybit.rules``) becomes a ``MalformedFrame`` event naming its index and why; its
 valid siblings in the frame are applied all the same, exactly as if it had not been
 there (the frame is counted ``malformed``). Every element is decoded whole before
-anything is applied, so an element is applied whole or not at all. Input that is
-not text (a dict, None, a number: see ``oms.bybit.frames.as_text``) is one more
-malformed frame.
+anything is applied, so an element is applied whole or not at all.
+
+A frame is its text (``str``, UTF-8 ``bytes``) or the mapping a client parsed it into
+(pybit hands its callbacks a ``dict``): a mapping is decoded from its compact JSON
+(``oms.bybit.frames.parsed_frame``) under exactly the rules of text, so a float where
+Bybit sends a decimal string is refused like a JSON number in text. Anything else (None,
+a list, a number, bytes that are not UTF-8) is one more malformed frame.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from oms.bybit.codec import FRAMES, decode_exactly
-from oms.bybit.frames import ControlFrame, DataFrame, Kind, Text, category_of, excerpt
+from oms.bybit.frames import (
+    ControlFrame,
+    DataFrame,
+    Kind,
+    Text,
+    category_of,
+    excerpt,
+    parsed_frame,
+)
 from oms.clock import now_ms
 from oms.core import events as ev
 from oms.core.ledger import (
@@ -93,6 +106,8 @@ class Ledger(CoreLedger):
         except (ValueError, TypeError):  # ValidationError is a ValueError; TypeError: not text
             updates = None
         if not updates:
+            if isinstance(text, Mapping):  # parsed by the client: decode its JSON text
+                return self._feed_parsed(text, at).events
             return self._ingest_generally(text, at).events
         stats = self._stats
         stats["frames"] += 1
@@ -114,6 +129,8 @@ class Ledger(CoreLedger):
         except (ValueError, TypeError):  # ValidationError is a ValueError; TypeError: not text
             updates = None
         if not updates:
+            if isinstance(text, Mapping):  # parsed by the client: decode its JSON text
+                return self._feed_parsed(text, at)
             return self._ingest_generally(text, at)
         self._stats["frames"] += 1
         batch = self.apply(updates, received_at=at)
@@ -128,6 +145,17 @@ class Ledger(CoreLedger):
     # core values in one call (``oms.bybit.codec.FRAMES``). A frame it refuses, or that
     # carries no element, has changed nothing; it is then decoded element by element
     # (``decode_exactly``: the same rules, with the reason of each refusal).
+
+    def _feed_parsed(self, frame: Mapping[str, object], at: int) -> FrameResult:
+        """A frame that arrived parsed: its compact JSON, fed as text (the fast path
+        first); a mapping that is not JSON is a malformed frame saying why."""
+        try:
+            text = parsed_frame(frame)
+        except MalformedFrameError as exc:
+            self._stats["frames"] += 1
+            self._stats[_STAT_KEYS[Outcome.MALFORMED]] += 1
+            return self._malformed(frame, at, [exc])
+        return self.feed(text, received_at=at)
 
     def _ingest_generally(self, text: Text, at: int) -> FrameResult:
         """Decode, apply and count a frame the general way."""

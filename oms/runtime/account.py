@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final, Self
 
+from oms.bybit.frames import parsed_frame
 from oms.bybit.rest import REST_URLS, RestClient
 from oms.bybit.signing import Credentials, Secret
 from oms.bybit.stream import NETWORKS, PrivateStream, StreamSettings, Subscribed
 from oms.clock import now_ms
 from oms.core.expectations import DEFAULT_POSITION_GRACE_MS
 from oms.core.ledger import DEFAULT_KEEP_TERMINAL_ORDERS
-from oms.errors import AccountFailedError, LocalError
+from oms.errors import AccountFailedError, LocalError, MalformedFrameError
 from oms.runtime.expecting import Expecting, net_position
 from oms.runtime.health import Health, Position
 from oms.runtime.logs import account_context, bound, set_connection
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from decimal import Decimal
 
+    from oms.bybit.frames import Text
     from oms.bybit.stream import StreamStatus
     from oms.core.events import Event, ResyncCompleted
     from oms.core.fills import Fill
@@ -147,6 +150,8 @@ class Account(Expecting):
         self._state_since = now_ms()
         self._started = False
         self._closed = False
+        #: Feed mode: why the caller's socket ended for good, once it says so.
+        self._feed_error: BaseException | None = None
 
     def __repr__(self) -> str:
         return f"Account({self.name!r}, state={self.health().state!r})"
@@ -166,6 +171,10 @@ class Account(Expecting):
                 if self._stream is not None:
                     self._stream_state = "connecting"
                     self._stream.start()
+                elif self._runner.rest is not None:
+                    # Feed mode with REST: what the account did before is fetched now,
+                    # ahead of every frame fed (as a stream does on its first subscribe).
+                    self._runner.on_subscribed("feed mode: the account started")
         return self
 
     def close(self, timeout: float | None = None) -> None:
@@ -240,20 +249,37 @@ class Account(Expecting):
 
     # --- feeding ------------------------------------------------------------------------
 
-    def feed(self, frame: str | bytes, *, received_at: int | None = None) -> None:
-        """Queue one raw private-stream frame, exactly as received; never blocks, never
-        raises for bad input (a malformed frame, or an object that is not text, becomes
-        a ``MalformedFrame`` event). Raises ``AccountFailedError`` once the account has
-        failed: nothing fed after that could be applied."""
+    def feed(self, frame: Text, *, received_at: int | None = None) -> None:
+        """Queue one private-stream frame: its text exactly as received, or the mapping a
+        client parsed it into (pybit's dict: journaled as its compact JSON, flagged
+        ``parsed``; a float where Bybit sends a decimal string is refused). Never blocks,
+        never raises for bad input (a malformed frame, or an object that is neither text
+        nor a mapping, becomes a ``MalformedFrame`` event). Raises ``AccountFailedError``
+        once the account has failed: nothing fed after that could be applied."""
         self.start()
+        if frame.__class__ is not str and isinstance(frame, Mapping):
+            # Now, on the caller's thread: the caller may reuse or change its dict later.
+            with contextlib.suppress(MalformedFrameError):  # the worker then says why
+                frame = parsed_frame(frame)
         self._runner.feed(frame, now_ms() if received_at is None else received_at)
 
     def resync(self, reason: str = "requested by the caller") -> None:
-        """Repair the state over REST now. Call it when your own socket reconnected:
-        the exchange never replays what a gap lost. Without REST settings the gap is
-        only recorded (``StreamGapDetected``)."""
+        """Repair the state over REST now (a feed-mode account with REST settings also
+        does when it starts). Call it when your own socket reconnected (the adapters of
+        ``oms.adapters`` do): the exchange never replays what a gap lost. Without REST
+        settings the gap is only recorded (``StreamGapDetected``)."""
         self.start()
         self._runner.request_resync(reason)
+
+    def feed_ended(self, error: BaseException) -> None:
+        """Feed mode: the caller's socket has died for good (``oms.adapters.pybit`` says
+        so when pybit gives up reconnecting). The account then reports ``failed`` with
+        this ``error`` (``health()``, ``failure``, ``ended``), like an account whose own
+        stream ended; what was fed stays applied and queryable."""
+        log.error("the feed ended for good: %s", error)
+        if self._feed_error is None:
+            self._feed_error = error
+            self._state_since = now_ms()
 
     def drain(self, timeout: float = 10.0) -> bool:
         """Wait until everything fed or received so far is applied and committed, and its
@@ -370,6 +396,8 @@ class Account(Expecting):
         failure = self._service.failure or self._runner.error
         if failure is None and self._stream is not None and self._stream.error is not None:
             failure = AccountFailedError(str(self._stream.error))  # e.g. refused credentials
+        if failure is None and self._feed_error is not None:
+            failure = AccountFailedError(f"feed: {self._feed_error}")
         if failure is not None:
             return "failed", failure.reason, self._state_since
         if self._closed or not self._started:
@@ -386,18 +414,21 @@ class Account(Expecting):
     @property
     def failure(self) -> BaseException | None:
         """What stopped the account by itself, if anything did: a failure
-        (``AccountFailedError``) or the stream's fatal error (refused credentials or
-        topics). ``health().error`` says the same in words."""
+        (``AccountFailedError``), the stream's fatal error (refused credentials or
+        topics), or the error given to ``feed_ended``. ``health().error`` says the same in words."""
         failure: BaseException | None = self._runner.error or self._service.failure
         if failure is None and self._stream is not None:
             failure = self._stream.error
-        return failure
+        return failure or self._feed_error
 
     @property
     def ended(self) -> bool:
-        """The account has a stream and it has ended by itself (see ``failure``)."""
+        """The account's stream has ended by itself, or (feed mode) the caller said its
+        socket did (``feed_ended``); see ``failure``."""
         stream = self._stream
-        return stream is not None and self._started and stream.wait(0)
+        if stream is None:
+            return self._feed_error is not None
+        return self._started and stream.wait(0)
 
     @property
     def last_resync(self) -> ResyncCompleted | None:

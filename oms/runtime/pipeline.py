@@ -29,15 +29,17 @@ user's expectations this way).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import reprlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Final, Protocol, Self
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from oms.bybit.frames import valid_unicode
+from oms.bybit.frames import ParsedFrame, parsed_frame, valid_unicode
 from oms.bybit.ledger import Ledger
 from oms.clock import now_ms
 from oms.core.events import MalformedFrame
@@ -52,6 +54,7 @@ from oms.core.reconcile import VenueSnapshot, reconcile
 from oms.errors import (
     AccountFailedError,
     LeaseLostError,
+    MalformedFrameError,
     OmsError,
     StorageError,
     StoreUnavailableError,
@@ -210,13 +213,18 @@ class Pipeline:
         ``AccountFailedError`` when the service has failed."""
         self._check_usable()
         at = now_ms() if received_at is None else received_at
+        raw = _journal_text(frame)
+        parsed = raw.__class__ is ParsedFrame
         row: Row = {
             "received_at": at,
             "topic": None,
-            "raw": _journal_text(frame),
+            "raw": str(raw) if parsed else raw,  # (a plain str for the database driver)
             "outcome": Outcome.MALFORMED.value,
             "error": None,
+            "parsed": parsed,
         }
+        if parsed:
+            frame = raw  # decoded from the very text journaled
         try:
             with self.lock:
                 result = self.ledger.feed(frame, received_at=at)  # type: ignore[arg-type]
@@ -474,6 +482,7 @@ class Pipeline:
             "raw": raw,
             "outcome": batch.outcome.value,
             "error": None,
+            "parsed": False,
         }
         self._stage_batch(frame, batch, batch.events)
         self.flush()
@@ -507,9 +516,20 @@ SCRUBBED_FLAG: Final = "scrubbed"
 
 def _journal_text(frame: object) -> str:
     """The text a frame is journaled as: itself, UTF-8 bytes decoded (invalid bytes as
-    U+FFFD), or for an object that is not text its type and a bounded repr."""
+    U+FFFD), a mapping as its compact JSON (a ``ParsedFrame``), or for any other object
+    (and a mapping that is not JSON) its type and a bounded repr."""
     if isinstance(frame, str):
         return frame
     if isinstance(frame, bytes | bytearray | memoryview):
         return bytes(frame).decode("utf-8", "replace")
-    return f"<not text: {type(frame).__name__}> {repr(frame)[:_MAX_REPR]}"
+    if isinstance(frame, Mapping):
+        with contextlib.suppress(MalformedFrameError):  # the ledger says why, once more
+            return parsed_frame(frame)
+    return f"<not text: {type(frame).__name__}> {_bounded_repr(frame)}"
+
+
+def _bounded_repr(frame: object) -> str:
+    try:
+        return repr(frame)[:_MAX_REPR]
+    except RecursionError:  # a self-referencing mapping
+        return reprlib.repr(frame)

@@ -16,12 +16,23 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
+from oms.sandbox.model import CATEGORIES, DEFAULT_CATEGORIES
 from oms.sandbox.server import DEFAULT_LATENCY_MS, Sandbox
 
 if TYPE_CHECKING:
     from types import FrameType
 
 _REPORT_S = 5.0
+
+
+def _categories(text: str) -> tuple[str, ...]:
+    """``linear,inverse,spot`` -> the categories, each known and named once."""
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in CATEGORIES]
+    if not names or unknown:
+        message = f"expected some of {', '.join(CATEGORIES)}, got {text!r}"
+        raise argparse.ArgumentTypeError(message)
+    return names
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=DEFAULT_LATENCY_MS,
         help=f"delay of every WebSocket message and REST answer (default {DEFAULT_LATENCY_MS:g})",
+    )
+    parser.add_argument(
+        "--categories",
+        type=_categories,
+        default=DEFAULT_CATEGORIES,
+        help="categories to trade, comma-separated: linear, inverse, spot (default linear)",
     )
     return parser
 
@@ -65,7 +82,14 @@ def main(argv: list[str] | None = None) -> int:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        with Sandbox(args.key, args.secret, seed=args.seed, latency_ms=args.latency_ms) as sandbox:
+        sandbox = Sandbox(
+            args.key,
+            args.secret,
+            seed=args.seed,
+            categories=args.categories,
+            latency_ms=args.latency_ms,
+        )
+        with sandbox:
             _say(
                 f"stream  {sandbox.ws_url}\nrest    {sandbox.rest_url}\n"
                 f"key     {args.key}\nsecret  {args.secret}"

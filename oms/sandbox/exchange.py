@@ -2,9 +2,11 @@
 itself, with a lock, the wall clock and a sink for its frames (no I/O, no threads).
 
 A seeded ``RandomPolicy`` (``SANDBOX_MIX``) trades linear perpetuals, one-way (positionIdx
-0) and hedge mode (1 long / 2 short): market and limit orders, partial fills, amends,
-cancels with and without fills, rejects (PostOnly orders that would take liquidity are
-cancelled with ``EC_PostOnlyWillTakeLiquidity``), IOC/FOK misses, conditional orders
+0) and hedge mode (1 long / 2 short), and with ``categories`` the inverse BTCUSD and the
+spot BTCUSDT too (``oms.sim.specs.CATEGORY_SYMBOLS``; spot pushes no position frames):
+market and limit orders, partial fills, amends, cancels with and without fills, rejects
+(PostOnly orders that would take liquidity are cancelled with
+``EC_PostOnlyWillTakeLiquidity``), IOC/FOK misses, conditional orders
 (Untriggered -> Triggered -> New -> ..., or Deactivated), TP/SL and reduce-only orders,
 flips through zero, the cancel-race echo, and funding. Every event becomes the exact
 private-stream frames (``Push``) handed to ``sink`` in emission order:
@@ -28,11 +30,11 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from oms.clock import now_ms as wall_ms
-from oms.sandbox.model import DEFAULT_SYMBOLS
+from oms.sandbox.model import DEFAULT_CATEGORIES, DEFAULT_SYMBOLS
 from oms.sim import wire
 from oms.sim.ids import RandomIds
 from oms.sim.policies import SANDBOX_MIX, RandomPolicy
-from oms.sim.specs import CATALOGUE, DEPOSIT, SymbolSpec
+from oms.sim.specs import CATALOGUE, CATEGORY, SymbolSpec, instrument_key, symbols_of
 from oms.sim.venue import Venue
 
 if TYPE_CHECKING:
@@ -45,8 +47,13 @@ if TYPE_CHECKING:
 __all__ = ["Exchange", "resolve_symbols", "wall_ms"]
 
 
-def resolve_symbols(symbols: Iterable[str | SymbolSpec]) -> list[SymbolSpec]:
-    """Specs of the given symbols: names from ``CATALOGUE`` or ``SymbolSpec`` instances."""
+def resolve_symbols(
+    symbols: Iterable[str | SymbolSpec], categories: Iterable[str] = DEFAULT_CATEGORIES
+) -> list[SymbolSpec]:
+    """Specs of the symbols traded: the given linear ones (names from ``CATALOGUE`` or
+    ``SymbolSpec`` instances of any category) when ``categories`` has linear, then the
+    symbols of the other categories asked for (``oms.sim.specs.symbols_of``)."""
+    categories = tuple(categories)
     specs = []
     for item in symbols:
         if isinstance(item, SymbolSpec):
@@ -55,7 +62,10 @@ def resolve_symbols(symbols: Iterable[str | SymbolSpec]) -> list[SymbolSpec]:
             specs.append(CATALOGUE[item])
         else:
             raise ValueError(f"unknown symbol {item!r}; known: {', '.join(CATALOGUE)}")
-    if not specs or len({s.symbol for s in specs}) != len(specs):
+    specs = [s for s in specs if s.category != CATEGORY] + list(
+        symbols_of(categories, [s for s in specs if s.category == CATEGORY])
+    )
+    if not specs or len({s.key for s in specs}) != len(specs):
         raise ValueError("symbols must be non-empty and distinct")
     return specs
 
@@ -68,6 +78,7 @@ class Exchange:
         *,
         seed: int = 1,
         symbols: Sequence[str | SymbolSpec] = DEFAULT_SYMBOLS,
+        categories: Sequence[str] = DEFAULT_CATEGORIES,
         clock: Callable[[], int] = wall_ms,
         sink: Callable[[Push], None] | None = None,
     ) -> None:
@@ -76,7 +87,8 @@ class Exchange:
         self.lock = threading.RLock()
         #: receives every pushed frame, in order, while ``lock`` is held
         self.sink = sink
-        self.specs = resolve_symbols(symbols)
+        self.specs = resolve_symbols(symbols, categories)
+        self.categories = tuple(dict.fromkeys(s.category for s in self.specs))
         self.venue = Venue(
             self.specs, ids=RandomIds(self.rng), clock=clock, start_ms=0,
             link_prefix=f"sbx-{seed}-", detail=True, wallet=True,
@@ -136,7 +148,8 @@ class Exchange:
                 "seed": self.seed,
                 "time": self.venue.time(),
                 "symbols": {
-                    s.symbol: {
+                    s.key: {
+                        "category": s.category,
                         "mode": "hedge" if s.hedge else "oneway",
                         "qtyStep": wire.fmt(s.qty_step),
                         "tick": wire.fmt(s.tick),
@@ -147,9 +160,10 @@ class Exchange:
             }
             return truth
 
-    def order_rows(self, scope: str) -> list[tuple[int, Element]]:
-        """(ordinal, REST row) of orders, newest first. ``scope``: ``open`` (New,
-        PartiallyFilled, Untriggered), ``closed`` (the recent-closed buffer) or ``all``."""
+    def order_rows(self, scope: str, category: str = CATEGORY) -> list[tuple[int, Element]]:
+        """(ordinal, REST row) of a category's orders, newest first. ``scope``: ``open``
+        (New, PartiallyFilled, Untriggered), ``closed`` (the recent-closed buffer) or
+        ``all``."""
         with self.lock:
             venue = self.venue
             if scope == "open":
@@ -158,37 +172,44 @@ class Exchange:
                 picked = [venue.orders[i] for i in venue.closed_ids]
             else:
                 picked = list(venue.orders.values())
+            picked = [o for o in picked if o.category == category]
             picked.sort(key=lambda o: o.ordinal, reverse=True)
             return [(o.ordinal, wire.order_element(o, detail=True)) for o in picked]
 
-    def execution_rows(self) -> list[tuple[int, Element]]:
-        """(ordinal, element) of every execution, newest first."""
+    def execution_rows(self, category: str = CATEGORY) -> list[tuple[int, Element]]:
+        """(ordinal, element) of every execution of a category, newest first."""
         with self.lock:
             rows = [
                 (e.ordinal, wire.execution_element(e, detail=True))
                 for e in self.venue.executions.values()
+                if e.category == category
             ]
         return rows[::-1]
 
-    def position_rows(self) -> list[tuple[int, Element]]:
-        """(ordinal, REST row) of every leg, in symbol order."""
+    def position_rows(self, category: str = CATEGORY) -> list[tuple[int, Element]]:
+        """(ordinal, REST row) of every leg of a category, in symbol order (none on spot)."""
         with self.lock:
             return [
                 (n, wire.position_element(leg, rest=True))
                 for n, leg in enumerate(self.venue.legs.values(), start=1)
+                if leg.market.spec.category == category
             ]
 
-    def spec(self, symbol: str) -> SymbolSpec | None:
-        return self.venue.specs.get(symbol)
+    def spec(self, symbol: str, category: str = CATEGORY) -> SymbolSpec | None:
+        return self.venue.specs.get(instrument_key(category, symbol))
+
+    def specs_of(self, category: str) -> list[SymbolSpec]:
+        """The specs of the symbols traded in ``category``, in the exchange's order."""
+        return [s for s in self.specs if s.category == category]
 
     def wallet_row(self) -> Element:
-        """The unified account now, as the ``wallet`` frames carry it (the same function
-        renders both, so REST and stream always agree)."""
+        """The unified account now, every coin, as the ``wallet`` frames carry it (the
+        same function renders both, so REST and stream always agree)."""
         with self.lock:
-            return wire.wallet_element(self.venue.legs.values(), DEPOSIT)
+            return self.venue.wallet_element()
 
-    def prices(self, symbol: str) -> tuple[Decimal, Decimal, Decimal]:
+    def prices(self, symbol: str, category: str = CATEGORY) -> tuple[Decimal, Decimal, Decimal]:
         """(last, mark, index) price of one of the exchange's symbols now."""
         with self.lock:
-            market = self.venue.markets[symbol]
+            market = self.venue.markets[instrument_key(category, symbol)]
             return market.mid, market.mark, market.index

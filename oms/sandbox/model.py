@@ -5,11 +5,24 @@ from __future__ import annotations
 
 from typing import Final
 
-from oms.sim.specs import CATALOGUE, SymbolSpec
+from oms.sim.specs import CATALOGUE, CATEGORIES, CATEGORY_SYMBOLS, SymbolSpec
 from oms.sim.specs import DEFAULT_SYMBOLS as _DEFAULT_SPECS
 from oms.sim.wire import Element, Push
 
-__all__ = ["CATALOGUE", "DEFAULT_SYMBOLS", "Element", "Push", "SymbolSpec"]
+__all__ = [
+    "CATALOGUE",
+    "CATEGORIES",
+    "CATEGORY_SYMBOLS",
+    "DEFAULT_CATEGORIES",
+    "DEFAULT_SYMBOLS",
+    "Element",
+    "Push",
+    "SymbolSpec",
+]
 
 #: BTCUSDT and DOGEUSDT one-way, ETHUSDT and SOLUSDT hedge mode (names in ``CATALOGUE``).
 DEFAULT_SYMBOLS: Final = tuple(s.symbol for s in _DEFAULT_SPECS)
+#: The categories the sandbox trades unless told (``categories=``, ``--categories``):
+#: linear alone for now. ``inverse`` adds BTCUSD, ``spot`` the BTCUSDT spot pair
+#: (``CATEGORY_SYMBOLS``).
+DEFAULT_CATEGORIES: Final = ("linear",)

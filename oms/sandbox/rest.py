@@ -3,6 +3,8 @@
 ``RestApi.handle(method, target, header, body)`` answers one request as an ``Answer``;
 ``make_handler`` serves it with ``http.server``, ``latency`` seconds late. The routes are
 in ``market_routes`` (public), ``trade_routes`` and ``account_routes`` (signed).
+Every route answers per ``category``: the categories the sandbox trades (an empty list
+for one it does not trade).
 
 Signed calls: ``X-BAPI-SIGN`` = hex HMAC-SHA256(secret, timestamp + apiKey + recvWindow +
 queryString), or + the raw body for a POST. Errors, each as Bybit shapes them: HTTP 200

@@ -38,7 +38,7 @@ from websockets.exceptions import ConnectionClosed
 
 from oms.sandbox.exchange import Exchange, wall_ms
 from oms.sandbox.faults import Faults
-from oms.sandbox.model import DEFAULT_SYMBOLS, Push, SymbolSpec
+from oms.sandbox.model import DEFAULT_CATEGORIES, DEFAULT_SYMBOLS, Push, SymbolSpec
 from oms.sandbox.rest import RestApi, make_handler
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ _CATEGORISED: Final = {
     "execution.fast": frozenset(f"execution.fast.{c}" for c in _CATS),
     "position": frozenset(f"position.{c}" for c in ("linear", "inverse", "option")),
 }
-#: every private topic a subscription may name (only the linear ones carry data here)
+#: every private topic a subscription may name (data flows on the categories traded)
 TOPICS: Final = frozenset(
     {"wallet", "greeks", "dcp.future", "dcp.spot", "dcp.option", *_CATEGORISED}
 ).union(*_CATEGORISED.values())
@@ -106,6 +106,7 @@ class Sandbox:
         *,
         seed: int = 1,
         symbols: Sequence[str | SymbolSpec] = DEFAULT_SYMBOLS,
+        categories: Sequence[str] = DEFAULT_CATEGORIES,
         faults: Faults | None = None,
         idle_timeout: float = 600.0,
         latency_ms: float = DEFAULT_LATENCY_MS,
@@ -118,7 +119,9 @@ class Sandbox:
         self.idle_timeout = idle_timeout
         #: seconds added before every WebSocket message and REST answer leaves the sandbox
         self.latency = latency_ms / 1000
-        self.exchange = Exchange(seed=seed, symbols=symbols, sink=self._on_push)
+        self.exchange = Exchange(
+            seed=seed, symbols=symbols, categories=categories, sink=self._on_push
+        )
         self._rest = RestApi(self.exchange, self.faults, api_key, api_secret)
         self._rest.latency = self.latency
         self._ids = random.Random(seed)  # noqa: S311 - ids, not secrets

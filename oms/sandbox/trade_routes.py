@@ -1,9 +1,11 @@
 """The sandbox's trading REST routes, read from the exchange's live state (so they always
-agree with ``Exchange.truth()``); only linear carries data, other categories are empty.
+agree with ``Exchange.truth()``), per ``category``: the categories the sandbox trades
+(``Exchange.categories``); one it does not trade answers an empty list.
 
 - ``GET /v5/order/realtime``: open orders (``openOnly=0``) or the 500 most recent closed
   ones (``openOnly=1``); ``orderId``/``orderLinkId`` look up any order. Linear needs
-  ``symbol``, ``baseCoin`` or ``settleCoin``. ``limit`` 1-50 (20). Newest first.
+  ``symbol``, ``baseCoin`` or ``settleCoin`` (inverse and spot need none). ``limit`` 1-50
+  (20). Newest first.
 - ``GET /v5/order/history``: every order (open ones too), 7-day window on createdTime;
   Cancelled, Rejected and Deactivated orders without fills only for 24 h. ``orderStatus``,
   ``orderFilter``, ``symbol``/``baseCoin``/``settleCoin`` filters. ``limit`` 1-50 (20).
@@ -11,7 +13,8 @@ agree with ``Exchange.truth()``); only linear carries data, other categories are
 - ``GET /v5/execution/list``: 7-day window on execTime (at most 7 days); ``orderId`` or
   ``orderLinkId`` override every other filter. ``limit`` 1-100 (50). Newest first.
 - ``GET /v5/position/list``: with ``symbol`` every leg (flat too), with ``settleCoin``
-  only legs with size > 0; ``avgPrice`` in place of ``entryPrice``. ``limit`` 1-200 (20).
+  (or, on inverse, nothing) only legs with size > 0; ``avgPrice`` in place of
+  ``entryPrice``. ``limit`` 1-200 (20). Spot has no positions: retCode 10001.
 """
 
 from __future__ import annotations
@@ -57,35 +60,35 @@ class TradeRoutes:
     def _order_realtime(self, p: Params) -> dict[str, object]:
         cat = category(p)
         size = limit(p, 20, 50)
-        if cat != "linear":
+        if cat not in self.exchange.categories:
             return result(cat, [], "")
-        if not (p.get("symbol") or p.get("baseCoin") or p.get("settleCoin")):
+        if cat == "linear" and not (p.get("symbol") or p.get("baseCoin") or p.get("settleCoin")):
             raise ParamError(
                 "Missing some parameters that must be filled in, symbol or settleCoin or baseCoin"
             )
         order_id, link_id = p.get("orderId", ""), p.get("orderLinkId", "")
         if order_id or link_id:  # any status: openOnly is ignored
-            rows = self.exchange.order_rows("all")
+            rows = self.exchange.order_rows("all", cat)
             rows = [r for r in rows if _is_order(r[1], order_id, link_id)]
         else:
             scopes = {"0": "open", "1": "closed"}
             open_only = p.get("openOnly") or "0"
             if open_only not in scopes:
                 raise ParamError(f"openOnly: invalid value {open_only!r}")
-            rows = self.exchange.order_rows(scopes[open_only])
+            rows = self.exchange.order_rows(scopes[open_only], cat)
         rows = [r for r in rows if self._coin_match(r[1], p) and _order_filter(r[1], p)]
         rows_out, cursor = page(rows, size, p.get("cursor", ""), descending=True)
-        return result("linear", rows_out, cursor)
+        return result(cat, rows_out, cursor)
 
     def _order_history(self, p: Params) -> dict[str, object]:
         cat = category(p)
         size = limit(p, 20, 50)
-        if cat != "linear":
+        if cat not in self.exchange.categories:
             return result(cat, [], "")
         now = self.exchange.now_ms()
         rows = [
             r
-            for r in self.exchange.order_rows("all")
+            for r in self.exchange.order_rows("all", cat)
             if not (
                 r[1]["orderStatus"] in _SHORT_LIVED
                 and r[1]["cumExecQty"] == "0"
@@ -107,14 +110,14 @@ class TradeRoutes:
                 and start <= int(str(r[1]["createdTime"])) <= end
             ]
         rows_out, cursor = page(rows, size, p.get("cursor", ""), descending=True)
-        return result("linear", rows_out, cursor)
+        return result(cat, rows_out, cursor)
 
     def _execution_list(self, p: Params) -> dict[str, object]:
         cat = category(p)
         size = limit(p, 50, 100)
-        if cat != "linear":
+        if cat not in self.exchange.categories:
             return result(cat, [], "")
-        rows = self.exchange.execution_rows()
+        rows = self.exchange.execution_rows(cat)
         order_id, link_id = p.get("orderId", ""), p.get("orderLinkId", "")
         if order_id or link_id:  # the other filters are ignored
             rows = [r for r in rows if _is_order(r[1], order_id, link_id)]
@@ -129,29 +132,29 @@ class TradeRoutes:
                 and start <= int(str(r[1]["execTime"])) <= end
             ]
         rows_out, cursor = page(rows, size, p.get("cursor", ""), descending=True)
-        return result("linear", [{**e, "execFeeV2": ""} for e in rows_out], cursor)
+        return result(cat, [{**e, "execFeeV2": ""} for e in rows_out], cursor)
 
     def _position_list(self, p: Params) -> dict[str, object]:
         cat = category(p)
         if cat == "spot":
             raise ParamError("Illegal category: spot has no positions")
         size = limit(p, 20, 200)
-        if cat != "linear":
+        if cat not in self.exchange.categories:
             return result(cat, [], "")
         symbol, settle = p.get("symbol", ""), p.get("settleCoin", "")
-        if not symbol and not settle:
+        if cat == "linear" and not symbol and not settle:
             raise ParamError("Missing some parameters that must be filled in, symbol or settleCoin")
-        rows = self.exchange.position_rows()
+        rows = self.exchange.position_rows(cat)
         if symbol:  # every leg of the symbol, flat ones too
             rows = [r for r in rows if r[1]["symbol"] == symbol and self._coin_match(r[1], p)]
         else:
             rows = [r for r in rows if r[1]["size"] != "0" and self._coin_match(r[1], p)]
         rows_out, cursor = page(rows, size, p.get("cursor", ""), descending=False)
-        return result("linear", rows_out, cursor)
+        return result(cat, rows_out, cursor)
 
     def _coin_match(self, row: Element, p: Params) -> bool:
         symbol = str(row["symbol"])
-        spec = self.exchange.spec(symbol)
+        spec = self.exchange.spec(symbol, str(row["category"]))
         if spec is None:
             return False
         return (

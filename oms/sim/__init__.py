@@ -1,7 +1,10 @@
-"""oms.sim: ONE simulator of a Bybit v5 linear account, for the benchmark, the sandbox and
-``oms.testing``.
+"""oms.sim: ONE simulator of a Bybit v5 account, for the benchmark, the sandbox and
+``oms.testing``: linear perpetuals, and on request (``symbols_of``) the inverse perpetual
+BTCUSD and the spot pair BTCUSDT (filed as ``inverse:BTCUSD`` and ``spot:BTCUSDT``,
+since a symbol is unique only within its category).
 
-- ``specs``: the symbols (``SymbolSpec``, ``CATALOGUE``) and the venue's constants;
+- ``specs``: the symbols (``SymbolSpec``, ``CATALOGUE``, ``CATEGORY_SYMBOLS``) and the
+  venue's constants;
 - ``records``: the account's records (markets, legs, orders, executions) and fill math;
 - ``wire``: those records as the exact v5 elements and frames (``Push``);
 - ``venue``: ``Venue``, the strict account, driven by requests (scripted or random);
@@ -17,13 +20,23 @@ from oms.sim.compare import differences
 from oms.sim.ids import CountingIds, RandomIds
 from oms.sim.policies import BENCH_MIX, SANDBOX_MIX, Mix, RandomPolicy
 from oms.sim.records import Terms
-from oms.sim.specs import CATALOGUE, DEFAULT_SYMBOLS, T0, SymbolSpec
+from oms.sim.specs import (
+    CATALOGUE,
+    CATEGORIES,
+    CATEGORY_SYMBOLS,
+    DEFAULT_SYMBOLS,
+    T0,
+    SymbolSpec,
+    symbols_of,
+)
 from oms.sim.venue import Venue, VenueError
 from oms.sim.wire import Push
 
 __all__ = [
     "BENCH_MIX",
     "CATALOGUE",
+    "CATEGORIES",
+    "CATEGORY_SYMBOLS",
     "DEFAULT_SYMBOLS",
     "SANDBOX_MIX",
     "T0",
@@ -37,4 +50,5 @@ __all__ = [
     "Venue",
     "VenueError",
     "differences",
+    "symbols_of",
 ]

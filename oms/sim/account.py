@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from oms.sim import wire
 from oms.sim.ids import CountingIds, Ids
-from oms.sim.records import ZERO, Leg, LegId, Market, Order, Terms
-from oms.sim.specs import DEPOSIT, T0, TPSL_STOP_ORDER_TYPES, SymbolSpec
+from oms.sim.records import ZERO, Leg, LegId, Market, Order, Terms, q8, to_tick
+from oms.sim.specs import CATEGORIES, CATEGORY, DEPOSITS, T0, TPSL_STOP_ORDER_TYPES, SymbolSpec
 from oms.sim.truth import account_truth
 
 if TYPE_CHECKING:
@@ -62,13 +62,24 @@ class Account:
         wallet: bool = False,
         fast_frames: bool = False,
     ) -> None:
-        if not symbols or len({s.symbol for s in symbols}) != len(symbols):
+        if not symbols or len({s.key for s in symbols}) != len(symbols):
             raise VenueError("symbols must be non-empty and distinct")
-        self.specs: dict[str, SymbolSpec] = {s.symbol: s for s in symbols}
-        self.markets = {s.symbol: Market.of(s) for s in symbols}
+        if any(s.category not in CATEGORIES for s in symbols):
+            raise VenueError(f"a symbol's category is one of {', '.join(CATEGORIES)}")
+        #: specs and markets by instrument key (``oms.sim.specs.instrument_key``)
+        self.specs: dict[str, SymbolSpec] = {s.key: s for s in symbols}
+        self.markets = {s.key: Market.of(s) for s in symbols}
+        #: the position legs (linear and inverse), by (instrument key, positionIdx)
         self.legs: dict[LegId, Leg] = {
-            (s.symbol, i): Leg(self.markets[s.symbol], i) for s in symbols for i in s.legs
+            (s.key, i): Leg(self.markets[s.key], i) for s in symbols for i in s.legs
         }
+        #: per spot pair, the base coin its fills bought net of what they sold (never
+        #: reported: spot has no position topic)
+        self.spot_legs: dict[str, Leg] = {
+            s.key: Leg(self.markets[s.key], 0) for s in symbols if s.category == "spot"
+        }
+        #: every coin the spot fills moved, net of their fees (the deposits excluded)
+        self.spot_flows: dict[str, Decimal] = {}
         self.orders: dict[str, Order] = {}
         #: open orders as an ordered set, oldest first
         self.open_ids: dict[str, None] = {}
@@ -103,11 +114,67 @@ class Account:
         except KeyError:
             raise VenueError(f"unknown order {order_id}") from None
 
-    def leg(self, symbol: str, idx: int) -> Leg:
+    def leg(self, key: str, idx: int) -> Leg:
+        """The position leg ``idx`` of the instrument ``key`` (the symbol, for linear)."""
         try:
-            return self.legs[symbol, idx]
+            return self.legs[key, idx]
         except KeyError:
-            raise VenueError(f"{symbol} has no leg {idx}") from None
+            raise VenueError(f"{key} has no leg {idx}") from None
+
+    # --- coins --------------------------------------------------------------------------
+
+    def balance(self, coin: str) -> Decimal:
+        """A coin's wallet balance: its deposit, the PnL and fees the legs settling in it
+        realised, and what the spot fills moved."""
+        realised = sum(
+            (leg.cum_realised for leg in self.legs.values() if leg.market.spec.settle_coin == coin),
+            ZERO,
+        )
+        return DEPOSITS.get(coin, ZERO) + q8(realised) + self.spot_flows.get(coin, ZERO)
+
+    def locked(self, coin: str, *, excluding: Order | None = None) -> Decimal:
+        """What open spot orders hold of ``coin``: a sell its base, a buy its quote."""
+        held = ZERO
+        for o in (self.orders[i] for i in self.open_ids):
+            spec = o.market.spec
+            if spec.category != "spot" or o is excluding:
+                continue
+            if o.side == "Sell" and spec.base_coin == coin:
+                held += o.leaves
+            elif o.side == "Buy" and spec.quote_coin == coin:
+                held += o.leaves * o.price
+        return held
+
+    def free(self, coin: str, *, excluding: Order | None = None) -> Decimal:
+        """A coin's balance less what open spot orders hold."""
+        return self.balance(coin) - self.locked(coin, excluding=excluding)
+
+    def affordable(
+        self,
+        spec: SymbolSpec,
+        side: str,
+        qty: Decimal,
+        price: Decimal,
+        *,
+        excluding: Order | None = None,
+    ) -> bool:
+        """Whether the wallet holds what a spot order of ``qty`` at ``price`` needs (a sell
+        its base coin, a buy its quote); derivatives always (margin is not modelled)."""
+        if spec.category != "spot":
+            return True
+        if side == "Sell":
+            return qty <= self.free(spec.base_coin, excluding=excluding)
+        return qty * price <= self.free(spec.quote_coin, excluding=excluding)
+
+    def coins(self) -> list[str]:
+        """The wallet's coins: each leg's settle coin, each spot pair's base and quote."""
+        found: dict[str, None] = {}
+        for spec in self.specs.values():
+            if spec.category == "spot":
+                found.update({spec.base_coin: None, spec.quote_coin: None})
+            else:
+                found[spec.settle_coin] = None
+        return list(found)
 
     def take(self) -> list[wire.Push]:
         """The frames pushed since the last call, in the order sent."""
@@ -121,10 +188,13 @@ class Account:
     def _send(self, t: int, group: Group, *, wallet: bool = False) -> None:
         group = self.arrange([(topic, data) for topic, data in group if data])
         if wallet and self.wallet:
-            group.append(("wallet", [wire.wallet_element(self.legs.values(), DEPOSIT)]))
+            group.append(("wallet", [self.wallet_element()]))
         for i, (topic, data) in enumerate(group):
             frame_id = "" if topic == "execution.fast" else self.ids.frame_id()
-            self._pending.append(wire.Push(topic, frame_id, t + self.delay(i), tuple(data)))
+            category = str(data[0].get("category", CATEGORY))
+            self._pending.append(
+                wire.Push(topic, frame_id, t + self.delay(i), tuple(data), category)
+            )
             self.stats["frames"] += 1
             self.stats[f"frames_{topic}"] += 1
 
@@ -147,29 +217,35 @@ class Account:
         o.status, o.cancel_type, o.updated = status, cancel_type, t
         self._file(o)
 
-    def _new_order(self, terms: Terms) -> Order:
+    def _new_order(self, terms: Terms, *, funded: bool = True) -> Order:
         """A new order of ``terms``, filed open (``New``, or ``Untriggered`` with a
-        trigger), after its terms were checked."""
-        spec = self.specs.get(terms.symbol)
+        trigger), after its terms (and, if ``funded``, a spot order's coins) were
+        checked."""
+        spec = self.specs.get(terms.key)
         if spec is None:
-            raise VenueError(f"unknown symbol {terms.symbol}")
-        market = self.markets[terms.symbol]
+            raise VenueError(f"unknown {terms.category} symbol {terms.symbol}")
+        market = self.markets[terms.key]
         price = _check_terms(spec, market, terms)
+        if funded and not self.affordable(spec, terms.side, terms.qty, price):
+            raise VenueError(f"insufficient balance for a {terms.side} of {terms.qty}")
         trigger, stop = terms.trigger_price, terms.stop_order_type
         tpsl = stop in TPSL_STOP_ORDER_TYPES
         reduce_only = terms.reduce_only or tpsl
         # hedge: Buy opens the long leg (1), Sell the short (2); reduce-only closes the other
         idx = (1 if (terms.side == "Buy") != reduce_only else 2) if spec.hedge else 0
+        spot = spec.category == "spot"
+        leg = self.spot_legs[spec.key] if spot else self.legs[spec.key, idx]
         t = self.stamp()
         self._links += 0 if tpsl else 1
         o = Order(
             ordinal=self._next_ordinal(), order_id=self.ids.uuid(),
             link_id="" if tpsl else f"{self.link_prefix}{self._links}", market=market,
-            leg=self.legs[terms.symbol, idx], side=terms.side, order_type=terms.order_type,
+            leg=leg, side=terms.side, order_type=terms.order_type,
             tif=terms.time_in_force or ("GTC" if terms.order_type == "Limit" else "IOC"),
             qty=terms.qty, price=price, created=t, updated=t,
             stop_type=stop or ("Stop" if trigger is not None else ""),
-            create_type=_TPSL_CREATE_TYPES.get(stop, "CreateByUser"), trigger=trigger or ZERO,
+            create_type="" if spot else _TPSL_CREATE_TYPES.get(stop, "CreateByUser"),
+            trigger=trigger or ZERO,
             reduce_only=reduce_only, close_on_trigger=tpsl,
             status="New" if trigger is None else "Untriggered",
         )  # fmt: skip
@@ -183,9 +259,27 @@ class Account:
 
     # --- views ------------------------------------------------------------------------
 
+    def wallet_element(self) -> Element:
+        """The unified account's ``wallet`` element, every coin of ``coins()``."""
+        coins = self.coins()
+        return wire.wallet_element(
+            self.legs.values(),
+            {c: (self.balance(c), self.locked(c), self.usd_price(c)) for c in coins},
+        )
+
+    def usd_price(self, coin: str) -> Decimal:
+        """A coin's price in USD: 1 for USDT, else the mark of a market it is the base of."""
+        if coin in ("USDT", "USD"):
+            return Decimal(1)
+        marks = [m.mark for m in self.markets.values() if m.spec.base_coin == coin]
+        return marks[0] if marks else ZERO
+
     def truth(self) -> dict[str, Any]:
         """The exact current state: see ``oms.sim.truth.account_truth``."""
-        return account_truth(self.orders.values(), self.executions.values(), self.legs.values())
+        truth = account_truth(self.orders.values(), self.executions.values(), self.legs.values())
+        if any(s.category != CATEGORY for s in self.specs.values()):  # not linear alone
+            truth["balances"] = {c: wire.fmt(self.balance(c)) for c in self.coins()}
+        return truth
 
 
 def _check_terms(spec: SymbolSpec, market: Market, terms: Terms) -> Decimal:
@@ -199,11 +293,15 @@ def _check_terms(spec: SymbolSpec, market: Market, terms: Terms) -> Decimal:
         if terms.order_type == "Limit":
             raise VenueError("a limit order needs a price")
         protect = Decimal("1.03") if side == "Buy" else Decimal("0.97")
-        price = (market.mid * protect).quantize(spec.tick)
+        price = to_tick(market.mid * protect, spec.tick)
     if price <= 0 or price % spec.tick:
         raise VenueError(f"price {price} is not on the tick {spec.tick}")
     if trigger is not None and (trigger <= 0 or trigger % spec.tick):
         raise VenueError(f"trigger price {trigger} is not on the tick {spec.tick}")
     if terms.stop_order_type in TPSL_STOP_ORDER_TYPES and trigger is None:
         raise VenueError("a TP/SL order needs a trigger price")
+    if spec.category == "spot" and (
+        terms.reduce_only or trigger is not None or terms.stop_order_type
+    ):
+        raise VenueError("a spot order here is a plain order: no reduce-only, no trigger")
     return price

@@ -11,12 +11,16 @@ model of what was delivered):
   symbol, orderLinkId, order and stop types, reduceOnly, rejectReason and times (not
   timeInForce: the store does not keep it), and the open orders
   exactly the non-terminal ones;
-- ``executions``: the same execIds, each booked once, with orderId, orderLinkId, symbol,
-  side, execType, execQty, execPrice, execFee, execTime, seq, isMaker and closedSize;
-- ``positions`` (``SYMBOL:idx``): every leg's signed net, size, side and entry price (a
-  leg the ledger holds no report of is flat), and no other leg reported; when an entry
-  gives the report's ``updatedTime``, that report itself (its seq and time) must be held;
-- optionally ``legs`` (``SYMBOL:idx`` -> the net its fills add up to: exactly the legs
+- ``executions``: the same execIds, each booked once, with orderId, orderLinkId,
+  category, symbol, side, execType, execQty, execPrice, execFee, execTime, seq, isMaker
+  and closedSize;
+- ``positions``, keyed by (category, symbol, positionIdx) as ``oms.sim.truth.position_key``
+  writes it (``SYMBOL:idx`` for linear, ``category:SYMBOL:idx`` otherwise): every leg's
+  signed net, size, side and entry price (a leg the ledger holds no report of is flat),
+  and no other leg reported; when an entry gives the report's ``updatedTime``, that
+  report itself (its seq and time) must be held. Spot has no positions; its fills are
+  compared with the other executions;
+- optionally ``legs`` (the same keys -> the net its fills add up to: exactly the legs
   the ledger knows) and ``booked`` (orderId -> quantity of its position-changing fills).
 
 A field an entry leaves out is not compared (a recorded truth may lack some). Values
@@ -33,7 +37,8 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from oms.sim.specs import TERMINAL_STATUSES
+from oms.sim.specs import CATEGORY, TERMINAL_STATUSES
+from oms.sim.truth import position_key
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -48,13 +53,14 @@ ORDER_FIELDS: Final = (
     ("leavesQty", "leaves_qty"), ("avgPrice", "avg_price"), ("symbol", "symbol"),
     ("side", "side"), ("positionIdx", "position_idx"), ("orderLinkId", "order_link_id"),
     ("orderType", "order_type"), ("stopOrderType", "stop_order_type"),
-    ("reduceOnly", "reduce_only"),
+    ("reduceOnly", "reduce_only"), ("category", "category"),
     ("rejectReason", "reject_reason"), ("createdTime", "created_time"),
     ("updatedTime", "updated_time"),
 )  # fmt: skip
 #: Execution fields compared: (truth key, attribute of the booked fill).
 FILL_FIELDS: Final = (
-    ("orderId", "order_id"), ("orderLinkId", "order_link_id"), ("symbol", "symbol"),
+    ("orderId", "order_id"), ("orderLinkId", "order_link_id"), ("category", "category"),
+    ("symbol", "symbol"),
     ("side", "side"), ("execType", "exec_type"), ("execQty", "exec_qty"),
     ("execPrice", "exec_price"), ("execFee", "exec_fee"), ("execTime", "exec_time"),
     ("seq", "seq"), ("isMaker", "is_maker"), ("closedSize", "closed_size"),
@@ -120,7 +126,7 @@ def _fill_differences(held: Held, wanted: Mapping[str, Any]) -> list[str]:
 
 
 def _position_differences(held: Held, wanted: Mapping[str, Any]) -> list[str]:
-    reports = {f"{p.symbol}:{p.position_idx}": p for p in held.position_reports()}
+    reports = {_key(p): p for p in held.position_reports()}
     diffs = [f"position {k}: not on the exchange" for k in sorted(set(reports) - set(wanted))]
     for key, want in wanted.items():
         got = reports.get(key)
@@ -139,7 +145,7 @@ def _position_differences(held: Held, wanted: Mapping[str, Any]) -> list[str]:
 
 
 def _leg_differences(held: Held, wanted: Mapping[str, Any]) -> list[str]:
-    legs = {f"{k.symbol}:{k.position_idx}": leg for k, leg in held.legs().items()}
+    legs = {_key(k): leg for k, leg in held.legs().items()}
     if set(legs) != set(wanted):
         return [f"legs: {sorted(legs)} != {sorted(wanted)}"]
     return [
@@ -147,6 +153,22 @@ def _leg_differences(held: Held, wanted: Mapping[str, Any]) -> list[str]:
         for key, want in sorted(wanted.items())
         if not _same(legs[key].derived_net, want)
     ]
+
+
+class _Keyed(Protocol):
+    """A held position report or leg key."""
+
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def position_idx(self) -> int: ...
+
+
+def _key(held: _Keyed) -> str:
+    """The truth's key of a held report or leg key (a held value without a category is
+    linear's, as the recorded stream is)."""
+    category = _shown(getattr(held, "category", None)) or CATEGORY
+    return position_key(str(category), held.symbol, held.position_idx)
 
 
 def _fields(

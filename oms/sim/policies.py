@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
-from oms.sim.records import WORKING, Terms
+from oms.sim.records import WORKING, Terms, to_tick
 
 if TYPE_CHECKING:
     import random
@@ -138,31 +138,56 @@ class RandomPolicy:
         lots = self.rng.randint(1, top) if self.rng.random() < 0.7 else self.rng.randint(1, 5)
         return step * min(lots, top)
 
-    def _pick_side(self, market: Market) -> Terms:
-        """Symbol, side, qty and reduce_only of a new order: open or add, sometimes close."""
+    def _pick_side(self, market: Market) -> Terms | None:
+        """Symbol, side, qty and reduce_only of a new order: open or add, sometimes close
+        (spot: what the wallet can pay for; None when it can pay for nothing)."""
         spec, legs = market.spec, self.venue.legs
+        if spec.category == "spot":
+            return self._pick_spot(market)
         cap = spec.qty_step * spec.max_lots * 3  # beyond this, lean towards closing
         if not spec.hedge:
-            net = legs[spec.symbol, 0].net
+            net = legs[spec.key, 0].net
             side = self.rng.choice(("Buy", "Sell"))
             if abs(net) > cap and self.rng.random() < 0.6:
                 side = "Sell" if net > 0 else "Buy"
-            closable = legs[spec.symbol, 0].closable(side)
+            closable = legs[spec.key, 0].closable(side)
             reduce = bool(closable) and self.rng.random() < 0.2
             qty = self._lots(market, closable if reduce else None)
-            return Terms(spec.symbol, side, qty, reduce_only=reduce)
-        long_net, short_net = legs[spec.symbol, 1].net, -legs[spec.symbol, 2].net
+            return Terms(spec.symbol, side, qty, reduce_only=reduce, category=spec.category)
+        long_net, short_net = legs[spec.key, 1].net, -legs[spec.key, 2].net
         roll = self.rng.random()
         if (long_net > cap and roll < 0.3) or (roll < 0.2 and long_net > 0):
-            return Terms(spec.symbol, "Sell", self._lots(market, long_net), reduce_only=True)
+            qty = self._lots(market, long_net)
+            return Terms(spec.symbol, "Sell", qty, reduce_only=True, category=spec.category)
         if (short_net > cap and roll > 0.7) or (roll < 0.4 and short_net > 0):
-            return Terms(spec.symbol, "Buy", self._lots(market, short_net), reduce_only=True)
-        return Terms(spec.symbol, "Buy" if roll < 0.7 else "Sell", self._lots(market))
+            qty = self._lots(market, short_net)
+            return Terms(spec.symbol, "Buy", qty, reduce_only=True, category=spec.category)
+        side = "Buy" if roll < 0.7 else "Sell"
+        return Terms(spec.symbol, side, self._lots(market), category=spec.category)
+
+    def _pick_spot(self, market: Market) -> Terms | None:
+        """A spot order the wallet can pay for: a sell of free base coin, a buy of what the
+        free quote coin buys at a price up to 5% above the mid (a market order's 3%
+        protection price fits). The other side when one cannot be paid for."""
+        spec, venue = market.spec, self.venue
+        caps = {
+            "Sell": venue.free(spec.base_coin),
+            "Buy": venue.free(spec.quote_coin) / (market.mid * D("1.05")),
+        }
+        side = self.rng.choice(("Buy", "Sell"))
+        if caps[side] < spec.qty_step:
+            side = "Sell" if side == "Buy" else "Buy"
+        if caps[side] < spec.qty_step:
+            return None
+        return Terms(spec.symbol, side, self._lots(market, caps[side]), category="spot")
 
     def _report_leg(self, o: Order) -> None:
-        """Bybit's position report after an order create, amend or cancel (sometimes)."""
+        """Bybit's position report after an order create, amend or cancel (sometimes; never
+        on spot, which has no position)."""
+        if o.category == "spot":
+            return
         if self.rng.random() < self.mix.position_report:
-            self.venue.report_position(o.symbol, o.leg.idx)
+            self.venue.report_position(o.market.spec.key, o.leg.idx)
 
     def _split(self, market: Market, qty: Decimal, parts: int) -> list[Decimal]:
         """``qty`` cut into ``parts`` (at most one per lot) sizes of whole lots."""
@@ -220,7 +245,10 @@ class RandomPolicy:
     # --- actions ----------------------------------------------------------------------
 
     def place_market(self, market: Market) -> bool:
-        terms = replace(self._pick_side(market), order_type="Market")
+        picked = self._pick_side(market)
+        if picked is None:
+            return False
+        terms = replace(picked, order_type="Market")
         announce = self.rng.random() < 0.1
         o = self.venue.place(terms, announce=announce)
         if announce:
@@ -230,6 +258,8 @@ class RandomPolicy:
 
     def place_limit(self, market: Market) -> bool:
         terms = self._pick_side(market)
+        if terms is None:
+            return False
         away = self.rng.randint(1, 60) * (-1 if terms.side == "Buy" else 1)
         tif = "PostOnly" if self.rng.random() < 0.25 else "GTC"
         terms = replace(terms, price=market.ticks_away(away), time_in_force=tif)
@@ -247,6 +277,8 @@ class RandomPolicy:
 
     def place_ioc_limit(self, market: Market) -> bool:
         terms = self._pick_side(market)
+        if terms is None:
+            return False
         tif = self.rng.choice(("IOC", "FOK"))
         direction = 1 if terms.side == "Buy" else -1
         if self.rng.random() < 0.5:  # nothing to match at that price
@@ -262,8 +294,11 @@ class RandomPolicy:
         return True
 
     def place_conditional(self, market: Market) -> bool:
+        """A conditional order (derivatives only here: spot draws a plain order instead)."""
         spec = market.spec
-        held = [leg for i in spec.legs if (leg := self.venue.legs[spec.symbol, i]).net]
+        if spec.category == "spot":
+            return False
+        held = [leg for i in spec.legs if (leg := self.venue.legs[spec.key, i]).net]
         factor = {"Buy": D("1.03"), "Sell": D("0.97")}
         if held and self.rng.random() < 0.5:  # a partial take-profit / stop-loss
             leg = self.rng.choice(held)
@@ -273,19 +308,22 @@ class RandomPolicy:
             qty = self._lots(market, abs(leg.net))
             stop = "PartialTakeProfit" if take_profit else "PartialStopLoss"
         else:  # a plain conditional (stop) order that opens or adds
-            side, qty = self._pick_side(market).side, self._lots(market)
+            picked = self._pick_side(market)
+            if picked is None:  # pragma: no cover - only spot pairs pick nothing
+                return False
+            side, qty = picked.side, self._lots(market)
             up, stop = self.rng.random() < 0.5, ""
             order_type = self.rng.choice(("Market", "Limit"))
         away = self.rng.randint(5, 80)
         trigger = market.ticks_away(away if up else -away)
         if order_type == "Market":
-            price = (trigger * factor[side]).quantize(spec.tick)
+            price = to_tick(trigger * factor[side], spec.tick)
         else:
             offset = spec.tick * self.rng.randint(0, 10)
             price = trigger + offset if side == "Sell" else max(spec.tick, trigger - offset)
         terms = Terms(
             spec.symbol, side, qty, price=price, order_type=order_type, trigger_price=trigger,
-            stop_order_type=stop,
+            stop_order_type=stop, category=spec.category,
         )  # fmt: skip
         self._report_leg(self.venue.place(terms))
         return True
@@ -362,13 +400,16 @@ class RandomPolicy:
             self.venue.amend(
                 o.order_id, trigger_price=trigger if trigger != o.trigger else trigger + spec.tick
             )
-        elif self.rng.random() < 0.5 and not o.reduce_only:
+        elif self.rng.random() < 0.5 and not o.reduce_only and spec.category != "spot":
             qty = o.cum_qty + spec.qty_step * self.rng.randint(1, spec.max_lots)
             self.venue.amend(o.order_id, qty=qty if qty != o.qty else qty + spec.qty_step)
-        else:
+        else:  # spot amends its price only, and only to one the wallet pays for
             away = self.rng.randint(1, 60)
             price = o.market.ticks_away(-away if o.side == "Buy" else away)
-            self.venue.amend(o.order_id, price=price if price != o.price else price + spec.tick)
+            price = price if price != o.price else price + spec.tick
+            if not self.venue.affordable(spec, o.side, o.leaves, price, excluding=o):
+                return False
+            self.venue.amend(o.order_id, price=price)
         self._report_leg(o)
         return True
 

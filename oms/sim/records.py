@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final
 
-from oms.sim.specs import TERMINAL_STATUSES, SymbolSpec
+from oms.sim.specs import TERMINAL_STATUSES, SymbolSpec, instrument_key
 
 ZERO: Final = Decimal(0)
 Q8: Final = Decimal("1e-8")
@@ -18,12 +18,27 @@ FILLABLE: Final = frozenset({"Created", "New", "PartiallyFilled", "Triggered"})
 WORKING: Final = frozenset({"New", "PartiallyFilled"})
 
 LegId = tuple[str, int]
-"""A position leg: (symbol, positionIdx)."""
+"""A position leg: (instrument key, positionIdx); the key is the bare symbol for linear
+(``oms.sim.specs.instrument_key``)."""
 
 
 def q8(value: Decimal) -> Decimal:
     """Rounded to 8 decimal places, as Bybit rounds values and fees (half even)."""
     return value.quantize(Q8)
+
+
+def to_tick(value: Decimal, tick: Decimal) -> Decimal:
+    """``value`` rounded to the nearest multiple of ``tick`` (half even). A power-of-ten
+    tick quantizes as it always has; a tick such as BTCUSD's 0.5 rounds in ticks."""
+    if tick.normalize().as_tuple().digits == (1,):
+        return value.quantize(tick)
+    return (value / tick).to_integral_value() * tick
+
+
+def exec_value(spec: SymbolSpec, qty: Decimal, price: Decimal) -> Decimal:
+    """A fill's value: qty x price in the quote coin, but for an inverse symbol (qty in
+    USD contracts) qty / price in the base coin, to 8 places as Bybit rounds it."""
+    return q8(qty / price) if spec.category == "inverse" else qty * price
 
 
 @dataclass(slots=True)
@@ -86,8 +101,8 @@ class Leg:
 
     @property
     def key(self) -> str:
-        """``SYMBOL:idx``, the key of the leg in the truth."""
-        return f"{self.market.spec.symbol}:{self.idx}"
+        """``SYMBOL:idx`` (linear) or ``category:SYMBOL:idx``: the leg's key in the truth."""
+        return f"{self.market.spec.key}:{self.idx}"
 
     def closable(self, side: str) -> Decimal:
         """Quantity a reduce-only order of ``side`` may still close."""
@@ -98,18 +113,31 @@ class Leg:
     def apply(
         self, signed_qty: Decimal, price: Decimal, fee: Decimal, t: int
     ) -> tuple[Decimal, Decimal]:
-        """Book a fill; return the size it closed and the PnL that realised (before fee)."""
+        """Book a fill; return the size it closed and the PnL that realised (before fee).
+        A spot "leg" only counts the base coin the fills bought and sold (no position,
+        no PnL: the wallet's balances carry the rest)."""
         net = self.net
+        if self.market.spec.category == "spot":
+            self.net, self.updated = net + signed_qty, t
+            return ZERO, ZERO
         if not net:
             self.cur_realised = ZERO
             self.created = t
         closed = pnl = ZERO
+        inverse = self.market.spec.category == "inverse"
         if not net or (net > 0) == (signed_qty > 0):
             size = abs(net) + abs(signed_qty)
-            self.entry = q8((abs(net) * self.entry + abs(signed_qty) * price) / size)
+            if inverse:  # the contracts' average over their values: a harmonic mean
+                value = (abs(net) / self.entry if net else ZERO) + abs(signed_qty) / price
+                self.entry = q8(size / value)
+            else:
+                self.entry = q8((abs(net) * self.entry + abs(signed_qty) * price) / size)
         else:
             closed = min(abs(net), abs(signed_qty))
-            pnl = closed * (price - self.entry) * (1 if net > 0 else -1)
+            if inverse:  # in the base coin: USD contracts valued at entry minus at exit
+                pnl = q8(closed * (1 / self.entry - 1 / price)) * (1 if net > 0 else -1)
+            else:
+                pnl = closed * (price - self.entry) * (1 if net > 0 else -1)
             self.cur_realised += pnl
             self.cum_realised += pnl
             remaining = net + signed_qty
@@ -146,6 +174,12 @@ class Terms:
     trigger_price: Decimal | None = None
     stop_order_type: str = ""
     reduce_only: bool = False
+    category: str = "linear"
+
+    @property
+    def key(self) -> str:
+        """The instrument's key in the venue (``oms.sim.specs.instrument_key``)."""
+        return instrument_key(self.category, self.symbol)
 
 
 @dataclass(slots=True)
@@ -186,6 +220,10 @@ class Order:
     @property
     def symbol(self) -> str:
         return self.market.spec.symbol
+
+    @property
+    def category(self) -> str:
+        return self.market.spec.category
 
     @property
     def is_open(self) -> bool:
@@ -239,7 +277,8 @@ class Execution:
     order_type: str = "UNKNOWN"
     stop_type: str = "UNKNOWN"
     create_type: str = ""
-
-    @property
-    def value(self) -> Decimal:
-        return self.qty * self.price
+    category: str = "linear"
+    #: the coin ``fee`` is paid in (USDT on linear, BTC on BTCUSD; spot: by side)
+    fee_coin: str = "USDT"
+    #: execValue (``exec_value``: qty x price, or qty / price on inverse)
+    value: Decimal = ZERO

@@ -3,16 +3,26 @@
 One ``SymbolSpec`` serves every driver of the simulator (the benchmark, the sandbox and
 ``oms.testing``); ``CATALOGUE`` holds the six linear perpetuals they trade, three in
 one-way mode and three in hedge mode, with Bybit's real steps and ticks.
+``CATEGORY_SYMBOLS`` adds, per other category, the symbol the sandbox trades there: the
+inverse perpetual BTCUSD (quantities in USD contracts, settled in BTC) and the spot pair
+BTCUSDT, deliberately named like the linear one (a symbol is unique only per category).
 
 >>> CATALOGUE["ETHUSDT"].legs, CATALOGUE["BTCUSDT"].legs
 ((1, 2), (0,))
+>>> [(s.key, s.category, s.settle_coin) for s in CATEGORY_SYMBOLS["inverse"]]
+[('inverse:BTCUSD', 'inverse', 'BTC')]
+>>> [(s.key, s.legs) for s in symbols_of(("linear", "spot"), ())]
+[('spot:BTCUSDT', ())]
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = [
     "CANCEL_RACE_REASON",
@@ -24,12 +34,17 @@ __all__ = [
     "TPSL_STOP_ORDER_TYPES",
     "SymbolSpec",
 ]
+# CATEGORIES, CATEGORY_SYMBOLS, instrument_key and symbols_of are public too (``oms.sim``
+# exports them) but stay out of __all__: ``oms.testing.symbols`` re-exports this __all__
+# as its own, and the other categories are not part of oms.testing yet.
 
 D = Decimal
 #: The first exchange timestamp of a simulated account (2024-06-01 00:00 UTC, in ms).
 T0: Final = 1_717_200_000_000
-#: The product category of every simulated frame.
+#: The product category of a symbol unless its spec says otherwise.
 CATEGORY: Final = "linear"
+#: The categories the simulator trades.
+CATEGORIES: Final = ("linear", "inverse", "spot")
 #: Order statuses after which an order never changes (Bybit spelling).
 TERMINAL_STATUSES: Final = frozenset(
     {"Filled", "Cancelled", "Rejected", "PartiallyFilledCanceled", "Deactivated", "Active"}
@@ -47,14 +62,25 @@ LEVERAGE: Final = D(10)
 MMR: Final = D("0.005")
 #: the unified account's USDT deposit before any trade
 DEPOSIT: Final = D(100_000)
+#: every coin's deposit before any trade: USDT, and BTC (the inverse symbol's margin and
+#: the spot pair's base coin)
+DEPOSITS: Final = {"USDT": DEPOSIT, "BTC": D(5)}
+#: Spot fees (Bybit's base spot rate, maker and taker alike). The coin a spot fee is
+#: paid in follows Bybit's spot rule: a buy pays in the coin it receives (the base coin),
+#: a sell in the coin it receives (the quote coin).
+SPOT_TAKER_FEE: Final = D("0.001")
+SPOT_MAKER_FEE: Final = D("0.001")
 
 
 @dataclass(frozen=True, slots=True)
 class SymbolSpec:
-    """A linear USDT perpetual: its name, position mode, quantity step, tick and start price.
+    """A symbol: its name, position mode, quantity step, tick and start price, and its
+    product category (a linear USDT perpetual by default).
 
     ``max_lots`` bounds the size of a random order, ``seq_base`` is where the symbol's
     cross sequence starts, ``risk_limit`` is the position report's ``riskLimitValue``.
+    An ``inverse`` symbol's qty is in contracts of one USD and it settles in its base
+    coin; a ``spot`` pair has no position (its orders carry positionIdx 0).
 
     >>> SymbolSpec("XRPUSDT", hedge=True, qty_step=Decimal(1), tick=Decimal("0.0001"),
     ...            price=Decimal("0.5")).legs
@@ -71,11 +97,23 @@ class SymbolSpec:
     max_lots: int = 60
     seq_base: int = 4_600_000_000
     risk_limit: str = "2000000"
+    category: str = CATEGORY
 
     @property
     def legs(self) -> tuple[int, ...]:
-        """The positionIdx values of this symbol's legs."""
+        """The positionIdx values of this symbol's legs (none on spot)."""
+        if self.category == "spot":
+            return ()
         return (1, 2) if self.hedge else (0,)
+
+    @property
+    def key(self) -> str:
+        """The venue's key of the instrument: see ``instrument_key``."""
+        return instrument_key(self.category, self.symbol)
+
+    @property
+    def quote_coin(self) -> str:
+        return "USD" if self.category == "inverse" else "USDT"
 
     @property
     def name(self) -> str:
@@ -84,11 +122,23 @@ class SymbolSpec:
 
     @property
     def base_coin(self) -> str:
-        return self.symbol.removesuffix("USDT")
+        return self.symbol.removesuffix(self.quote_coin)
 
     @property
     def settle_coin(self) -> str:
-        return "USDT"
+        """The coin fees and PnL are paid in (spot: none; its fees follow the side)."""
+        return self.base_coin if self.category == "inverse" else "USDT"
+
+
+def instrument_key(category: str, symbol: str) -> str:
+    """Where the venue files an instrument: the bare symbol for linear (the layout of the
+    recorded truth and of every linear-only driver), ``category:symbol`` otherwise, since
+    BTCUSDT names both a linear perpetual and a spot pair.
+
+    >>> instrument_key("linear", "BTCUSDT"), instrument_key("spot", "BTCUSDT")
+    ('BTCUSDT', 'spot:BTCUSDT')
+    """
+    return symbol if category == CATEGORY else f"{category}:{symbol}"
 
 
 def _spec(row: tuple[str, bool, str, str, str, int, str], n: int) -> SymbolSpec:
@@ -111,3 +161,30 @@ _ROWS: Final = (
 CATALOGUE: Final[dict[str, SymbolSpec]] = {row[0]: _spec(row, n) for n, row in enumerate(_ROWS)}
 #: Two one-way (BTCUSDT, DOGEUSDT) and two hedge-mode (ETHUSDT, SOLUSDT) symbols.
 DEFAULT_SYMBOLS: Final = tuple(CATALOGUE[n] for n in ("BTCUSDT", "ETHUSDT", "DOGEUSDT", "SOLUSDT"))
+#: The symbols of the other categories: Bybit's BTCUSD inverse perpetual (1 USD
+#: contracts, tick 0.5) and its BTCUSDT spot pair (base step 0.000001, tick 0.01).
+CATEGORY_SYMBOLS: Final[dict[str, tuple[SymbolSpec, ...]]] = {
+    "inverse": (
+        SymbolSpec("BTCUSD", hedge=False, qty_step=D(1), tick=D("0.5"), price=D(65000),
+                   max_lots=2000, seq_base=4_700_000_000, risk_limit="150", category="inverse"),
+    ),
+    "spot": (
+        SymbolSpec("BTCUSDT", hedge=False, qty_step=D("0.000001"), tick=D("0.01"),
+                   price=D(65000), max_lots=20000, seq_base=4_710_000_000, risk_limit="",
+                   category="spot"),
+    ),
+}  # fmt: skip
+
+
+def symbols_of(categories: Iterable[str], linear: Iterable[SymbolSpec]) -> tuple[SymbolSpec, ...]:
+    """The symbols traded in ``categories``: ``linear`` when linear is among them, then
+    each other category's ``CATEGORY_SYMBOLS``. Unknown categories raise ``ValueError``."""
+    categories = tuple(categories)
+    unknown = sorted(set(categories) - set(CATEGORIES))
+    if unknown or not categories:
+        raise ValueError(f"categories are some of {', '.join(CATEGORIES)}, not {unknown}")
+    picked = tuple(linear) if CATEGORY in categories else ()
+    for category in CATEGORIES[1:]:
+        if category in categories:
+            picked += CATEGORY_SYMBOLS[category]
+    return picked

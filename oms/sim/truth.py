@@ -3,12 +3,17 @@ recorded ``sample-truth.json`` (wire names, decimal text), which ``oms.sim.compa
 compares a ledger with.
 
 - ``orders``: orderId -> status, qty, price, triggerPrice, cumExecQty, cumExecValue,
-  cumExecFee, leavesQty, avgPrice, and the order's terms and times;
+  cumExecFee, leavesQty, avgPrice, and the order's category, terms and times;
 - ``executions``: execId -> orderId, orderLinkId, execQty, execPrice, execType, execFee,
-  execTime, seq, side, symbol, isMaker, closedSize; ``exec_ids``: the execIds sorted;
-- ``positions``: ``SYMBOL:idx`` -> symbol, positionIdx, signedSize, side, size,
-  entryPrice and seq (the symbol's last trade) of every leg, flat ones too;
-- ``status_sequences``: orderId -> every status pushed, in order.
+  execTime, seq, category, side, symbol, isMaker, closedSize; ``exec_ids``: the execIds
+  sorted (spot fills among them);
+- ``positions``: one entry per leg, keyed by (category, symbol, positionIdx) written as
+  ``SYMBOL:idx`` for linear (the recorded layout) and ``category:SYMBOL:idx`` otherwise
+  (``position_key``) -> category, symbol, positionIdx, signedSize, side, size,
+  entryPrice and seq (the symbol's last trade) of every leg, flat ones too; spot has no
+  position, so no entry;
+- ``status_sequences``: orderId -> every status pushed, in order;
+- ``balances`` (when the account trades more than linear): coin -> walletBalance.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from oms.sim.records import ZERO
+from oms.sim.specs import instrument_key
 from oms.sim.wire import avg_price, fmt
 
 if TYPE_CHECKING:
@@ -23,7 +29,17 @@ if TYPE_CHECKING:
 
     from oms.sim.records import Execution, Leg, Order
 
-__all__ = ["account_truth"]
+__all__ = ["account_truth", "position_key"]
+
+
+def position_key(category: str, symbol: str, position_idx: int) -> str:
+    """A position's key in the truth: ``SYMBOL:idx`` for linear, else
+    ``category:SYMBOL:idx``.
+
+    >>> position_key("linear", "BTCUSDT", 0), position_key("inverse", "BTCUSD", 0)
+    ('BTCUSDT:0', 'inverse:BTCUSD:0')
+    """
+    return f"{instrument_key(category, symbol)}:{position_idx}"
 
 
 def order_truth(o: Order) -> dict[str, Any]:
@@ -37,7 +53,7 @@ def order_truth(o: Order) -> dict[str, Any]:
         "stopOrderType": o.stop_type, "timeInForce": o.tif, "orderLinkId": o.link_id,
         "createdTime": str(o.created), "updatedTime": str(o.updated),
         "reduceOnly": o.reduce_only, "cancelType": o.cancel_type,
-        "rejectReason": o.reject_reason,
+        "rejectReason": o.reject_reason, "category": o.category,
     }  # fmt: skip
 
 
@@ -47,13 +63,14 @@ def execution_truth(e: Execution) -> dict[str, Any]:
         "orderId": e.order_id, "orderLinkId": e.link_id, "execQty": fmt(e.qty),
         "execPrice": fmt(e.price), "execType": e.exec_type, "execFee": fmt(e.fee),
         "execTime": str(e.time), "seq": e.seq, "side": e.side, "symbol": e.symbol,
-        "isMaker": e.maker, "closedSize": fmt(e.closed),
+        "isMaker": e.maker, "closedSize": fmt(e.closed), "category": e.category,
     }  # fmt: skip
 
 
 def leg_truth(leg: Leg) -> dict[str, Any]:
     """One leg's entry of the truth."""
     return {
+        "category": leg.market.spec.category,
         "symbol": leg.market.spec.symbol,
         "positionIdx": leg.idx,
         "signedSize": fmt(leg.net),

@@ -1,4 +1,7 @@
-"""``Venue``: a strict simulated Bybit linear account, driven by requests.
+"""``Venue``: a strict simulated Bybit account, driven by requests: linear perpetuals, the
+inverse perpetual BTCUSD (contracts of 1 USD; values, fees and PnL in BTC) and the spot
+pair BTCUSDT (no position; the fills move the wallet's BTC and USDT; a spot order that
+filled in part and then was cancelled ends ``PartiallyFilledCanceled``).
 
 Every action (``place``, ``match``, ``amend``, ``cancel``, ``trigger``, ``funding``...)
 checks its request first and raises ``VenueError`` changing nothing when Bybit would
@@ -25,11 +28,13 @@ from typing import TYPE_CHECKING
 
 from oms.sim import wire
 from oms.sim.account import Account, Group, VenueError
-from oms.sim.records import ZERO, Execution, Leg, Order, Terms, q8
+from oms.sim.records import ZERO, Execution, Leg, Order, Terms, exec_value, q8
 from oms.sim.specs import (
     CANCEL_RACE_REASON,
     FUNDING_RATE,
     MAKER_FEE,
+    SPOT_MAKER_FEE,
+    SPOT_TAKER_FEE,
     TAKER_FEE,
     TPSL_STOP_ORDER_TYPES,
 )
@@ -37,6 +42,8 @@ from oms.sim.specs import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from decimal import Decimal
+
+    from oms.sim.specs import SymbolSpec
 
 __all__ = ["Group", "Venue", "VenueError"]
 
@@ -67,7 +74,7 @@ class Venue(Account):
         match."""
         if status not in {"Rejected", "Cancelled"} or terms.price is None:
             raise VenueError("a refused order has a price and is Rejected or Cancelled")
-        o = self._new_order(terms)
+        o = self._new_order(terms, funded=False)
         o.reject_reason = reason
         self._close(o, status, o.created)
         self._send(o.created, [("order", self._reported([o]))])
@@ -96,6 +103,8 @@ class Venue(Account):
             raise VenueError("only a limit price on the tick grid can be amended")
         if trigger_price is not None and (o.status != "Untriggered" or trigger_price <= 0):
             raise VenueError("only an untriggered order's trigger price can be amended")
+        if not self.affordable(o.market.spec, o.side, new[0] - o.cum_qty, new[1], excluding=o):
+            raise VenueError("insufficient balance for the amended order")
         (o.qty, o.price), o.trigger = new, new_trigger
         o.updated = self.stamp()
         self.stats["amends"] += 1
@@ -112,9 +121,7 @@ class Venue(Account):
         t = self.stamp()
         for o in orders:
             o.reject_reason = reject_reason
-            self._close(
-                o, "Deactivated" if o.status == "Untriggered" else "Cancelled", t, cancel_type
-            )
+            self._close(o, _cancelled(o), t, cancel_type)
         self._send(t, [("order", self._reported(orders))])
 
     def trigger(self, order_id: str, *, then_new: bool = True) -> None:
@@ -177,6 +184,7 @@ class Venue(Account):
             raise VenueError("each part is a positive qty on the step at a positive price")
         if total > o.fillable():
             raise VenueError(f"cannot fill {total} of {order_id} ({o.status})")
+        self._check_spot_funds(o, parts)
         maker = o.order_type == "Limit" if maker is None else maker
         t = self.stamp()
         seq = o.market.take_seq(self.ids.seq_step())
@@ -188,9 +196,10 @@ class Venue(Account):
             self._close(o, "Filled", t)
         elif cancel_rest:
             o.reject_reason = "EC_CancelForNoFullFill"
-            self._close(o, "Cancelled", t)
+            self._close(o, _cancelled(o), t)
         else:
             o.status = "PartiallyFilled"
+        spot = o.category == "spot"
         changed = [o, *(s for s in self._sweep(o.leg, t) if s is not o)]
         elements = [wire.execution_element(e, detail=self.detail) for e in executions]
         fast = [wire.fast_element(e) for e in elements] if self.fast_frames else []
@@ -198,19 +207,35 @@ class Venue(Account):
             ("order", self._reported(changed)),
             ("execution.fast", fast),
             ("execution", elements),
-            ("position", [wire.position_element(o.leg)]),
+            ("position", [] if spot else [wire.position_element(o.leg)]),
         ]
         self._send(t, group, wallet=True)
         return executions
 
+    def _check_spot_funds(self, o: Order, parts: Sequence[tuple[Decimal, Decimal]]) -> None:
+        """A spot buy's fills may cost no more quote coin than the wallet holds (a sell's
+        base coin was checked when the order was placed)."""
+        spec = o.market.spec
+        if spec.category != "spot" or o.side != "Buy":
+            return
+        cost = sum((qty * price for qty, price in parts), ZERO)
+        if cost > self.free(spec.quote_coin, excluding=o):
+            raise VenueError(f"insufficient {spec.quote_coin} for the fills of {o.order_id}")
+
     def _execute(
         self, o: Order, qty: Decimal, price: Decimal, *, maker: bool, t: int, seq: int
     ) -> Execution:
-        rate = MAKER_FEE if maker else TAKER_FEE
-        fee = q8(qty * price * rate)
+        spec = o.market.spec
+        rate = _fee_rate(spec.category, maker=maker)
+        value = exec_value(spec, qty, price)
+        fee_coin = wire.order_fee_coin(o)
+        # a spot buy pays its fee out of the base coin it receives, a sell out of the quote
+        fee = q8((qty if spec.category == "spot" and o.side == "Buy" else value) * rate)
         closed, pnl = o.leg.apply(qty if o.side == "Buy" else -qty, price, fee, t)
+        if spec.category == "spot":
+            self._move_coins(spec, o.side, qty, value, fee)
         o.cum_qty += qty
-        o.cum_value += qty * price
+        o.cum_value += value
         o.cum_fee += fee
         if closed:
             o.closed_pnl += pnl - fee
@@ -220,11 +245,22 @@ class Venue(Account):
             fee_rate=rate, maker=maker, closed=closed, pnl=pnl, time=t, seq=seq,
             mark=o.market.mark, index=o.market.index, order_id=o.order_id, link_id=o.link_id,
             leaves=o.leaves, order_price=o.price, order_qty=o.qty, order_type=o.order_type,
-            stop_type=o.stop_type or "UNKNOWN", create_type=o.create_type,
+            stop_type=o.stop_type or ("" if spec.category == "spot" else "UNKNOWN"),
+            create_type=o.create_type, category=spec.category, fee_coin=fee_coin, value=value,
         )  # fmt: skip
         self.executions[e.exec_id] = e
         self.stats["exec_Trade"] += 1
         return e
+
+    def _move_coins(
+        self, spec: SymbolSpec, side: str, qty: Decimal, value: Decimal, fee: Decimal
+    ) -> None:
+        """A spot fill's coins: a buy receives the base coin less its fee and pays the
+        quote; a sell pays the base coin and receives the quote less its fee."""
+        flows, base, quote = self.spot_flows, spec.base_coin, spec.quote_coin
+        sign = 1 if side == "Buy" else -1
+        flows[base] = flows.get(base, ZERO) + sign * qty - (fee if side == "Buy" else ZERO)
+        flows[quote] = flows.get(quote, ZERO) - sign * value - (fee if side == "Sell" else ZERO)
 
     def _sweep(self, leg: Leg, t: int) -> list[Order]:
         """Reduce-only orders the leg left nothing to reduce: TP/SL are deactivated
@@ -244,22 +280,27 @@ class Venue(Account):
         return swept
 
     def funding(self, symbol: str, position_idx: int, *, rate: Decimal = FUNDING_RATE) -> Execution:
-        """A funding execution on an open leg (it never moves the position: longs pay a
-        positive rate), then the leg's position report at the funding's seq."""
+        """A funding execution on an open leg of the instrument ``symbol`` (its key:
+        ``inverse:BTCUSD``): it never moves the position, longs pay a positive rate on the
+        position's value at the mark (in BTC on inverse); then the leg's position report
+        at the funding's seq."""
         leg = self.leg(symbol, position_idx)
         if not leg.net:
             raise VenueError("funding is paid on an open position")
         t = self.stamp()
         market, size = leg.market, abs(leg.net)
-        fee = q8(size * market.mark * rate * (1 if leg.net > 0 else -1))
+        spec = market.spec
+        value = exec_value(spec, size, market.mark)
+        fee = q8(value * rate * (1 if leg.net > 0 else -1))
         leg.charge(fee, t)
         self._fundings += 1
         e = Execution(
             ordinal=self._next_ordinal(), exec_id=self.ids.uuid(), exec_type="Funding",
-            symbol=symbol, idx=position_idx, side="Buy" if leg.net > 0 else "Sell", qty=size,
+            symbol=spec.symbol, idx=position_idx, side="Buy" if leg.net > 0 else "Sell", qty=size,
             price=market.mark, fee=fee, fee_rate=rate, maker=False, closed=ZERO, pnl=ZERO,
             time=t, seq=market.take_seq(self.ids.seq_step()), mark=market.mark,
             index=market.index, order_id=f"{t // 1000}-{self._fundings}-{position_idx or 1}-2",
+            category=spec.category, fee_coin=spec.settle_coin, value=value,
         )  # fmt: skip
         self.executions[e.exec_id] = e
         self.stats["exec_Funding"] += 1
@@ -276,3 +317,20 @@ class Venue(Account):
         leg = self.leg(symbol, position_idx)
         leg.updated = t = self.stamp()
         self._send(t, [("position", [wire.position_element(leg)])])
+
+
+def _cancelled(o: Order) -> str:
+    """The status a cancel gives an open order: ``Deactivated`` before its trigger; on
+    spot ``PartiallyFilledCanceled`` once it filled in part (derivatives keep
+    ``Cancelled`` with a cumExecQty)."""
+    if o.status == "Untriggered":
+        return "Deactivated"
+    if o.category == "spot" and o.cum_qty:
+        return "PartiallyFilledCanceled"
+    return "Cancelled"
+
+
+def _fee_rate(category: str, *, maker: bool) -> Decimal:
+    if category == "spot":
+        return SPOT_MAKER_FEE if maker else SPOT_TAKER_FEE
+    return MAKER_FEE if maker else TAKER_FEE

@@ -141,7 +141,7 @@ class Repository(Rows):
     # --- writes -------------------------------------------------------------------------
 
     def insert_frames(self, connection: Connection, rows: Sequence[Row]) -> list[int]:
-        """Journal frames (rows of received_at, topic, raw, outcome, error); return their
+        """Journal frames (rows of received_at, topic, raw, outcome, error, parsed); return their
         ids in order. SQLite gives consecutive rowids under the write lock the insert
         takes; PostgreSQL's ids come from the sequence first, so writers never collide."""
         if not rows:

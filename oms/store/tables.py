@@ -12,7 +12,17 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from oms.store.types import ExactDecimal
@@ -82,7 +92,10 @@ class OrderRow(Base):
 
 
 class FrameRow(Base):
-    """``frames``: the journal of every frame received, exactly as received."""
+    """``frames``: the journal of every frame received, exactly as received; ``parsed``
+    marks a frame that arrived already parsed (a client's dict), journaled as its compact
+    JSON (``json.dumps(separators=(",", ":"), ensure_ascii=False)``), which decodes to the
+    same frame but need not be the venue's very bytes."""
 
     __tablename__ = "frames"
 
@@ -93,6 +106,7 @@ class FrameRow(Base):
     raw: Mapped[str] = mapped_column(Text)
     outcome: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
+    parsed: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     __table_args__ = (Index(None, "account", "outcome"),)
 

@@ -30,7 +30,7 @@ repeated with the poison last). ``poisoned_frames(frame)`` poisons one field of 
 element and names it (``Poisoned.index``): exactly that element must be refused and its
 siblings applied as if it had not been there (``Poisoned.without_poisoned``);
 ``poisoned_envelopes(frame)`` poisons the envelope, so nothing of the frame is usable;
-``non_text_inputs()`` are objects that are not a frame's text at all (a dict, None, a
+``non_text_inputs()`` are objects that are not a frame at all (None, a list, a
 number, bytes that are not UTF-8); ``poison_values(rule)`` gives the poison for one rule
 of ``FIELD_RULES`` (``RawJSON`` marks a token such as ``NaN`` that ``json.dumps`` cannot
 write).

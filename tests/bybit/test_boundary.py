@@ -377,8 +377,7 @@ def test_a_bool_field_takes_only_json_booleans(line, field, value):
 @pytest.mark.parametrize(
     "value",
     [
-        {},
-        json.loads(POSITION),  # a parsed frame: not (yet) taken
+        [json.loads(POSITION)],  # a parsed frame in a list: not a frame
         5,
         None,
         [],

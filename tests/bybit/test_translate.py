@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from oms import (
+    AmbiguousSymbolError,
     Fill,
     FillBooked,
     FillForUnknownOrder,
@@ -326,7 +327,7 @@ def test_dated_future_buy_execution():
     exact(fill.exec_fee, "0.03804625")
 
 
-def test_spot_execution_moves_no_position():
+def test_spot_execution_moves_no_leg_only_its_symbols_spot_net():
     ledger = Ledger()
     result = ledger.feed(real(FRAMES, 12), received_at=1)
     assert result.outcome is Outcome.APPLIED
@@ -335,8 +336,10 @@ def test_spot_execution_moves_no_position():
     assert booked.position_idx is None
     exact(booked.exec_qty, "0.001000")
     exact(booked.exec_fee, "0.000001")
-    assert ledger.derived_position("BTCUSDT") == 0
+    # spot has no position topic and no legs: its position is the net of its trades
     assert ledger.legs() == {}
+    exact(ledger.derived_position("BTCUSDT"), "0.001000")
+    assert ledger.position("BTCUSDT", "linear") == 0
 
 
 def test_funding_execution_is_booked_but_moves_nothing():
@@ -714,7 +717,11 @@ def test_frames_file_builds_the_expected_state():
     # lines 8 and 9 carry the same execId: booked once
     assert len(ledger.fills()) == 7
     assert ledger.position("DGBUSDT") == Decimal(-2000)
-    assert ledger.position("BTCUSDT") == 0
+    # BTCUSDT trades in linear (lines 8-11) and spot (line 12): a query must say which
+    with pytest.raises(AmbiguousSymbolError):
+        ledger.position("BTCUSDT")
+    assert ledger.position("BTCUSDT", "linear") == 0
+    assert ledger.position("BTCUSDT", "spot") == Decimal("0.001")
     assert ledger.stats == {
         "frames": 19,
         "applied": 13,

@@ -5,6 +5,7 @@ leases) to 0001 keeps every row the older schema has (``oms db downgrade``)."""
 from __future__ import annotations
 
 import gc
+import json
 import warnings
 from dataclasses import fields
 
@@ -24,9 +25,9 @@ from tests.store.conftest import TABLES, count, oms_cli, rows, table_rows
 #: the newest revision (later revisions keep every test below true as it is)
 HEAD = head_revision()
 #: columns added after 0002 (by table): absent from a database downgraded to 0002 or below
-LATER_COLUMNS = {"positions": ("opening_net_qty", "opening_seq")}
+LATER_COLUMNS = {"positions": ("opening_net_qty", "opening_seq"), "frames": ("parsed",)}
 
-FRAMES_COLUMNS = {"id", "account", "received_at", "topic", "raw", "outcome", "error"}
+FRAMES_COLUMNS = {"id", "account", "received_at", "topic", "raw", "outcome", "error", "parsed"}
 EVENTS_COLUMNS = {"id", "account", "type", "order_id", "symbol", "payload", "created_at"}
 
 
@@ -255,3 +256,23 @@ def test_db_downgrade_command(db_url, engine):
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"empty (head: {HEAD})\n"
     assert _tables(engine) == {"alembic_version"}
+
+
+def test_downgrading_0004_to_0003_drops_only_the_parsed_flag(db_url, engine, clean_lines):
+    with Pipeline(db_url) as service:
+        for line in clean_lines[:50]:
+            service.feed(json.loads(line))  # parsed frames: flagged
+        for line in clean_lines[50:100]:
+            service.feed(line)
+    flags = [r["parsed"] for r in table_rows(engine, "frames")]
+    assert sum(map(bool, flags)) == 50
+    assert len(flags) == 100
+    before = _snapshot(engine)
+    downgrade(engine, "0003")
+    assert current_revision(engine) == "0003"
+    assert "parsed" not in {c["name"] for c in inspect(engine).get_columns("frames")}
+    assert _snapshot(engine) == before
+    upgrade(engine)
+    assert _snapshot(engine) == before
+    assert not any(r["parsed"] for r in table_rows(engine, "frames"))  # the flags went with it
+    assert _differences(engine) == []
