@@ -1,17 +1,28 @@
-"""``python -m oms.sandbox``: run the sandbox exchange until Ctrl-C (or ``--seconds``).
+"""``python -m oms.sandbox``: run the sandbox exchange until SIGTERM, Ctrl-C (SIGINT) or
+``--seconds``.
 
 Prints the stream and REST URLs and the credentials to use, trades in the background,
-and reports the frame count every few seconds. No keys and no internet needed.
+and reports the frame count every few seconds. On SIGTERM or SIGINT it stops trading,
+closes both servers and every connection, prints one last line and exits 0. No keys and
+no internet needed.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from oms.sandbox.model import CATEGORIES, DEFAULT_CATEGORIES
-from oms.sandbox.server import Sandbox
+from oms.sandbox.server import DEFAULT_LATENCY_MS, Sandbox
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+_REPORT_S = 5.0
 
 
 def _categories(text: str) -> tuple[str, ...]:
@@ -24,7 +35,7 @@ def _categories(text: str) -> tuple[str, ...]:
     return names
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m oms.sandbox", description=__doc__)
     parser.add_argument("--key", default="sandbox-key", help="API key (default sandbox-key)")
     parser.add_argument("--secret", default="sandbox-secret", help="API secret")
@@ -32,35 +43,76 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=5.0, help="actions a second (default 5)")
     parser.add_argument("--seconds", type=float, default=None, help="stop after this long")
     parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=DEFAULT_LATENCY_MS,
+        help=f"delay of every WebSocket message and REST answer (default {DEFAULT_LATENCY_MS:g})",
+    )
+    parser.add_argument(
         "--categories",
         type=_categories,
         default=DEFAULT_CATEGORIES,
         help="categories to trade, comma-separated: linear, inverse, spot (default linear)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _stats_line(sandbox: Sandbox) -> str:
+    stats = sandbox.stats()
+    return (
+        f"{stats['steps']} actions, {stats['frames']} frames, {stats['connections']} connection(s)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if not (math.isfinite(args.latency_ms) and args.latency_ms >= 0):
+        _parser().error("--latency-ms must be a finite number, 0 or more")
     done = threading.Event()
-    with Sandbox(args.key, args.secret, seed=args.seed, categories=args.categories) as sandbox:
-        sys.stdout.write(
-            f"stream  {sandbox.ws_url}\nrest    {sandbox.rest_url}\n"
-            f"key     {args.key}\nsecret  {args.secret}\n"
+    reason = ["time is up"]
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        reason[0] = signal.Signals(signum).name
+        done.set()  # the main loop wakes at once and leaves the with block
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        sandbox = Sandbox(
+            args.key,
+            args.secret,
+            seed=args.seed,
+            categories=args.categories,
+            latency_ms=args.latency_ms,
         )
-        sys.stdout.flush()
-        sandbox.start_trading(args.rate)
-        waited = 0.0
-        try:
-            while args.seconds is None or waited < args.seconds:
-                step = 5.0 if args.seconds is None else min(5.0, args.seconds - waited)
-                done.wait(step)
-                waited += step
-                stats = sandbox.stats()
-                sys.stdout.write(
-                    f"{stats['steps']} actions, {stats['frames']} frames, "
-                    f"{stats['connections']} connection(s)\n"
-                )
-                sys.stdout.flush()
-        except KeyboardInterrupt:
-            pass
+        with sandbox:
+            _say(
+                f"stream  {sandbox.ws_url}\nrest    {sandbox.rest_url}\n"
+                f"key     {args.key}\nsecret  {args.secret}"
+            )
+            sandbox.start_trading(args.rate)
+            _run(sandbox, done, args.seconds)
+            last = _stats_line(sandbox)
+        _say(f"stopped ({reason[0]}): {last}; servers closed")
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return 0
+
+
+def _run(sandbox: Sandbox, done: threading.Event, seconds: float | None) -> None:
+    """Report every few seconds until ``done`` is set or ``seconds`` have passed."""
+    waited = 0.0
+    while seconds is None or waited < seconds:
+        step = _REPORT_S if seconds is None else min(_REPORT_S, seconds - waited)
+        if done.wait(step):
+            return
+        waited += step
+        _say(_stats_line(sandbox))
 
 
 if __name__ == "__main__":

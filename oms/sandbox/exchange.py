@@ -40,6 +40,7 @@ from oms.sim.venue import Venue
 if TYPE_CHECKING:
     from collections import Counter
     from collections.abc import Callable, Iterable, Sequence
+    from decimal import Decimal
 
     from oms.sim.wire import Element, Push
 
@@ -196,3 +197,19 @@ class Exchange:
 
     def spec(self, symbol: str, category: str = CATEGORY) -> SymbolSpec | None:
         return self.venue.specs.get(instrument_key(category, symbol))
+
+    def specs_of(self, category: str) -> list[SymbolSpec]:
+        """The specs of the symbols traded in ``category``, in the exchange's order."""
+        return [s for s in self.specs if s.category == category]
+
+    def wallet_row(self) -> Element:
+        """The unified account now, every coin, as the ``wallet`` frames carry it (the
+        same function renders both, so REST and stream always agree)."""
+        with self.lock:
+            return self.venue.wallet_element()
+
+    def prices(self, symbol: str, category: str = CATEGORY) -> tuple[Decimal, Decimal, Decimal]:
+        """(last, mark, index) price of one of the exchange's symbols now."""
+        with self.lock:
+            market = self.venue.markets[instrument_key(category, symbol)]
+            return market.mid, market.mark, market.index

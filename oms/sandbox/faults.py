@@ -1,8 +1,8 @@
 """``Faults``: what the sandbox gets wrong on purpose. All off by default.
 
 Every field may be changed at any time from any thread (``sandbox.faults.refuse_auth = 2``);
-the servers read them on each event. The counters (``refuse_auth``, ``rest_rate_limit``)
-count down as they are used.
+the servers read them on each event. The counters (``refuse_auth``, ``rest_rate_limit``,
+``rest_forbidden``) count down as they are used.
 
 - ``drop_after_frames=N``: a connection is cut (TCP abort, no close frame) right after it
   was sent its Nth data frame (counted from its start, or from when N was set if it was
@@ -22,6 +22,8 @@ count down as they are used.
   wrong type. The copy's other elements repeat the real frame, so a strict OMS refuses
   the poisoned element and the truth is unaffected.
 - ``rest_rate_limit=N``: the next N REST calls get retCode 10006 "Too many visits!".
+- ``rest_forbidden=N``: the next N REST calls get HTTP 403 (Bybit's answer when the IP
+  rate limit is breached).
 - ``rest_clock_skew_ms``: offset of the REST server clock (``/v5/market/time``, the
   envelope ``time`` and the signature timestamp window) from the exchange's clock.
 """
@@ -49,6 +51,7 @@ class Faults:
     malformed_every: int = 0
     poison_every: int = 0
     rest_rate_limit: int = 0
+    rest_forbidden: int = 0
     rest_clock_skew_ms: int = 0
     #: seed of the corruption choices
     seed: int = 0
@@ -96,6 +99,14 @@ class Faults:
         with self._lock:
             if self.rest_rate_limit > 0:
                 self.rest_rate_limit -= 1
+                return True
+            return False
+
+    def take_rest_forbidden(self) -> bool:
+        """Whether this REST call must get HTTP 403 (uses one of ``rest_forbidden``)."""
+        with self._lock:
+            if self.rest_forbidden > 0:
+                self.rest_forbidden -= 1
                 return True
             return False
 

@@ -10,7 +10,8 @@ not there (resync over REST). Control messages follow the wire spec: auth (HMAC 
 bad key or signature), subscribe/unsubscribe acks ("error:handler not found" for unknown
 topics), ``ping`` -> ``pong``. A connection that sends nothing for its idle limit (600 s,
 ``max_active_time``, or the ``idle_timeout`` argument) is closed. ``Faults`` are applied
-live.
+live. Every WebSocket message and REST answer leaves ``latency_ms`` late (3 ms by default,
+in order), as over any real network.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import math
 import random
 import re
 import string
@@ -61,6 +63,10 @@ TOPICS: Final = frozenset(
 ).union(*_CATEGORISED.values())
 _ACTIVE_TIME: Final = re.compile(r"(\d+)([sm]?)")
 _MONITOR_S: Final = 0.05
+#: Like any real network, the sandbox answers a few ms late by default: pybit sends a
+#: subscribe before it records its req_id, so an ack within microseconds finds no
+#: request to match and kills pybit's socket (about one connection in ten).
+DEFAULT_LATENCY_MS: Final = 3.0
 
 
 class _Connection(ServerConnection):
@@ -78,7 +84,8 @@ class _Connection(ServerConnection):
 class _Client:
     ws: _Connection
     conn_id: str
-    queue: asyncio.Queue[tuple[str, bool] | None] = field(default_factory=asyncio.Queue)
+    #: (text, is_data, loop time at which it may be sent), or None to stop the writer
+    queue: asyncio.Queue[tuple[str, bool, float] | None] = field(default_factory=asyncio.Queue)
     authed: bool = False
     topics: set[str] = field(default_factory=set)
     data_sent: int = 0
@@ -102,15 +109,21 @@ class Sandbox:
         categories: Sequence[str] = DEFAULT_CATEGORIES,
         faults: Faults | None = None,
         idle_timeout: float = 600.0,
+        latency_ms: float = DEFAULT_LATENCY_MS,
     ) -> None:
+        if not (math.isfinite(latency_ms) and latency_ms >= 0):
+            raise ValueError(f"latency_ms must be finite and 0 or more, not {latency_ms!r}")
         self.api_key = api_key
         self._secret = api_secret.encode()
         self.faults = faults if faults is not None else Faults()
         self.idle_timeout = idle_timeout
+        #: seconds added before every WebSocket message and REST answer leaves the sandbox
+        self.latency = latency_ms / 1000
         self.exchange = Exchange(
             seed=seed, symbols=symbols, categories=categories, sink=self._on_push
         )
         self._rest = RestApi(self.exchange, self.faults, api_key, api_secret)
+        self._rest.latency = self.latency
         self._ids = random.Random(seed)  # noqa: S311 - ids, not secrets
         self._state = "new"
         self._guard = threading.Lock()
@@ -349,8 +362,11 @@ class Sandbox:
 
     async def _writer(self, client: _Client) -> None:
         ws = client.ws
+        loop = asyncio.get_running_loop()
         while (item := await client.queue.get()) is not None:
-            text, is_data = item
+            text, is_data, due = item
+            if (wait := due - loop.time()) > 0:  # FIFO with one delay keeps the order
+                await asyncio.sleep(wait)
             if self.faults.is_silent():
                 continue  # lost, as on a dead link
             try:
@@ -401,14 +417,19 @@ class Sandbox:
             with contextlib.suppress(RuntimeError):  # loop closed while stopping
                 loop.call_soon_threadsafe(self._broadcast, push)
 
+    def _due(self) -> float:
+        """The loop time at which a message queued now may be sent (on the loop)."""
+        return asyncio.get_running_loop().time() + self.latency
+
     def _broadcast(self, push: Push) -> None:
         names = push.names()
+        due = self._due()
         for client in self._clients:
             if not client.authed:
                 continue
             for name in names:
                 if name in client.topics and (text := push.render(name)) is not None:
-                    client.queue.put_nowait((text, True))
+                    client.queue.put_nowait((text, True, due))
 
     # --- control messages ---------------------------------------------------------------
 
@@ -416,7 +437,8 @@ class Sandbox:
         reply = {"req_id": request["req_id"]} if "req_id" in request else {}
         reply.update(body)
         reply["conn_id"] = client.conn_id
-        client.queue.put_nowait((json.dumps(reply, separators=(",", ":")), False))
+        text = json.dumps(reply, separators=(",", ":"))
+        client.queue.put_nowait((text, False, self._due()))
 
     def _on_message(self, client: _Client, message: str | bytes) -> None:
         try:
