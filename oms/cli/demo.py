@@ -83,10 +83,10 @@ def print_result(console: Console, ledger: CoreLedger, diffs: list[str]) -> None
         )
     console.print(orders)
     positions = Table(title="positions")
-    for column in ("symbol", "position_idx", "net_qty"):
+    for column in ("category", "symbol", "position_idx", "net_qty"):
         positions.add_column(column)
     for p in ledger.position_reports():
-        positions.add_row(p.symbol, str(p.position_idx), str(p.net_qty))
+        positions.add_row(p.category, p.symbol, str(p.position_idx), str(p.net_qty))
     console.print(positions)
     console.print(f"{len(ledger.fills())} executions booked")
     if diffs:
@@ -125,7 +125,7 @@ def run_demo(  # noqa: PLR0913 - keyword-only settings, each with a safe default
             db=db,
             duration_s=seconds,
             live_view=sys.stdout.isatty() if live_view is None else live_view,
-            scope=ResyncScope(("linear",), ("USDT",)),
+            scope=ResyncScope(),  # every category: the sandbox trades three
             metrics_port=metrics_port,
             metrics_host=metrics_host,
             store_fault_deadline_s=store_fault_deadline_s,

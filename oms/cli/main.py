@@ -292,7 +292,12 @@ def _add_run(sub: _Sub, common: list[argparse.ArgumentParser]) -> None:
     )
     run.add_argument("--duration", type=float, help="stop after this many seconds")
     run.add_argument("--no-view", action="store_true", help="no live table (log lines only)")
-    run.add_argument("--category", nargs="+", default=["linear"], help="resync categories")
+    run.add_argument(
+        "--category",
+        nargs="+",
+        default=["linear", "inverse", "spot", "option"],
+        help="resync categories (default: all four)",
+    )
     run.add_argument("--settle-coin", nargs="+", default=["USDT"], help="resync settle coins")
     run.add_argument("--max-active-time", help="server idle limit, e.g. 60s (30s-600s)")
     run.add_argument("--auth-expiry-ms", type=int, default=10_000, help="login signature validity")

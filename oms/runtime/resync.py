@@ -87,6 +87,8 @@ class Converters(Protocol):
     def wallet(self, row: dict[str, Any]) -> WireModel: ...
 
 
+#: Every product category of Bybit v5.
+ALL_CATEGORIES: Final = ("linear", "inverse", "spot", "option")
 #: Categories that have positions (``/v5/position/list``): spot has none.
 POSITION_CATEGORIES: Final = frozenset({"linear", "inverse", "option"})
 
@@ -95,13 +97,15 @@ POSITION_CATEGORIES: Final = frozenset({"linear", "inverse", "option"})
 class ResyncScope:
     """Which part of the account a resync covers.
 
-    ``categories`` are always fetched; with ``seen_categories`` (the default) so is every
-    other category the account has traded: of an order, a fill or a leg held in memory or
-    stored. ``settle_coins`` scope the linear queries (Bybit requires one for linear; the
+    ``categories`` are always fetched: by default every category Bybit has, since an
+    account that already trades may hold orders in any of them before oms sees one
+    (narrow it to what the account trades to save REST calls); with ``seen_categories``
+    (the default) so is every other category the account has traded: of an order, a fill
+    or a leg held in memory or stored. ``settle_coins`` scope the linear queries (Bybit requires one for linear; the
     other categories are asked for whole). ``account_types``: the wallets fetched, and
     every other accountType a wallet report was held for."""
 
-    categories: tuple[str, ...] = ("linear",)
+    categories: tuple[str, ...] = ALL_CATEGORIES
     settle_coins: tuple[str, ...] = ("USDT",)
     seen_categories: bool = True
     account_types: tuple[str, ...] = ("UNIFIED",)

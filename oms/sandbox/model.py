@@ -23,6 +23,6 @@ __all__ = [
 #: BTCUSDT and DOGEUSDT one-way, ETHUSDT and SOLUSDT hedge mode (names in ``CATALOGUE``).
 DEFAULT_SYMBOLS: Final = tuple(s.symbol for s in _DEFAULT_SPECS)
 #: The categories the sandbox trades unless told (``categories=``, ``--categories``):
-#: linear alone for now. ``inverse`` adds BTCUSD, ``spot`` the BTCUSDT spot pair
-#: (``CATEGORY_SYMBOLS``).
-DEFAULT_CATEGORIES: Final = ("linear",)
+#: linear, with ``inverse`` (BTCUSD) and ``spot`` (the BTCUSDT spot pair, beside the
+#: linear BTCUSDT: ``CATEGORY_SYMBOLS``).
+DEFAULT_CATEGORIES: Final = ("linear", "inverse", "spot")

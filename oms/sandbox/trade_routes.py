@@ -71,7 +71,9 @@ class TradeRoutes:
             rows = self.exchange.order_rows("all", cat)
             rows = [r for r in rows if _is_order(r[1], order_id, link_id)]
         else:
-            scopes = {"0": "open", "1": "closed"}
+            # 2: the recent closed orders as UTA 1.0 and classic accounts ask for inverse
+            # ones (the docs of openOnly); oms's client sends it for inverse
+            scopes = {"0": "open", "1": "closed", "2": "closed"}
             open_only = p.get("openOnly") or "0"
             if open_only not in scopes:
                 raise ParamError(f"openOnly: invalid value {open_only!r}")
