@@ -24,6 +24,7 @@ from oms.cli.run import RunOptions, Session, run_session, serving_metrics
 from oms.core.ledger import CoreLedger
 from oms.runtime.resync import ResyncScope
 from oms.sandbox import Faults, Sandbox
+from oms.sandbox.model import COMMAND_CATEGORIES
 from oms.sim.compare import differences
 from oms.store.db import open_engine
 from oms.store.faults import DEFAULT_STORE_FAULT_DEADLINE_S
@@ -117,7 +118,7 @@ def run_demo(  # noqa: PLR0913 - keyword-only settings, each with a safe default
     key = "sandbox-" + secrets.token_hex(4)
     secret = secrets.token_hex(24)
     faults = faults or Faults(refuse_auth=1, drop_after_frames=120, malformed_every=53, seed=seed)
-    with Sandbox(key, secret, seed=seed, faults=faults) as sandbox:
+    with Sandbox(key, secret, seed=seed, faults=faults, categories=COMMAND_CATEGORIES) as sandbox:
         sandbox.step(HEAD_START_STEPS)  # history the first resync must find
         options = RunOptions(
             ws_url=sandbox.ws_url,

@@ -101,9 +101,10 @@ class ResyncScope:
     account that already trades may hold orders in any of them before oms sees one
     (narrow it to what the account trades to save REST calls); with ``seen_categories``
     (the default) so is every other category the account has traded: of an order, a fill
-    or a leg held in memory or stored. ``settle_coins`` scope the linear queries (Bybit requires one for linear; the
-    other categories are asked for whole). ``account_types``: the wallets fetched, and
-    every other accountType a wallet report was held for."""
+    or a leg held in memory or stored. ``settle_coins`` scope the linear queries (Bybit
+    requires one for linear; the other categories are asked for whole).
+    ``account_types``: the wallets fetched, and every other accountType a wallet report
+    was held for."""
 
     categories: tuple[str, ...] = ALL_CATEGORIES
     settle_coins: tuple[str, ...] = ("USDT",)

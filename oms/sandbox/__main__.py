@@ -16,7 +16,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
-from oms.sandbox.model import CATEGORIES, DEFAULT_CATEGORIES
+from oms.sandbox.model import CATEGORIES, COMMAND_CATEGORIES
 from oms.sandbox.server import DEFAULT_LATENCY_MS, Sandbox
 
 if TYPE_CHECKING:
@@ -51,8 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--categories",
         type=_categories,
-        default=DEFAULT_CATEGORIES,
-        help="categories to trade, comma-separated: linear, inverse, spot (default linear)",
+        default=COMMAND_CATEGORIES,
+        help="categories to trade, comma-separated: linear, inverse, spot (default all three)",
     )
     return parser
 

@@ -194,7 +194,8 @@ POISONS: Final[tuple[tuple[str, str, str], ...]] = (
     ("size with a huge exponent", "size", '"1e999999"'),
     ("execQty as a JSON number", "execQty", "1e999"),
     ("cumExecQty in fullwidth digits", "cumExecQty", '"\uff11"'),
-    ("orderId null", "orderId", "null"),
+    # (not null: an execution's orderId may be empty, and null reads as empty there)
+    ("orderId as a number", "orderId", "12345"),
     ("execId null", "execId", "null"),
     ("symbol null", "symbol", "null"),
     ("size null", "size", "null"),

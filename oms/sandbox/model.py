@@ -13,6 +13,7 @@ __all__ = [
     "CATALOGUE",
     "CATEGORIES",
     "CATEGORY_SYMBOLS",
+    "COMMAND_CATEGORIES",
     "DEFAULT_CATEGORIES",
     "DEFAULT_SYMBOLS",
     "Element",
@@ -22,7 +23,10 @@ __all__ = [
 
 #: BTCUSDT and DOGEUSDT one-way, ETHUSDT and SOLUSDT hedge mode (names in ``CATALOGUE``).
 DEFAULT_SYMBOLS: Final = tuple(s.symbol for s in _DEFAULT_SPECS)
-#: The categories the sandbox trades unless told (``categories=``, ``--categories``):
-#: linear, with ``inverse`` (BTCUSD) and ``spot`` (the BTCUSDT spot pair, beside the
-#: linear BTCUSDT: ``CATEGORY_SYMBOLS``).
-DEFAULT_CATEGORIES: Final = ("linear", "inverse", "spot")
+#: The categories a ``Sandbox`` object trades unless told (``categories=``): linear, the
+#: one its tests and fault scenarios are written for.
+DEFAULT_CATEGORIES: Final = ("linear",)
+#: The categories ``python -m oms.sandbox`` and the demo (``oms run --env sandbox``) trade
+#: unless told (``--categories``): linear, ``inverse`` (BTCUSD) and ``spot`` (the BTCUSDT
+#: spot pair, beside the linear BTCUSDT: ``CATEGORY_SYMBOLS``).
+COMMAND_CATEGORIES: Final = ("linear", "inverse", "spot")

@@ -229,14 +229,24 @@ def test_the_resync_covers_every_category_seen_and_spot_has_no_positions(db_url)
 def test_categories_in_the_store_are_resynced_after_a_restart(db_url):
     with Pipeline(db_url) as service:
         service.feed(FRAMES[7 - 1])  # spot
+    linear_only = ResyncScope(categories=("linear",))  # spot comes from the store alone
     rest = FakeRest()
     with Pipeline(db_url, keep_terminal_orders=0) as again:
-        resync(again, rest)
+        resync(again, rest, linear_only)
     assert ("open_orders", "spot", None) in rest.calls
     rest = FakeRest()
     with Pipeline(db_url) as again:
-        resync(again, rest, ResyncScope(seen_categories=False))
+        resync(again, rest, ResyncScope(categories=("linear",), seen_categories=False))
     assert {c for kind, c, _ in rest.calls if kind == "open_orders"} == {"linear"}
+    rest = FakeRest()
+    with Pipeline(db_url) as again:
+        resync(again, rest)  # the default: every category
+    assert {c for kind, c, _ in rest.calls if kind == "open_orders"} == {
+        "linear",
+        "inverse",
+        "spot",
+        "option",
+    }
 
 
 # --- oms inspect wallet ----------------------------------------------------------------------
