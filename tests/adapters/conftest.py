@@ -1,11 +1,7 @@
-"""Real pybit against the embedded sandbox on 127.0.0.1.
-
-``QuickSandbox`` answers each control message (auth, subscribe, ping) after ``REPLY_DELAY_S``:
-the sandbox otherwise replies within microseconds, and pybit sends a subscribe before it
-records its ``req_id``, so about one plain pybit connection in ten then fails on its own
-reply (any real network is slower than that). Test-only, until the sandbox has a latency
-of its own.
-"""
+"""Real pybit against the embedded sandbox on 127.0.0.1 (whose default latency of a few
+ms stands in for a real network: pybit sends a subscribe before it records its
+``req_id``, and a reply within microseconds would hang about one connection in ten).
+Waiting, the sandbox's history and the comparison with its truth are the e2e suite's."""
 
 from __future__ import annotations
 
@@ -19,9 +15,12 @@ import pytest
 from pybit.unified_trading import WebSocket
 
 from oms.bybit.signing import Credentials, Secret
-from oms.cli.demo import compare_with_truth, load_ledger
 from oms.sandbox import Sandbox
-from oms.sandbox.exchange import wall_ms
+from tests.e2e.conftest import database_differences as differences
+from tests.e2e.conftest import history_in_the_past
+from tests.e2e.conftest import wait_for as e2e_wait_for
+
+__all__ = ["credentials", "differences", "history_in_the_past", "wait_equal", "wait_for"]
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -30,18 +29,8 @@ if TYPE_CHECKING:
 KEY = "adapter-" + secrets.token_hex(6)
 SECRET = "adapter-secret-" + secrets.token_hex(20)
 SEED = 20251208
-REPLY_DELAY_S = 0.003
 #: Upper bounds, never expected durations.
 WAIT_S = 45.0
-POLL_S = 0.05
-
-
-class QuickSandbox(Sandbox):
-    """The sandbox, answering control messages a few ms late (see the module docstring)."""
-
-    def _reply(self, client: Any, request: dict[str, Any], body: dict[str, Any]) -> None:
-        time.sleep(REPLY_DELAY_S)  # on the sandbox's event loop: a slow link, in effect
-        super()._reply(client, request, body)
 
 
 def credentials() -> Credentials:
@@ -49,22 +38,8 @@ def credentials() -> Credentials:
 
 
 def wait_for(predicate: Callable[[], object], what: str, timeout: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(POLL_S)
-
-
-def history_in_the_past(sandbox: Sandbox) -> None:
-    """The sandbox stamps a burst ahead of the wall clock: let it fall into the past
-    before a resync asks for executions up to now."""
-    wait_for(lambda: sandbox.exchange.now_ms() <= wall_ms(), "the sandbox's history in the past")
-
-
-def differences(db: str, sandbox: Sandbox) -> list[str]:
-    """How the database (as a restart loads it) differs from the sandbox's truth."""
-    return compare_with_truth(load_ledger(db), sandbox.truth())
+    """The e2e suite's wait, with this suite's bound."""
+    e2e_wait_for(predicate, what, timeout)
 
 
 def wait_equal(account: Any, db: str, sandbox: Sandbox) -> None:
@@ -112,7 +87,7 @@ def db(tmp_path: Path) -> str:
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    with QuickSandbox(KEY, SECRET, seed=SEED) as box:
+    with Sandbox(KEY, SECRET, seed=SEED) as box:
         yield box
 
 
