@@ -401,3 +401,27 @@ def test_terminal_statuses_are_bybits():
     assert {"Filled", "Cancelled", "Deactivated", "Rejected"} <= TERMINAL_STATUSES
     assert not {"New", "PartiallyFilled", "Untriggered", "Triggered"} & TERMINAL_STATUSES
     assert session_from_seed(1).frames == session_from_seed(1).frames
+
+
+def test_corruptions_use_null_only_where_the_wire_refuses_it():
+    """A field Bybit may leave empty reads JSON null as "" (oms.bybit.wire); a corruption
+    that put null there would be valid data, not a corruption. And every required field
+    is tried with null."""
+    from oms.bybit import wire  # noqa: PLC0415 - the wire tables, only for this check
+    from oms.testing.corruption import _FIELDS, _WRONG_FOR  # noqa: PLC0415
+
+    tables = {
+        "order": wire.ORDER,
+        "execution": wire.EXECUTION,
+        "execution.fast": wire.FAST_EXECUTION,
+        "position": wire.POSITION,
+    }
+    for topic, fields in _FIELDS.items():
+        table = tables[topic]
+        for name, kind in fields.items():
+            column = table.column(name)
+            tries_null = None in _WRONG_FOR[kind]
+            if column.may_be_empty:
+                assert not tries_null, (topic, name)
+            elif column.required:
+                assert tries_null, (topic, name)

@@ -28,29 +28,33 @@ __all__ = ["Corruption", "corrupted", "garbage"]
 
 _NAN: Final = "__oms_testing_nan__"
 _WRONG_ANY: Final[tuple[object, ...]] = ([], {}, [1, "2"], {"a": "1"})
+# JSON null is wrong only where a value is required: in a field Bybit may leave empty
+# ("" has a meaning there), null reads as "" (see the README's "Nulls at the boundary").
 _WRONG_FOR: Final[dict[str, tuple[object, ...]]] = {
-    # exact decimal text: no JSON numbers, no NaN/Infinity, no words, not null
+    # exact decimal text: no JSON numbers, no NaN/Infinity, no words ("" is absent)
     "decimal": ("abc", "NaN", "Infinity", "-Infinity", "1.2.3", "0x10", "1,5", 1.5, 7, True,
-                None, _NAN),
+                _NAN),
     "required decimal": ("", "abc", "NaN", "Infinity", 1.5, 7, True, None, _NAN),
-    # strings: not numbers, booleans or null
-    "string": (None, 5, 1.5, True, _NAN),
+    # strings: not numbers or booleans; a required one not null either
+    "string": (5, 1.5, True, _NAN),
+    "required string": (None, 5, 1.5, True, _NAN),
     # strings Bybit spells from a fixed set
     "enum": ("abc", "", "buy", None, 5, 1.5, _NAN),
-    "position side": ("abc", "buy", "Long", None, 5, 1.5, _NAN),
+    "position side": ("abc", "buy", "Long", 5, 1.5, _NAN),  # "" is flat
     # JSON ints: not words, fractions or null
     "int": ("abc", 1.5, "1.5", None, _NAN),
     "optional int": ("abc", 1.5, "1.5", _NAN),
     # JSON bools
     "bool": ("abc", 1.5, 5, None, _NAN),
     "optional bool": ("abc", 1.5, 5, _NAN),
-    # milliseconds: digits as a string or a JSON int
-    "millis": ("abc", "1.5", 1.5, None, _NAN),
+    # milliseconds: digits as a string or a JSON int ("" is unknown)
+    "millis": ("abc", "1.5", 1.5, _NAN),
 }  # fmt: skip
 _FIELDS: Final[dict[str, dict[str, str]]] = {
     "order": {
-        "category": "string", "symbol": "string", "orderId": "string", "orderLinkId": "string",
-        "side": "enum", "positionIdx": "int", "orderStatus": "enum", "orderType": "string",
+        "category": "string", "symbol": "required string", "orderId": "required string",
+        "orderLinkId": "string", "side": "enum", "positionIdx": "int", "orderStatus": "enum",
+        "orderType": "string",
         "stopOrderType": "string", "qty": "required decimal", "price": "decimal",
         "triggerPrice": "decimal", "cumExecQty": "required decimal", "cumExecValue": "decimal",
         "cumExecFee": "decimal", "leavesQty": "decimal", "avgPrice": "decimal",
@@ -59,21 +63,23 @@ _FIELDS: Final[dict[str, dict[str, str]]] = {
         "updatedTime": "millis",
     },
     "execution": {
-        "category": "string", "symbol": "string", "execId": "string", "orderId": "string",
-        "orderLinkId": "string", "side": "enum", "execType": "string",
+        "category": "string", "symbol": "required string", "execId": "required string",
+        "orderId": "string",
+        "orderLinkId": "string", "side": "enum", "execType": "required string",
         "execQty": "required decimal", "execPrice": "required decimal", "execValue": "decimal",
         "execFee": "decimal", "feeRate": "decimal", "isMaker": "optional bool",
         "closedSize": "decimal", "leavesQty": "decimal", "execTime": "millis",
         "seq": "optional int",
     },
     "execution.fast": {
-        "category": "string", "symbol": "string", "execId": "string", "orderId": "string",
+        "category": "string", "symbol": "required string", "execId": "required string",
+        "orderId": "string",
         "orderLinkId": "string", "side": "enum", "execQty": "required decimal",
         "execPrice": "required decimal", "isMaker": "optional bool", "execTime": "millis",
         "seq": "optional int",
     },
     "position": {
-        "category": "string", "symbol": "string", "positionIdx": "int",
+        "category": "string", "symbol": "required string", "positionIdx": "int",
         "side": "position side", "size": "required decimal", "entryPrice": "decimal",
         "markPrice": "decimal",
         "unrealisedPnl": "decimal", "cumRealisedPnl": "decimal", "seq": "int",
