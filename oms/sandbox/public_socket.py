@@ -45,6 +45,7 @@ from oms.sandbox.public_wire import (
     SPOT_MAX_ARGS,
     Topic,
     ack,
+    book_view,
     liquidation_messages,
     parse_topic,
     pong,
@@ -384,13 +385,22 @@ class PublicStreams:
 
     def _on_book(self, spec: SymbolSpec, book: BookLike) -> None:
         self._book[spec.key] = book
+        topics = [
+            (where, state)
+            for where, state in self._books.items()
+            if where[0] == spec.category
+            and state.topic.symbol == spec.symbol
+            # a state made from the market after this batch holds it already
+            and self._dispatched > self._since.get(where, 0)
+        ]
+        if not topics:
+            return
+        scales = Scales.of(spec)
+        deepest = max(state.topic.depth for _, state in topics)
+        view = book_view(book.bids, book.asks, deepest, scales.price, scales.size)
         now = now_ms()
-        for (category, name), state in list(self._books.items()):
-            if category != spec.category or state.topic.symbol != spec.symbol:
-                continue
-            if self._dispatched <= self._since.get((category, name), 0):
-                continue  # made from the market after this batch: it holds it already
-            body = state.advance(book, now)
+        for (category, name), state in topics:
+            body = state.advance(book, now, view)
             if body is not None:
                 self._pushed[category, name] = asyncio.get_running_loop().time()
                 self._broadcast(category, name, body)

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Final, Protocol
 
 from oms.sandbox.public_wire import (
+    BookView,
     book_changes,
     book_view,
     decimals,
@@ -32,7 +33,7 @@ from oms.sim.wire import fmt
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from oms.sandbox.public_wire import BookView, PriceLevel, Topic
+    from oms.sandbox.public_wire import PriceLevel, Topic
     from oms.sim.specs import SymbolSpec
 
 __all__ = [
@@ -157,12 +158,20 @@ class BookTopic:
         levels = (self.view.bids, self.view.asks)
         return self._message("snapshot", levels, ts)
 
-    def advance(self, book: BookLike, ts: int) -> dict[str, object] | None:
+    def advance(
+        self, book: BookLike, ts: int, view: BookView | None = None
+    ) -> dict[str, object] | None:
         """The message that takes a subscriber from the last window to ``book``'s, or
-        None when the window did not change."""
+        None when the window did not change. ``view``: the book printed at least this
+        topic's depth deep, when the caller printed it already (for several depths)."""
         rebuilt = book.update_id < self.book_u
         self.book_u = book.update_id
-        old, new = self.view, self._view(book)
+        old = self.view
+        if view is None:
+            new = self._view(book)
+        else:
+            depth = self.topic.depth
+            new = BookView(view.bids[:depth], view.asks[:depth])
         self.view, self.seq, self.cts = new, book.seq, book.time
         if rebuilt:
             self.u = 1

@@ -23,6 +23,7 @@ Shapes (Bybit v5 docs, and frames captured from the live public stream):
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -135,6 +136,7 @@ def decimals(step: Decimal) -> int:
     return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a book prints the same few thousand numbers again
 def text(value: Decimal, places: int) -> str:
     """``value`` with exactly ``places`` decimals, as Bybit prints prices and sizes of a
     symbol ("65000.10", "0.100"); a value finer than that keeps its digits (never
