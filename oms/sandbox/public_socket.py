@@ -112,8 +112,11 @@ class PublicStreams:
         latency: float = 0.0,
         queue_limit: int = QUEUE_LIMIT,
         seed: int = 1,
+        quiet_s: float = RESEND_S,
     ) -> None:
         self.source = source
+        #: orderbook.1 prints its snapshot again after this long without a change
+        self.quiet_s = quiet_s
         self.latency, self.queue_limit = latency, queue_limit
         self.specs = {s.key: s for s in specs}
         self.categories = tuple(dict.fromkeys(s.category for s in specs))
@@ -169,6 +172,11 @@ class PublicStreams:
 
     def connections(self) -> int:
         return len(self._clients)
+
+    def subscribers(self, category: str, topic: str) -> int:
+        """How many connections of the ``category`` channel are subscribed to ``topic``
+        (each gets every event published from now on)."""
+        return len(self._subs.get((category, topic), ()))
 
     # --- a connection -------------------------------------------------------------------
 
@@ -409,7 +417,7 @@ class PublicStreams:
         """orderbook.1: the snapshot again (same ``u``) after 3 s without a change."""
         loop_now = asyncio.get_running_loop().time()
         for where, state in list(self._books.items()):
-            if state.topic.depth == 1 and loop_now - self._pushed.get(where, 0) >= RESEND_S:
+            if state.topic.depth == 1 and loop_now - self._pushed.get(where, 0) >= self.quiet_s:
                 self._pushed[where] = loop_now
                 self._broadcast(*where, state.snapshot(now_ms()))
 

@@ -58,12 +58,14 @@ class PublicHarness:
         categories: Sequence[str] = CATEGORIES,
         queue_limit: int = 10_000,
         latency: float = 0.003,
+        quiet_s: float = 3.0,
     ) -> None:
         self.exchange = Exchange(seed=seed, categories=categories)
         self.markets = Markets(self.exchange.venue, self.exchange.rng)
         self.streams = PublicStreams(
-            self.exchange.specs, _Source(self), latency=latency, queue_limit=queue_limit
-        )
+            self.exchange.specs, _Source(self), latency=latency, queue_limit=queue_limit,
+            quiet_s=quiet_s,
+        )  # fmt: skip
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()

@@ -135,6 +135,19 @@ def test_snapshot_then_deltas_rebuild_the_markets_book_at_every_depth(
     assert len(books[f"orderbook.200.{symbol}"]["b"]) == 200
 
 
+def test_a_quiet_level_1_book_prints_its_snapshot_again_with_the_same_u():
+    with PublicHarness(quiet_s=0.2) as harness:
+        ws = public(harness.url("linear"))
+        (first,) = subscribe(ws, ["orderbook.1.BTCUSDT"])
+        again = recv(ws)  # nothing changed: the same snapshot after the quiet period
+        assert again["type"] == "snapshot"
+        assert again["data"] == first["data"]
+        harness.tick()
+        while (changed := recv(ws))["data"] == first["data"]:
+            pass  # a repeat that was due before the step
+        assert changed["data"]["u"] == first["data"]["u"] + 1
+
+
 def test_unsubscribe_stops_the_topic_and_only_it(harness: PublicHarness):
     ws = public(harness.url("linear"))
     subscribe(ws, ["orderbook.50.BTCUSDT", "publicTrade.BTCUSDT"])
