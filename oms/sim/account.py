@@ -231,26 +231,31 @@ class Account:
         trigger, stop = terms.trigger_price, terms.stop_order_type
         tpsl = stop in TPSL_STOP_ORDER_TYPES
         reduce_only = terms.reduce_only or tpsl
-        # hedge: Buy opens the long leg (1), Sell the short (2); reduce-only closes the other
-        idx = (1 if (terms.side == "Buy") != reduce_only else 2) if spec.hedge else 0
         spot = spec.category == "spot"
-        leg = self.spot_legs[spec.key] if spot else self.legs[spec.key, idx]
+        leg = self.spot_legs[spec.key] if spot else self.legs[spec.key, _leg_idx(spec, terms)]
         t = self.stamp()
-        self._links += 0 if tpsl else 1
+        link_id = terms.link_id
+        if link_id is None:
+            self._links += 0 if tpsl else 1
+            link_id = "" if tpsl else f"{self.link_prefix}{self._links}"
         o = Order(
             ordinal=self._next_ordinal(), order_id=self.ids.uuid(),
-            link_id="" if tpsl else f"{self.link_prefix}{self._links}", market=market,
+            link_id=link_id, market=market,
             leg=leg, side=terms.side, order_type=terms.order_type,
             tif=terms.time_in_force or ("GTC" if terms.order_type == "Limit" else "IOC"),
             qty=terms.qty, price=price, created=t, updated=t,
             stop_type=stop or ("Stop" if trigger is not None else ""),
             create_type="" if spot else _TPSL_CREATE_TYPES.get(stop, "CreateByUser"),
             trigger=trigger or ZERO,
-            reduce_only=reduce_only, close_on_trigger=tpsl,
+            reduce_only=reduce_only, close_on_trigger=tpsl or terms.close_on_trigger,
             status="New" if trigger is None else "Untriggered",
+            trigger_by=terms.trigger_by, take_profit=terms.take_profit,
+            stop_loss=terms.stop_loss, tp_trigger_by=terms.tp_trigger_by,
+            sl_trigger_by=terms.sl_trigger_by, tpsl_mode=terms.tpsl_mode,
+            parent_link_id=terms.parent_link_id,
         )  # fmt: skip
         if trigger is not None:
-            o.trigger_direction = 1 if trigger > market.mid else 2
+            o.trigger_direction = terms.trigger_direction or (1 if trigger > market.mid else 2)
             o.last_price_on_created = wire.fmt(market.mid)
         self.orders[o.order_id] = o
         self._file(o)
@@ -280,6 +285,17 @@ class Account:
         if any(s.category != CATEGORY for s in self.specs.values()):  # not linear alone
             truth["balances"] = {c: wire.fmt(self.balance(c)) for c in self.coins()}
         return truth
+
+
+def _leg_idx(spec: SymbolSpec, terms: Terms) -> int:
+    """The leg an order works on: the one asked for, else in hedge mode Buy opens the long
+    leg (1) and Sell the short (2), a reduce-only order closing the other; one-way 0."""
+    if terms.position_idx is not None:
+        if terms.position_idx not in spec.legs:
+            raise VenueError(f"{spec.key} has no leg {terms.position_idx}")
+        return terms.position_idx
+    reduce_only = terms.reduce_only or terms.stop_order_type in TPSL_STOP_ORDER_TYPES
+    return (1 if (terms.side == "Buy") != reduce_only else 2) if spec.hedge else 0
 
 
 def _check_terms(spec: SymbolSpec, market: Market, terms: Terms) -> Decimal:

@@ -98,6 +98,9 @@ class Leg:
     cum_realised: Decimal = ZERO
     created: int = 0
     updated: int = 0
+    #: the position's TP/SL prices (0: none), set through order entry
+    take_profit: Decimal = ZERO
+    stop_loss: Decimal = ZERO
 
     @property
     def key(self) -> str:
@@ -145,7 +148,10 @@ class Leg:
                 self.entry = ZERO
             elif (remaining > 0) != (net > 0):
                 self.entry = price  # flipped through zero
+                self.take_profit = self.stop_loss = ZERO
         self.net = net + signed_qty
+        if not self.net:  # a closed position keeps no TP/SL
+            self.take_profit = self.stop_loss = ZERO
         self.charge(fee, t)
         if self.market.spec.hedge and (self.net < 0 if self.idx == 1 else self.net > 0):
             raise RuntimeError(f"simulator bug: hedge leg {self.key} crossed zero")
@@ -175,6 +181,24 @@ class Terms:
     stop_order_type: str = ""
     reduce_only: bool = False
     category: str = "linear"
+    # What order entry adds (the defaults are what the venue always did):
+    #: the client's orderLinkId (None: the venue makes one, or "" for a TP/SL)
+    link_id: str | None = None
+    #: the leg (None: from side and reduce_only, as the random policies trade)
+    position_idx: int | None = None
+    #: 1 rise / 2 fall (0: from the trigger price against the last price)
+    trigger_direction: int = 0
+    #: LastPrice, MarkPrice or IndexPrice ("": LastPrice on a conditional order)
+    trigger_by: str = ""
+    close_on_trigger: bool = False
+    #: TP/SL attached to the order (0: none), their trigger prices and mode
+    take_profit: Decimal = ZERO
+    stop_loss: Decimal = ZERO
+    tp_trigger_by: str = ""
+    sl_trigger_by: str = ""
+    tpsl_mode: str = ""
+    #: a TP/SL order's parent: the orderLinkId of the order it was attached to
+    parent_link_id: str = ""
 
     @property
     def key(self) -> str:
@@ -216,6 +240,13 @@ class Order:
     echoed: bool = False
     #: every status pushed for this order, in order
     history: list[str] = field(default_factory=list)
+    trigger_by: str = ""
+    take_profit: Decimal = ZERO
+    stop_loss: Decimal = ZERO
+    tp_trigger_by: str = ""
+    sl_trigger_by: str = ""
+    tpsl_mode: str = ""
+    parent_link_id: str = ""
 
     @property
     def symbol(self) -> str:

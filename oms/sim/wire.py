@@ -101,10 +101,11 @@ def order_element(o: Order, *, detail: bool = False) -> Element:
         "cumExecFee": fmt(o.cum_fee), "closedPnl": fmt(q8(o.closed_pnl)), "feeCurrency": "",
         "timeInForce": o.tif, "orderType": o.order_type, "stopOrderType": o.stop_type,
         "orderIv": "", "marketUnit": "", "triggerPrice": fmt(o.trigger),
-        "takeProfit": "0", "stopLoss": "0",
-        "tpslMode": "Partial" if o.stop_type.startswith("Partial") else "",
-        "tpLimitPrice": "0", "slLimitPrice": "0", "tpTriggerBy": "", "slTriggerBy": "",
-        "triggerDirection": o.trigger_direction, "triggerBy": "LastPrice" if conditional else "",
+        "takeProfit": fmt(o.take_profit), "stopLoss": fmt(o.stop_loss),
+        "tpslMode": o.tpsl_mode or ("Partial" if o.stop_type.startswith("Partial") else ""),
+        "tpLimitPrice": "0", "slLimitPrice": "0", "tpTriggerBy": o.tp_trigger_by,
+        "slTriggerBy": o.sl_trigger_by, "triggerDirection": o.trigger_direction,
+        "triggerBy": o.trigger_by or ("LastPrice" if conditional else ""),
         "lastPriceOnCreated": o.last_price_on_created, "reduceOnly": o.reduce_only,
         "closeOnTrigger": o.close_on_trigger, "placeType": "", "smpType": "None",
         "smpGroup": 0, "smpOrderId": "", "isLeverage": "0" if spot else "",
@@ -116,6 +117,7 @@ def order_element(o: Order, *, detail: bool = False) -> Element:
             del element[key]
     if detail:
         element["cumFeeDetail"] = {order_fee_coin(o): fmt(o.cum_fee)} if o.cum_fee else {}
+        element["parentOrderLinkId"] = o.parent_link_id
     return element
 
 
@@ -180,8 +182,9 @@ def position_element(leg: Leg, *, rest: bool = False) -> Element:
         "riskLimitValue": spec.risk_limit, "avgPrice" if rest else "entryPrice": fmt(leg.entry),
         "markPrice": fmt(market.mark), "leverage": fmt(LEVERAGE), "positionBalance": fmt(im),
         "autoAddMargin": 0, "positionMM": fmt(q8(value * MMR)), "positionIM": fmt(im),
-        "liqPrice": liq, "bustPrice": bust, "tpslMode": "Full", "takeProfit": "0",
-        "stopLoss": "0", "trailingStop": "0", "unrealisedPnl": fmt(upnl),
+        "liqPrice": liq, "bustPrice": bust, "tpslMode": "Full",
+        "takeProfit": fmt(leg.take_profit), "stopLoss": fmt(leg.stop_loss),
+        "trailingStop": "0", "unrealisedPnl": fmt(upnl),
         "curRealisedPnl": fmt(q8(leg.cur_realised)), "cumRealisedPnl": fmt(q8(leg.cum_realised)),
         "sessionAvgPrice": "", "createdTime": str(leg.created or leg.updated),
         "updatedTime": str(leg.updated), "positionStatus": "Normal",
