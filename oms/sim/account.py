@@ -81,6 +81,8 @@ class Account:
         #: every coin the spot fills moved, net of their fees (the deposits excluded)
         self.spot_flows: dict[str, Decimal] = {}
         self.orders: dict[str, Order] = {}
+        #: orderLinkId -> orderId of every order that had one (Bybit: unique forever)
+        self.links: dict[str, str] = {}
         #: open orders as an ordered set, oldest first
         self.open_ids: dict[str, None] = {}
         #: the most recently closed orders, oldest first
@@ -258,6 +260,8 @@ class Account:
             o.trigger_direction = terms.trigger_direction or (1 if trigger > market.mid else 2)
             o.last_price_on_created = wire.fmt(market.mid)
         self.orders[o.order_id] = o
+        if o.link_id:
+            self.links[o.link_id] = o.order_id
         self._file(o)
         self.stats["orders"] += 1
         return o

@@ -105,10 +105,15 @@ class Matcher:
         self.markets.print_fills(s, executions, opposite(o.side))
         self.after_fill(o)
 
+    @staticmethod
+    def watched(s: SymbolState, trigger_by: str) -> Decimal:
+        """The price a trigger watches: mark, index or (by default) last."""
+        m = s.market
+        return {"MarkPrice": m.mark, "IndexPrice": m.index}.get(trigger_by, m.mid)
+
     def crossed(self, s: SymbolState, o: Order) -> bool:
         """Whether a conditional order's trigger price crossed its trigger."""
-        m = s.market
-        price = {"MarkPrice": m.mark, "IndexPrice": m.index}.get(o.trigger_by, m.mid)
+        price = self.watched(s, o.trigger_by)
         return price >= o.trigger if o.trigger_direction == 1 else price <= o.trigger
 
     def fire(self, s: SymbolState, o: Order) -> None:

@@ -87,8 +87,21 @@ SANDBOX_MIX: Final = Mix(
 class RandomPolicy:
     """Drives ``venue`` with random requests (see the module docstring)."""
 
-    def __init__(self, venue: Venue, rng: random.Random, mix: Mix) -> None:
+    def __init__(
+        self,
+        venue: Venue,
+        rng: random.Random,
+        mix: Mix,
+        *,
+        leave: Callable[[str], bool] | None = None,
+        market_priced: bool = False,
+    ) -> None:
+        """``leave(order_id)`` names orders the policy never amends, cancels, fills or
+        triggers (another program's: the sandbox's order entry); ``market_priced``: a
+        market (``oms.sim.market``) moves the prices and pays funding, so the policy
+        moves no price and pays no funding. The defaults are the benchmark's."""
         self.venue, self.rng, self.mix = venue, rng, mix
+        self.leave, self.market_priced = leave, market_priced
         self.actions: dict[str, Callable[[Market], bool]] = {
             "place_market": self.place_market, "place_limit": self.place_limit,
             "place_ioc_limit": self.place_ioc_limit,
@@ -125,6 +138,8 @@ class RandomPolicy:
 
     def walk(self, market: Market) -> None:
         """Move the market a little (pulled back towards the symbol's price level)."""
+        if self.market_priced:
+            return
         base = int(market.spec.price / market.spec.tick)
         pull = (base - market.mid_ticks) * 8 // max(base, 1)
         market.mid_ticks = max(base // 2, market.mid_ticks + self.rng.randint(-6, 6) + pull)
@@ -207,7 +222,8 @@ class RandomPolicy:
             parts.append((size, price))
             price = max(tick, price + direction * tick * self.rng.randint(0, 3))
         self.venue.match(o.order_id, parts, maker=False, cancel_rest=cancel_rest)
-        market.mid_ticks = int(parts[-1][1] / tick)
+        if not self.market_priced:
+            market.mid_ticks = int(parts[-1][1] / tick)
 
     def _fill_taker(self, o: Order) -> None:
         """Fill a taker order in 1-3 matches; sometimes the book runs out (rest cancelled)."""
@@ -232,8 +248,14 @@ class RandomPolicy:
             return
 
     def _open(self, market: Market | None = None) -> list[Order]:
+        """The open orders the policy may act on (of ``market``)."""
         found = [self.venue.orders[i] for i in self.venue.open_ids]
-        return [o for o in found if market is None or o.market is market]
+        leave = self.leave
+        return [
+            o
+            for o in found
+            if (market is None or o.market is market) and (leave is None or not leave(o.order_id))
+        ]
 
     def _choose(self, orders: list[Order]) -> Order | None:
         return self.rng.choice(orders) if orders else None
@@ -337,7 +359,8 @@ class RandomPolicy:
             self.venue.cancel(o.order_id, cancel_type="CancelByTpSlTsClear")
             self._report_leg(o)
             return True
-        o.market.mid_ticks = int(o.trigger / o.market.spec.tick)
+        if not self.market_priced:
+            o.market.mid_ticks = int(o.trigger / o.market.spec.tick)
         if o.order_type == "Market":
             self.venue.trigger(o.order_id, then_new=False)
             self._fill_taker(o)
@@ -414,7 +437,10 @@ class RandomPolicy:
         return True
 
     def funding(self, _market: Market) -> bool:
-        """A funding round: a Funding execution and a position frame per open leg."""
+        """A funding round: a Funding execution and a position frame per open leg (not
+        when a market pays funding at its interval)."""
+        if self.market_priced:
+            return False
         rate = D("0.0001") if self.rng.random() < 0.7 else D("-0.00005")
         held = [key for key, leg in self.venue.legs.items() if leg.net]
         for symbol, idx in held:

@@ -129,6 +129,52 @@ class SymbolSpec:
         """The coin fees and PnL are paid in (spot: none; its fees follow the side)."""
         return self.base_coin if self.category == "inverse" else "USDT"
 
+    # The instrument rules order entry applies, named as instruments-info names them
+    # (``lotSizeFilter``, ``priceFilter``); Bybit's values for such symbols, derived from
+    # the step, tick, price and lot count above so that every spec has them.
+
+    @property
+    def min_order_qty(self) -> Decimal:
+        """``lotSizeFilter.minOrderQty``: one qty step."""
+        return self.qty_step
+
+    @property
+    def max_order_qty(self) -> Decimal:
+        """``lotSizeFilter.maxOrderQty`` (a limit order; also ``postOnlyMaxOrderQty``)."""
+        return self.qty_step * self.max_lots * 100
+
+    @property
+    def max_mkt_order_qty(self) -> Decimal:
+        """``lotSizeFilter.maxMktOrderQty``: a market order's largest qty."""
+        return self.qty_step * self.max_lots * 10
+
+    @property
+    def min_notional_value(self) -> Decimal:
+        """``lotSizeFilter.minNotionalValue`` (derivatives: 5 USDT; 1 USD on inverse) or
+        on spot ``minOrderAmt``: an order's smallest value in the quote coin."""
+        return D(1) if self.category in ("inverse", "spot") else D(5)
+
+    @property
+    def max_order_amt(self) -> Decimal:
+        """``lotSizeFilter.maxOrderAmt`` (spot): an order's largest value in USDT."""
+        return D(2_000_000)
+
+    @property
+    def min_price(self) -> Decimal:
+        """``priceFilter.minPrice``: one tick."""
+        return self.tick
+
+    @property
+    def max_price(self) -> Decimal:
+        """``priceFilter.maxPrice``."""
+        return self.price * 1000
+
+    @property
+    def price_limit_ratio(self) -> Decimal:
+        """``riskParameters.priceLimitRatioX``: how far past the last price a buy (above)
+        or sell (below) limit order may be priced."""
+        return D("0.05")
+
 
 def instrument_key(category: str, symbol: str) -> str:
     """Where the venue files an instrument: the bare symbol for linear (the layout of the

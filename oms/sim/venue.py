@@ -45,7 +45,10 @@ if TYPE_CHECKING:
 
     from oms.sim.specs import SymbolSpec
 
-__all__ = ["Group", "Venue", "VenueError"]
+__all__ = ["Group", "TpSl", "Venue", "VenueError"]
+
+#: The TP/SL attached to an order: takeProfit, stopLoss (0: none), tpTriggerBy, slTriggerBy.
+TpSl = tuple["Decimal", "Decimal", str, str]
 
 
 class Venue(Account):
@@ -89,12 +92,30 @@ class Venue(Account):
         trigger_price: Decimal | None = None,
     ) -> None:
         """Amend a working (or untriggered) order: same status, new terms, later time."""
+        self.revise(order_id, qty=qty, price=price, trigger_price=trigger_price)
+
+    def revise(
+        self,
+        order_id: str,
+        *,
+        qty: Decimal | None = None,
+        price: Decimal | None = None,
+        trigger_price: Decimal | None = None,
+        tpsl: TpSl | None = None,
+        trigger_by: str | None = None,
+    ) -> None:
+        """``amend``, and what order entry amends too: ``tpsl`` replaces the TP/SL
+        attached to the order, ``trigger_by`` the price a conditional order watches."""
         o = self.order(order_id)
         if o.status not in {"New", "PartiallyFilled", "Untriggered"}:
             raise VenueError(f"cannot amend a {o.status} order")
         new = (o.qty if qty is None else qty, o.price if price is None else price)
         new_trigger = o.trigger if trigger_price is None else trigger_price
-        if (*new, new_trigger) == (o.qty, o.price, o.trigger):
+        new_tpsl = _tpsl_of(o) if tpsl is None else tpsl
+        new_by = o.trigger_by if trigger_by is None else trigger_by
+        if (*new, new_trigger, new_tpsl, new_by) == (
+            o.qty, o.price, o.trigger, _tpsl_of(o), o.trigger_by
+        ):  # fmt: skip
             raise VenueError("an amend changes something")
         step, tick = o.market.spec.qty_step, o.market.spec.tick
         if new[0] <= o.cum_qty or new[0] % step:
@@ -106,6 +127,8 @@ class Venue(Account):
         if not self.affordable(o.market.spec, o.side, new[0] - o.cum_qty, new[1], excluding=o):
             raise VenueError("insufficient balance for the amended order")
         (o.qty, o.price), o.trigger = new, new_trigger
+        (o.take_profit, o.stop_loss, o.tp_trigger_by, o.sl_trigger_by) = new_tpsl
+        o.trigger_by = new_by
         o.updated = self.stamp()
         self.stats["amends"] += 1
         self._send(o.updated, [("order", self._reported([o]))])
@@ -317,6 +340,10 @@ class Venue(Account):
         leg = self.leg(symbol, position_idx)
         leg.updated = t = self.stamp()
         self._send(t, [("position", [wire.position_element(leg)])])
+
+
+def _tpsl_of(o: Order) -> TpSl:
+    return (o.take_profit, o.stop_loss, o.tp_trigger_by, o.sl_trigger_by)
 
 
 def _cancelled(o: Order) -> str:
