@@ -130,6 +130,11 @@ class RateLimits:
         """The budget of ``route`` (``order/create``...) for ``category``."""
         return self._limits.get((route, budget_group(category)), _UNLISTED)
 
+    def peek(self, route: str, category: str) -> Grant:
+        """The budget of ``route`` for ``category`` now, counting nothing (the headers of
+        a request refused before it was counted)."""
+        return self.take(route, category, 0)
+
     def take(self, route: str, category: str, cost: int = 1, *, partial: bool = False) -> Grant:
         """Count a request of ``cost`` (orders) against its budget: all of it, or (with
         ``partial``, for a batch) as much as is left, or nothing."""
