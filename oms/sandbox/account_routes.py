@@ -1,8 +1,8 @@
 """The sandbox's signed account routes: the key, the account and its wallet.
 
-- ``GET /v5/user/query-api``: the key's description. ``readOnly`` is 1, for the sandbox
-  takes no orders (a POST to an order route answers 10005, as Bybit answers a read-only
-  key); ``uta`` 1, ``secret`` ``""`` (Bybit never returns it).
+- ``GET /v5/user/query-api``: the key's description. ``readOnly`` is 0: the key trades
+  (order entry, ``oms.sandbox.entry_routes``); ``uta`` 1, ``secret`` ``""`` (Bybit never
+  returns it).
 - ``GET /v5/account/info``: a unified trading account 2.0 (``unifiedMarginStatus`` 6),
   regular cross margin.
 - ``GET /v5/account/wallet-balance``: ``accountType=UNIFIED`` (the only type a unified
@@ -49,7 +49,7 @@ class AccountRoutes:
 
     def _query_api(self, _p: Params) -> dict[str, object]:
         return {
-            "id": "1", "note": "oms sandbox", "apiKey": self.api_key, "readOnly": 1,
+            "id": "1", "note": "oms sandbox", "apiKey": self.api_key, "readOnly": 0,
             "secret": "", "permissions": {name: [] for name in _PERMISSIONS},
             "ips": ["*"], "type": 1, "deadlineDay": -1, "expiredAt": "",
             "createdAt": "2024-06-01T00:00:00Z", "unified": 0, "uta": 1, "userID": USER_ID,

@@ -21,30 +21,45 @@ private-stream frames (``Push``) handed to ``sink`` in emission order:
 The (order, execution, position) frames of a match arrive in varying order, as on the
 wire. ``truth()`` is the exact state; the REST views read the same records. All public
 methods take ``lock`` (an ``RLock``), so any thread may call them.
+
+The market (``oms.sim.market.Markets``, seeded from ``seed`` apart from the background
+flow) moves one step per ``tick()`` and pays funding every ``funding_interval_ms`` (8 h,
+Bybit's, unless told) on the exchange's clock; the background flow moves no price and
+pays no funding. order entry (``oms.sim.entry.OrderEntry``) is one
+method per op (``create``, ``amend``, ``cancel``, ``cancel_all``, ``trading_stop``), each
+under the lock, its frames handed to ``sink`` before it returns the op's ``result`` (or
+raises ``Refused``). Background trading never touches the orders placed through entry.
+Public events (book, tape, tickers, liquidations) go to ``public_sink``, in order.
 """
 
 from __future__ import annotations
 
 import random
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from oms.clock import now_ms as wall_ms
 from oms.sandbox.model import DEFAULT_CATEGORIES, DEFAULT_SYMBOLS
 from oms.sim import wire
+from oms.sim.entry import OrderEntry, Refused
 from oms.sim.ids import RandomIds
+from oms.sim.market import FUNDING_INTERVAL_MS, Markets
 from oms.sim.policies import SANDBOX_MIX, RandomPolicy
 from oms.sim.specs import CATALOGUE, CATEGORY, SymbolSpec, instrument_key, symbols_of
 from oms.sim.venue import Venue
 
 if TYPE_CHECKING:
     from collections import Counter
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
     from decimal import Decimal
 
+    from oms.sim.market import PublicEvent
+    from oms.sim.records import Order
     from oms.sim.wire import Element, Push
 
 __all__ = ["Exchange", "resolve_symbols", "wall_ms"]
+
+_R = TypeVar("_R")
 
 
 def resolve_symbols(
@@ -81,19 +96,33 @@ class Exchange:
         categories: Sequence[str] = DEFAULT_CATEGORIES,
         clock: Callable[[], int] = wall_ms,
         sink: Callable[[Push], None] | None = None,
+        public_sink: Callable[[PublicEvent], None] | None = None,
+        funding_interval_ms: int = FUNDING_INTERVAL_MS,
     ) -> None:
         self.seed = seed
         self.rng = random.Random(seed)  # noqa: S311 - a simulation, not crypto
         self.lock = threading.RLock()
         #: receives every pushed frame, in order, while ``lock`` is held
         self.sink = sink
+        #: receives every public event of the market, in order, while ``lock`` is held
+        self.public_sink = public_sink
         self.specs = resolve_symbols(symbols, categories)
         self.categories = tuple(dict.fromkeys(s.category for s in self.specs))
         self.venue = Venue(
             self.specs, ids=RandomIds(self.rng), clock=clock, start_ms=0,
             link_prefix=f"sbx-{seed}-", detail=True, wallet=True,
         )  # fmt: skip
-        self.policy = RandomPolicy(self.venue, self.rng, SANDBOX_MIX)
+        # the market draws from its own generator: the background flow stays what the
+        # seed made it, however many market steps ran in between
+        self.markets = Markets(
+            self.venue,
+            random.Random(f"market-{seed}"),  # noqa: S311 - a simulation
+            funding_interval_ms=funding_interval_ms,
+        )
+        self.entry = OrderEntry(self.venue, self.markets)
+        self.policy = RandomPolicy(
+            self.venue, self.rng, SANDBOX_MIX, leave=self.entry.owns, market_priced=True
+        )
 
     @property
     def stats(self) -> Counter[str]:
@@ -130,11 +159,87 @@ class Exchange:
                 self._flush()
             return done
 
+    def tick(self) -> None:
+        """One market step for every symbol (see ``Markets.tick``), pushing its frames
+        and public events."""
+        with self.lock:
+            try:
+                self.markets.tick()
+                self.stats["ticks"] += 1
+            finally:
+                self._flush()
+
     def _flush(self) -> None:
         pending = self.venue.take()
         if self.sink is not None:
             for frame in pending:
                 self.sink(frame)
+        events = self.markets.take_public()
+        if self.public_sink is not None:
+            for event in events:
+                self.public_sink(event)
+
+    # --- order entry --------------------------------------------------------------------
+
+    def create(self, category: str, request: Mapping[str, object]) -> dict[str, str]:
+        """``POST /v5/order/create``: the ``result``; raises ``Refused``."""
+        return self._entry(self.entry.create, category, request)
+
+    def amend(self, category: str, request: Mapping[str, object]) -> dict[str, str]:
+        """``POST /v5/order/amend``: the ``result``; raises ``Refused``."""
+        return self._entry(self.entry.amend, category, request)
+
+    def cancel(self, category: str, request: Mapping[str, object]) -> dict[str, str]:
+        """``POST /v5/order/cancel``: the ``result``; raises ``Refused``."""
+        return self._entry(self.entry.cancel, category, request)
+
+    def cancel_all(self, category: str, request: Mapping[str, object]) -> dict[str, object]:
+        """``POST /v5/order/cancel-all``: the ``result``; raises ``Refused``."""
+        return self._entry(self.entry.cancel_all, category, request)
+
+    def trading_stop(self, category: str, request: Mapping[str, object]) -> dict[str, object]:
+        """``POST /v5/position/trading-stop``: the ``result``; raises ``Refused``
+        (10005, as for a route not emulated, while ``OrderEntry`` has no trading stop)."""
+        op = getattr(self.entry, "trading_stop", None)
+        if op is None:
+            raise Refused(10005, "Permission denied, please check your API key permissions.")
+        result: dict[str, object] = self._entry(op, category, request)
+        return result
+
+    def _entry(
+        self, op: Callable[[str, Mapping[str, object]], _R], category: str,
+        request: Mapping[str, object],
+    ) -> _R:  # fmt: skip
+        with self.lock:
+            try:
+                result = op(category, request)
+                self.stats["entry_ops"] += 1
+                return result
+            finally:
+                self._flush()  # the frames are out before the answer is
+
+    def order_of(self, category: str, request: Mapping[str, object]) -> Order | None:
+        """The order an amend or cancel request names (``orderId`` wins over
+        ``orderLinkId``), if the exchange has it in ``category``."""
+        order_id, link_id = request.get("orderId"), request.get("orderLinkId")
+        with self.lock:
+            if isinstance(order_id, str) and order_id:
+                found = self.venue.orders.get(order_id)
+            elif isinstance(link_id, str) and link_id:
+                found = self.venue.orders.get(self.venue.links.get(link_id, ""))
+            else:
+                return None
+            return found if found is not None and found.category == category else None
+
+    def is_conditional(self, category: str, request: Mapping[str, object]) -> bool:
+        """Whether the order a request names is a conditional one, not yet triggered."""
+        order = self.order_of(category, request)
+        return order is not None and order.status == "Untriggered"
+
+    def created_at(self, order_id: str) -> int:
+        """The createdTime of an order (ms)."""
+        with self.lock:
+            return self.venue.orders[order_id].created
 
     # --- views --------------------------------------------------------------------------
 

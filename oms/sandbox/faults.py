@@ -25,7 +25,24 @@ the servers read them on each event. The counters (``refuse_auth``, ``rest_rate_
 - ``rest_forbidden=N``: the next N REST calls get HTTP 403 (Bybit's answer when the IP
   rate limit is breached).
 - ``rest_clock_skew_ms``: offset of the REST server clock (``/v5/market/time``, the
-  envelope ``time`` and the signature timestamp window) from the exchange's clock.
+  envelope ``time``, the signature timestamp window of REST and of the trade socket's
+  requests) from the exchange's clock.
+
+Order-entry faults, each counting down per request (REST ``POST /v5/order/...`` and the
+trade socket's ``order.*`` ops alike, unless named ``trade_``); a refused request
+(signature, recv window) uses none:
+
+- ``entry_rate_limit=N``: 10006 "Too many visits!" with ``X-Bapi-Limit-Status: 0`` and a
+  reset one second ahead; not executed.
+- ``entry_restarting=N``: "service restarting" (10016 on REST, 10019 on the trade
+  socket); not executed.
+- ``entry_restarting_after=N``: executed (the order is placed, its frames pushed), then
+  the same "service restarting" answer.
+- ``entry_ack_lost=N``: executed, then no answer: REST closes the connection without
+  one, the trade socket sends nothing (the connection stays open).
+- ``trade_cut_before=N``: the trade socket is cut (TCP abort) on receiving the request,
+  before it is executed.
+- ``trade_cut_after=N``: executed, then the trade socket is cut before the answer.
 """
 
 from __future__ import annotations
@@ -53,6 +70,12 @@ class Faults:
     rest_rate_limit: int = 0
     rest_forbidden: int = 0
     rest_clock_skew_ms: int = 0
+    entry_rate_limit: int = 0
+    entry_restarting: int = 0
+    entry_restarting_after: int = 0
+    entry_ack_lost: int = 0
+    trade_cut_before: int = 0
+    trade_cut_after: int = 0
     #: seed of the corruption choices
     seed: int = 0
     _lock: threading.Lock = field(
@@ -109,6 +132,18 @@ class Faults:
                 self.rest_forbidden -= 1
                 return True
             return False
+
+    def take_entry_fault(self, *, transport: str) -> str | None:
+        """The order-entry fault this request gets (uses one), or None: ``rate_limit``,
+        ``restart_before``, ``restart_after``, ``ack_lost``, and on the trade socket
+        (``transport="ws"``) ``cut_before`` and ``cut_after``."""
+        names = _ENTRY_FAULTS + (_TRADE_FAULTS if transport == "ws" else ())
+        with self._lock:
+            for attribute, fault in names:
+                if getattr(self, attribute) > 0:
+                    setattr(self, attribute, getattr(self, attribute) - 1)
+                    return fault
+            return None
 
     def take_drop(self, frames_sent: int) -> bool:
         """Whether a connection that has now been sent ``frames_sent`` data frames (since
@@ -175,6 +210,15 @@ class Faults:
             element[key] = marker
         return json.dumps(frame, separators=(",", ":")).replace(json.dumps(marker), raw)
 
+
+#: (counter, fault) of the order-entry faults, in the order they are looked at
+_ENTRY_FAULTS: Final = (
+    ("entry_rate_limit", "rate_limit"),
+    ("entry_restarting", "restart_before"),
+    ("entry_restarting_after", "restart_after"),
+    ("entry_ack_lost", "ack_lost"),
+)
+_TRADE_FAULTS: Final = (("trade_cut_before", "cut_before"), ("trade_cut_after", "cut_after"))
 
 #: (name, field, raw JSON text) of the values ``Faults.poison`` puts into a frame; the
 #: field "" is the envelope's ``creationTime``. Each one must make a strict decoder refuse

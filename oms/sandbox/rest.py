@@ -1,23 +1,31 @@
 """The sandbox's v5 REST API: Bybit's signing, envelope, errors and routes.
 
 ``RestApi.handle(method, target, header, body)`` answers one request as an ``Answer``;
-``make_handler`` serves it with ``http.server``, ``latency`` seconds late. The routes are
-in ``market_routes`` (public), ``trade_routes`` and ``account_routes`` (signed).
-Every route answers per ``category``: the categories the sandbox trades (an empty list
-for one it does not trade).
+``make_handler`` serves it with ``http.server``, ``latency`` seconds late. The GET routes
+are in ``market_routes`` (public), ``trade_routes`` and ``account_routes`` (signed); the
+signed POST routes of order entry (``/v5/order/create``, ``amend``, ``cancel``,
+``cancel-all``, the three batch forms, ``/v5/position/trading-stop``) in
+``entry_routes``, with their rate limits (``oms.sandbox.limits``) in the
+``X-Bapi-Limit*`` headers. Every route answers per ``category``: the categories the
+sandbox trades (an empty list for one it does not trade).
 
 Signed calls: ``X-BAPI-SIGN`` = hex HMAC-SHA256(secret, timestamp + apiKey + recvWindow +
-queryString), or + the raw body for a POST. Errors, each as Bybit shapes them: HTTP 200
-and ``{"retCode", "retMsg", "result": {}, "retExtInfo": {}, "time"}`` for 10003 unknown
-key, 10002 timestamp outside ``[server - recvWindow, server + 1000)``, 10004 bad
-signature, 10001 bad parameters, 10005 for a POST to an order route (the sandbox's key is
-read-only: it trades by itself), 10006 (fault) rate limit with ``X-Bapi-Limit-Status: 0``
-and ``X-Bapi-Limit-Reset-Timestamp``, 10017 "Route not found." for an unknown path or a
-method the path does not take (Bybit's error page lists 10017 for a path it cannot route;
-it comes in the envelope so that pybit, which shows only the body of an HTTP 200, names
-it), 10016 for a failure inside the sandbox (logged with its traceback). HTTP 403 (fault:
-the IP rate limit) and HTTP 400 (a method other than GET or POST) have plain-text bodies,
-as Bybit's error page describes them, and clients report them by status.
+queryString), or + the raw body bytes for a POST (so pybit's and ccxt's JSON spacing both
+verify); header names in any case; ``X-BAPI-SIGN-TYPE`` and ``Referer`` are ignored.
+Errors, each as Bybit shapes them: HTTP 200 and ``{"retCode", "retMsg", "result": {},
+"retExtInfo": {}, "time"}`` for 10003 unknown key, 10002 timestamp outside
+``[server - recvWindow, server + 1000)``, 10004 bad signature, 10001 bad parameters (a
+POST body that is not a JSON object too), 10005 for a POST to a route the sandbox does not
+emulate (``NOT_EMULATED``: the key lacks that permission), 10006 "Too many visits!" (a
+spent order-entry budget, or the ``rest_rate_limit`` fault) with ``X-Bapi-Limit-Status:
+0`` and ``X-Bapi-Limit-Reset-Timestamp``, 10017 "Route not found." for an unknown path or
+a method the path does not take (Bybit's error page lists 10017 for a path it cannot
+route; it comes in the envelope so that pybit, which shows only the body of an HTTP 200,
+names it), 10016 for a failure inside the sandbox (logged with its traceback) or the
+``entry_restarting`` faults. HTTP 403 (fault: the IP rate limit) and HTTP 400 (a method
+other than GET or POST) have plain-text bodies, as Bybit's error page describes them, and
+clients report them by status. The ``entry_ack_lost`` fault closes the connection without
+an answer after the request ran.
 Pagination: ``nextPageCursor`` is opaque; pass it back as ``cursor``; ``""`` ends.
 """
 
@@ -29,60 +37,90 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Final
 from urllib.parse import parse_qs
 
 from oms.sandbox.account_routes import AccountRoutes
+from oms.sandbox.entry_routes import EntryRoutes, Outcome
 from oms.sandbox.exchange import wall_ms
+from oms.sandbox.limits import RateLimits
 from oms.sandbox.market_routes import MarketRoutes
 from oms.sandbox.params import ParamError, Params
 from oms.sandbox.trade_routes import TradeRoutes
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from oms.sandbox.exchange import Exchange
     from oms.sandbox.faults import Faults
 
-__all__ = ["Answer", "ParamError", "RestApi", "make_handler"]
+__all__ = ["NOT_EMULATED", "Answer", "ParamError", "RestApi", "decode_body", "make_handler"]
 
 log = logging.getLogger(__name__)
-#: the per-endpoint budget the limit headers report (Bybit's for the resync GETs)
+#: the per-endpoint budget the limit headers report on the GET routes (Bybit's for the
+#: resync GETs; the sandbox does not count them)
 RATE_LIMIT: Final = 50
-#: POST routes of order entry: refused with 10005, for the sandbox's key is read-only
-ORDER_ENTRY: Final = frozenset(
+#: POST routes Bybit has that the sandbox does not emulate: refused with 10005
+NOT_EMULATED: Final = frozenset(
     f"/v5/{p}"
     for p in (
-        "order/create", "order/amend", "order/cancel", "order/cancel-all",
-        "order/create-batch", "order/amend-batch", "order/cancel-batch",
-        "order/disconnected-cancel-all", "position/set-leverage", "position/switch-isolated",
-        "position/switch-mode", "position/trading-stop", "position/set-auto-add-margin",
-        "position/add-margin", "account/set-margin-mode",
+        "order/disconnected-cancel-all", "order/pre-check", "position/set-leverage",
+        "position/switch-isolated", "position/switch-mode", "position/set-tpsl-mode",
+        "position/set-auto-add-margin", "position/add-margin", "position/set-risk-limit",
+        "account/set-margin-mode",
     )
 )  # fmt: skip
+#: Bybit's answer while its order service restarts (10016, retryable)
+RESTARTING: Final = (10016, "Server error: service is restarting, please retry")
 
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """One REST answer: HTTP status, a JSON body (or plain text), and how many calls the
-    rate-limit headers say are left."""
+    """One REST answer: HTTP status, a JSON body (or plain text), and the rate-limit
+    headers (None: the GET routes' fixed budget, ``remaining`` of it left); ``drop``:
+    close the connection without any answer."""
 
     status: int
     body: dict[str, object] | str
     remaining: int = RATE_LIMIT - 1
+    limit_headers: Mapping[str, str] | None = None
+    drop: bool = False
+
+
+def decode_body(body: bytes | str) -> object:
+    """A request body as JSON; ``ValueError`` when it is not JSON (``NaN`` and
+    ``Infinity`` are not). A number with a fraction reads as a ``Decimal``, never a
+    float; ``OrderEntry`` refuses numbers where Bybit wants strings."""
+
+    def no_constant(name: str) -> object:
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(body, parse_float=Decimal, parse_constant=no_constant)
 
 
 class RestApi:
     """Answers REST requests from an ``Exchange``'s state."""
 
-    def __init__(self, exchange: Exchange, faults: Faults, api_key: str, api_secret: str) -> None:
+    def __init__(
+        self,
+        exchange: Exchange,
+        faults: Faults,
+        api_key: str,
+        api_secret: str,
+        *,
+        rate_limits: Mapping[str | tuple[str, str], int] | None = None,
+    ) -> None:
         self.exchange = exchange
         self.faults = faults
         self.api_key = api_key
         self._secret = api_secret.encode()
         #: seconds each answer waits before it is sent (set by ``Sandbox``)
         self.latency = 0.0
+        #: order entry's budgets (REST and the trade socket share them)
+        self.limits = RateLimits(rate_limits, now=self.server_ms)
+        self.entry = EntryRoutes(exchange, self.limits)
         self._public = MarketRoutes(exchange).routes()
         self._private = TradeRoutes(exchange).routes() | AccountRoutes(exchange, api_key).routes()
 
@@ -90,12 +128,14 @@ class RestApi:
         """The REST server's clock: wall time plus the injected skew."""
         return wall_ms() + self.faults.rest_clock_skew_ms
 
-    def envelope(self, code: int, message: str, result: object) -> dict[str, object]:
+    def envelope(
+        self, code: int, message: str, result: object, ext: object = None
+    ) -> dict[str, object]:
         return {
             "retCode": code,
             "retMsg": message,
             "result": result,
-            "retExtInfo": {},
+            "retExtInfo": {} if ext is None else ext,
             "time": self.server_ms(),
         }
 
@@ -111,16 +151,15 @@ class RestApi:
         early = self._early(method, path)
         if early is not None:
             return early
-        route = self._route(method, path)
-        if route is None and not (method == "POST" and path in ORDER_ENTRY):
+        if method == "POST":
+            return self._post(path, header, body)
+        route = self._public.get(path) or self._private.get(path)
+        if route is None:
             return self.error(10017, "Route not found.")
-        if not (method == "GET" and path in self._public):
-            signed = query if method == "GET" else body.decode("utf-8", "replace")
-            refusal = self._verify(header, signed)
+        if path not in self._public:
+            refusal = self._verify(header, query)
             if refusal is not None:
                 return refusal
-        if route is None:
-            return self.error(10005, "Permission denied, please check your API key permissions.")
         return self._call(route, query)
 
     def _early(self, method: str, path: str) -> Answer | None:
@@ -138,10 +177,47 @@ class RestApi:
             return Answer(200, self.envelope(0, "OK", result))
         return None
 
-    def _route(self, method: str, path: str) -> Callable[[Params], dict[str, object]] | None:
-        if method != "GET":
-            return None
-        return self._public.get(path) or self._private.get(path)
+    def _post(self, path: str, header: Callable[[str], str | None], body: bytes) -> Answer:
+        route = path.removeprefix("/v5/")
+        entry = path.startswith("/v5/") and self.entry.handles(route)
+        if not entry and path not in NOT_EMULATED:
+            return self.error(10017, "Route not found.")
+        refusal = self._verify(header, body.decode("utf-8", "replace"))
+        if refusal is not None:
+            return refusal
+        if not entry:
+            return self.error(10005, "Permission denied, please check your API key permissions.")
+        try:
+            decoded = decode_body(body)
+        except ValueError:
+            return self.error(10001, "params error: the request body is not JSON")
+        return self._entry(route, decoded)
+
+    def _entry(self, route: str, decoded: object) -> Answer:
+        """One order-entry request, with the order-entry faults."""
+        fault = self.faults.take_entry_fault(transport="rest")
+        if fault == "rate_limit":
+            category = decoded.get("category") if isinstance(decoded, dict) else None
+            limit = self.limits.limit(route, category if isinstance(category, str) else "")
+            spent = _spent(limit, self.server_ms())
+            return Answer(200, self.envelope(10006, "Too many visits!", {}), 0, spent)
+        if fault == "restart_before":
+            return self.error(*RESTARTING)
+        outcome = self._run(route, decoded)
+        if fault == "restart_after":
+            return self.error(*RESTARTING)
+        if fault == "ack_lost":
+            return Answer(0, "", drop=True)
+        headers = outcome.grant.headers() if outcome.grant is not None else None
+        envelope = self.envelope(outcome.code, outcome.message, outcome.result, outcome.ext)
+        return Answer(200, envelope, limit_headers=headers)
+
+    def _run(self, route: str, decoded: object) -> Outcome:
+        try:
+            return self.entry.call(route, decoded)
+        except Exception:  # a sandbox bug: loud in the log, a server error to the client
+            log.exception("sandbox order entry failed on %s", route)
+            return Outcome(10016, "Server error.")
 
     def _call(self, route: Callable[[Params], dict[str, object]], query: str) -> Answer:
         params = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
@@ -167,16 +243,29 @@ class RestApi:
         except ValueError:
             stamp_ms, window = -1, 5000
         if not server - window <= stamp_ms < server + 1000:
-            return self.error(
-                10002,
-                "invalid request, please check your server timestamp or recv_window param. "
-                f"req_timestamp[{stamp}],server_timestamp[{server}],recv_window[{window}]",
-            )
+            return self.error(10002, recv_window_message(stamp, server, window))
         origin = stamp + key + window_text + signed
         expected = hmac.new(self._secret, origin.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(sign.encode(), expected.encode()):
             return self.error(10004, f"error sign! origin_string[{origin}]")
         return None
+
+
+def recv_window_message(stamp: object, server: int, window: int) -> str:
+    """Bybit's 10002 text (as observed), naming the three numbers it compared."""
+    return (
+        "invalid request, please check your server timestamp or recv_window param. "
+        f"req_timestamp[{stamp}],server_timestamp[{server}],recv_window[{window}]"
+    )
+
+
+def _spent(limit: int, now: int) -> dict[str, str]:
+    """The limit headers of a spent budget that resets in a second (the 10006 fault)."""
+    return {
+        "X-Bapi-Limit": str(limit),
+        "X-Bapi-Limit-Status": "0",
+        "X-Bapi-Limit-Reset-Timestamp": str(now + 1000),
+    }
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -205,6 +294,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(self.api.handle(method, self.path, self.headers.get, body))
 
     def _send(self, answer: Answer) -> None:
+        if answer.drop:  # the request ran; its answer is lost with the connection
+            self.close_connection = True
+            return
         if isinstance(answer.body, str):
             data, kind = answer.body.encode(), "text/plain; charset=utf-8"
         else:
@@ -214,9 +306,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(answer.status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("X-Bapi-Limit", str(RATE_LIMIT))
-        self.send_header("X-Bapi-Limit-Status", str(answer.remaining))
-        self.send_header("X-Bapi-Limit-Reset-Timestamp", str(self.api.server_ms() + 1000))
+        headers = answer.limit_headers or {
+            "X-Bapi-Limit": str(RATE_LIMIT),
+            "X-Bapi-Limit-Status": str(answer.remaining),
+            "X-Bapi-Limit-Reset-Timestamp": str(self.api.server_ms() + 1000),
+        }
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 

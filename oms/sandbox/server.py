@@ -1,33 +1,36 @@
-"""``Sandbox``: the exchange on the network, a Bybit v5 private stream plus REST on 127.0.0.1.
+"""``Sandbox``: the exchange on the network, a Bybit v5 account on 127.0.0.1: its private
+stream, its WebSocket trade endpoint, and REST.
 
-Two servers on free ports: a ``websockets`` asyncio server (``ws_url``, path
-``/v5/private``, optional ``?max_active_time=30s..600s|1m..10m``) on a background thread
-with its own event loop, and a ``ThreadingHTTPServer`` (``rest_url``, see
-``oms.sandbox.rest``). Frames the exchange pushes go to every authenticated connection
-subscribed to the topic, in emission order; nothing is replayed to a connection that was
-not there (resync over REST). Control messages follow the wire spec: auth (HMAC of
-``"GET/realtime" + expires``; "Params Error" when expired, "Request not authorized" for a
-bad key or signature), subscribe/unsubscribe acks ("error:handler not found" for unknown
-topics), ``ping`` -> ``pong``. A connection that sends nothing for its idle limit (600 s,
-``max_active_time``, or the ``idle_timeout`` argument) is closed. ``Faults`` are applied
-live. Every WebSocket message and REST answer leaves ``latency_ms`` late (3 ms by default,
-in order), as over any real network.
+Two servers on free ports: a ``websockets`` asyncio server (``ws_url``) on a background
+thread with its own event loop, and a ``ThreadingHTTPServer`` (``rest_url``, see
+``oms.sandbox.rest``). The WebSocket server picks what a connection is by its path
+(``SOCKETS``, optional ``?max_active_time=30s..600s|1m..10m`` on every path):
+``/v5/private`` the private stream (``oms.sandbox.private_socket``), ``/v5/trade`` order
+entry (``oms.sandbox.trade_socket``); any other path is refused at the handshake (404).
+A connection that sends nothing for its idle limit (600 s, ``max_active_time``, or the
+``idle_timeout`` argument) is closed. ``Faults`` are applied live. Every WebSocket
+message and REST answer leaves ``latency_ms`` late (3 ms by default, in order), as over
+any real network.
+
+The market moves on its own clock: a thread runs ``Exchange.tick()`` every ``tick_ms``
+(``DEFAULT_TICK_MS``; 0: no clock, the market moves on ``tick()`` only) from ``start()``
+to ``stop()``, whether or not background trading runs (``start_trading``); order entry
+is served whether or not either runs. Funding is paid every ``funding_interval_ms``
+(Bybit's 8 h unless told) on each open position. Rate limits of order entry
+(``oms.sandbox.limits``) are Bybit's unless ``rate_limits`` overrides them; REST and the
+trade socket share them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
-import json
 import math
 import random
 import re
 import string
 import threading
 import time
-from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Final, Self
@@ -36,70 +39,42 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from oms.sandbox.exchange import Exchange, wall_ms
+from oms.sandbox import private_socket, trade_socket
+from oms.sandbox.connection import Client, Connection, SocketKind, login_refusal, write
+from oms.sandbox.exchange import Exchange
 from oms.sandbox.faults import Faults
 from oms.sandbox.model import DEFAULT_CATEGORIES, DEFAULT_SYMBOLS, Push, SymbolSpec
+from oms.sandbox.private_socket import PrivateSocket
 from oms.sandbox.rest import RestApi, make_handler
+from oms.sandbox.trade_socket import TradeSocket
+from oms.sim.market import FUNDING_INTERVAL_MS
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from types import TracebackType
 
     from websockets.http11 import Request, Response
-    from websockets.protocol import Event
 
-_PATH: Final = "/v5/private"
-_CATS: Final = ("spot", "linear", "inverse", "option")
-#: all-in-one topic -> its categorised variants
-_CATEGORISED: Final = {
-    "order": frozenset(f"order.{c}" for c in _CATS),
-    "execution": frozenset(f"execution.{c}" for c in _CATS),
-    "execution.fast": frozenset(f"execution.fast.{c}" for c in _CATS),
-    "position": frozenset(f"position.{c}" for c in ("linear", "inverse", "option")),
-}
-#: every private topic a subscription may name (data flows on the categories traded)
-TOPICS: Final = frozenset(
-    {"wallet", "greeks", "dcp.future", "dcp.spot", "dcp.option", *_CATEGORISED}
-).union(*_CATEGORISED.values())
+__all__ = ["DEFAULT_LATENCY_MS", "DEFAULT_TICK_MS", "Sandbox"]
+
 _ACTIVE_TIME: Final = re.compile(r"(\d+)([sm]?)")
 _MONITOR_S: Final = 0.05
 #: Like any real network, the sandbox answers a few ms late by default: pybit sends a
 #: subscribe before it records its req_id, so an ack within microseconds finds no
 #: request to match and kills pybit's socket (about one connection in ten).
 DEFAULT_LATENCY_MS: Final = 3.0
-
-
-class _Connection(ServerConnection):
-    """A server connection that notes when the client last sent anything (pings too)."""
-
-    last_rx: float = 0.0
-    idle_limit: float = 600.0
-
-    def process_event(self, event: Event) -> None:
-        self.last_rx = time.monotonic()
-        super().process_event(event)
-
-
-@dataclass(eq=False)
-class _Client:
-    ws: _Connection
-    conn_id: str
-    #: (text, is_data, loop time at which it may be sent), or None to stop the writer
-    queue: asyncio.Queue[tuple[str, bool, float] | None] = field(default_factory=asyncio.Queue)
-    authed: bool = False
-    topics: set[str] = field(default_factory=set)
-    data_sent: int = 0
-    #: the drop_after_frames setting last seen, and data_sent when it was first seen
-    drop_n: int = -1
-    drop_base: int = 0
-    paused: bool = False
-    closing: bool = False
+#: One market step every 250 ms: the tape, book and tickers move at a live pace and a
+#: resting order fills within a fraction of a second of the price crossing it, while the
+#: market costs a few per cent of one core (a step of the five default symbols takes
+#: 5-8 ms on a shared 2-core machine; every test starts a sandbox, and at Bybit's 100 ms
+#: ticker cadence that would be 5-8 % each).
+DEFAULT_TICK_MS: Final = 250.0
 
 
 class Sandbox:
     """An embedded Bybit-v5-compatible exchange (see the module docstring)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only settings, each with a safe default
         self,
         api_key: str,
         api_secret: str,
@@ -110,28 +85,49 @@ class Sandbox:
         faults: Faults | None = None,
         idle_timeout: float = 600.0,
         latency_ms: float = DEFAULT_LATENCY_MS,
+        tick_ms: float = DEFAULT_TICK_MS,
+        rate_limits: Mapping[str | tuple[str, str], int] | None = None,
+        funding_interval_ms: int = FUNDING_INTERVAL_MS,
     ) -> None:
         if not (math.isfinite(latency_ms) and latency_ms >= 0):
             raise ValueError(f"latency_ms must be finite and 0 or more, not {latency_ms!r}")
+        if not (math.isfinite(tick_ms) and tick_ms >= 0):
+            raise ValueError(f"tick_ms must be finite and 0 or more, not {tick_ms!r}")
         self.api_key = api_key
         self._secret = api_secret.encode()
         self.faults = faults if faults is not None else Faults()
         self.idle_timeout = idle_timeout
         #: seconds added before every WebSocket message and REST answer leaves the sandbox
         self.latency = latency_ms / 1000
+        self.tick_s = tick_ms / 1000
         self.exchange = Exchange(
-            seed=seed, symbols=symbols, categories=categories, sink=self._on_push
-        )
-        self._rest = RestApi(self.exchange, self.faults, api_key, api_secret)
-        self._rest.latency = self.latency
+            seed=seed, symbols=symbols, categories=categories, sink=self._on_push,
+            funding_interval_ms=funding_interval_ms,
+        )  # fmt: skip
         self._ids = random.Random(seed)  # noqa: S311 - ids, not secrets
+        self._rest = RestApi(
+            self.exchange, self.faults, api_key, api_secret, rate_limits=rate_limits
+        )
+        self.limits = self._rest.limits
+        self._rest.latency = self.latency
+        # looked up at each login, so that a test may wrap the instance's check
+        self._private = PrivateSocket(lambda args: self._auth_refusal(args))  # noqa: PLW0108
+        self._trade = TradeSocket(
+            self._rest.entry, self.faults, api_key=api_key, secret=self._secret,
+            categories=self.exchange.categories, now=self._rest.server_ms, rng=self._ids,
+        )  # fmt: skip
+        #: path -> the kind of socket served there (the public streams add theirs)
+        self.sockets: dict[str, SocketKind] = {
+            private_socket.PATH: self._private,
+            trade_socket.PATH: self._trade,
+        }
         self._state = "new"
         self._guard = threading.Lock()
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
-        self._clients: set[_Client] = set()
+        self._clients: set[Client] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._thread: threading.Thread | None = None
         self._http: ThreadingHTTPServer | None = None
@@ -139,11 +135,14 @@ class Sandbox:
         self._ws_port = 0
         self._trader: threading.Thread | None = None
         self._trader_stop = threading.Event()
+        self._clock: threading.Thread | None = None
+        self._clock_stop = threading.Event()
 
     # --- life cycle -----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Bind both servers on 127.0.0.1 (free ports) and serve in background threads."""
+        """Bind both servers on 127.0.0.1 (free ports), serve in background threads, and
+        start the market clock."""
         with self._guard:
             if self._state != "new":
                 raise RuntimeError(f"sandbox already {self._state}")
@@ -159,16 +158,24 @@ class Sandbox:
         if not self._ready.wait(10) or self._error is not None:
             self.stop()
             raise RuntimeError("sandbox WebSocket server did not start") from self._error
+        if self.tick_s > 0:
+            self._clock = threading.Thread(
+                target=self._run_clock, name="sandbox-clock", daemon=True
+            )
+            self._clock.start()
 
     def stop(self) -> None:
-        """Stop trading, close every connection and both servers, join the threads.
-        Idempotent."""
+        """Stop trading and the market clock, close every connection and both servers,
+        join the threads. Idempotent."""
         with self._guard:
             if self._state != "running":
                 self._state = "stopped"
                 return
             self._state = "stopped"
         self.stop_trading()
+        self._clock_stop.set()
+        if self._clock is not None:
+            self._clock.join(10)
         loop, stopping = self._loop, self._stopping
         if loop is not None and stopping is not None:
             with contextlib.suppress(RuntimeError):  # the loop already ended
@@ -197,9 +204,19 @@ class Sandbox:
     @property
     def ws_url(self) -> str:
         """``ws://127.0.0.1:PORT/v5/private`` (after ``start()``)."""
+        return self.ws_base + private_socket.PATH
+
+    @property
+    def trade_url(self) -> str:
+        """``ws://127.0.0.1:PORT/v5/trade``, the WebSocket trade endpoint."""
+        return self.ws_base + trade_socket.PATH
+
+    @property
+    def ws_base(self) -> str:
+        """``ws://127.0.0.1:PORT``: every WebSocket path is served there."""
         if not self._ws_port:
             raise RuntimeError("sandbox not started")
-        return f"ws://127.0.0.1:{self._ws_port}{_PATH}"
+        return f"ws://127.0.0.1:{self._ws_port}"
 
     @property
     def rest_url(self) -> str:
@@ -213,6 +230,12 @@ class Sandbox:
     def step(self, n: int = 1) -> None:
         """Run ``n`` random account actions now, on the calling thread."""
         self.exchange.step(n)
+
+    def tick(self, n: int = 1) -> None:
+        """Run ``n`` market steps now, on the calling thread (with ``tick_ms=0`` the
+        only ones: the market then moves when told)."""
+        for _ in range(n):
+            self.exchange.tick()
 
     def run_for(self, seconds: float, rate_per_s: float = 20.0) -> int:
         """Trade for ``seconds`` at about ``rate_per_s`` actions a second, on the calling
@@ -254,6 +277,15 @@ class Sandbox:
             self._trader.join(10)
             self._trader = None
 
+    def _run_clock(self) -> None:
+        """The market clock: one ``Exchange.tick()`` every ``tick_s``, on schedule (a
+        late step is not made up for by a burst)."""
+        stop = self._clock_stop
+        due = time.monotonic()
+        while not stop.wait(max(0.0, due - time.monotonic())):
+            self.exchange.tick()
+            due = max(due + self.tick_s, time.monotonic())
+
     # --- state --------------------------------------------------------------------------
 
     def truth(self) -> dict[str, Any]:
@@ -261,8 +293,9 @@ class Sandbox:
         return self.exchange.truth()
 
     def stats(self) -> dict[str, int]:
-        """Frames pushed (``frames`` and ``frames_<topic>``), actions, and connections."""
-        keys = ("frames", "steps", "frames_order", "frames_execution", "frames_position")
+        """Frames pushed (``frames`` and ``frames_<topic>``), actions, market ticks, and
+        connections (every path; ``authenticated``: those logged in)."""
+        keys = ("frames", "steps", "ticks", "frames_order", "frames_execution", "frames_position")
         with self.exchange.lock:
             counts = dict.fromkeys((*keys, "frames_wallet"), 0) | dict(self.exchange.stats)
         clients = list(self._clients)
@@ -293,7 +326,7 @@ class Sandbox:
             "127.0.0.1",
             0,
             process_request=self._process_request,
-            create_connection=_Connection,
+            create_connection=Connection,
             ping_interval=None,
             close_timeout=1,
             compression=None,
@@ -314,11 +347,13 @@ class Sandbox:
 
     def _abort_all(self) -> None:
         for client in list(self._clients):
-            client.ws.transport.abort()
+            client.cut()
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """The handshake: the path picks the socket kind (``sockets``); any other is 404."""
         url = urlsplit(request.path)
-        if url.path != _PATH:
+        kind = self.sockets.get(url.path)
+        if kind is None:
             return connection.respond(HTTPStatus.NOT_FOUND, f"no stream at {url.path}\n")
         limit = self.idle_timeout
         active = parse_qs(url.query).get("max_active_time")
@@ -330,8 +365,9 @@ class Sandbox:
                 )
             seconds = int(match.group(1)) * (60 if match.group(2) == "m" else 1)
             limit = float(min(600, max(30, seconds)))
-        if isinstance(connection, _Connection):
+        if isinstance(connection, Connection):
             connection.idle_limit = limit
+            connection.kind = kind
         return None
 
     def _conn_id(self) -> str:
@@ -340,18 +376,19 @@ class Sandbox:
         return f"{head}-{''.join(self._ids.choices(chars, k=self._ids.randint(1, 5)))}"
 
     async def _handle(self, ws: ServerConnection) -> None:
-        if not isinstance(ws, _Connection):  # pragma: no cover - create_connection sets it
+        if not isinstance(ws, Connection) or ws.kind is None:  # pragma: no cover
             return
+        kind = ws.kind
         ws.last_rx = time.monotonic()
-        client = _Client(ws, self._conn_id())
+        client = Client(ws, self._conn_id(), self.latency)
         self._clients.add(client)
         if self.faults.is_silent():
             ws.transport.pause_reading()
             client.paused = True
-        writer = asyncio.create_task(self._writer(client))
+        writer = asyncio.create_task(write(client, self.faults))
         try:
             async for message in ws:
-                self._on_message(client, message)
+                kind.on_message(client, message)
         except ConnectionClosed:
             pass
         finally:
@@ -359,33 +396,6 @@ class Sandbox:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
-
-    async def _writer(self, client: _Client) -> None:
-        ws = client.ws
-        loop = asyncio.get_running_loop()
-        while (item := await client.queue.get()) is not None:
-            text, is_data, due = item
-            if (wait := due - loop.time()) > 0:  # FIFO with one delay keeps the order
-                await asyncio.sleep(wait)
-            if self.faults.is_silent():
-                continue  # lost, as on a dead link
-            try:
-                await ws.send(text)
-                if not is_data:
-                    continue
-                client.data_sent += 1
-                if self.faults.corrupt_after(client.data_sent):
-                    await ws.send(self.faults.corrupt(text))
-                if self.faults.poison_after(client.data_sent):
-                    await ws.send(self.faults.poison(text))
-                if self.faults.drop_after_frames != client.drop_n:  # (re)armed: count anew
-                    client.drop_n = self.faults.drop_after_frames
-                    client.drop_base = client.data_sent - 1
-                if self.faults.take_drop(client.data_sent - client.drop_base):
-                    ws.transport.abort()
-                    return
-            except ConnectionClosed:
-                return
 
     async def _monitor(self) -> None:
         """Apply silence (pause/resume reading) and close idle connections."""
@@ -415,99 +425,11 @@ class Sandbox:
         loop = self._loop
         if loop is not None and self._state == "running":
             with contextlib.suppress(RuntimeError):  # loop closed while stopping
-                loop.call_soon_threadsafe(self._broadcast, push)
-
-    def _due(self) -> float:
-        """The loop time at which a message queued now may be sent (on the loop)."""
-        return asyncio.get_running_loop().time() + self.latency
-
-    def _broadcast(self, push: Push) -> None:
-        names = push.names()
-        due = self._due()
-        for client in self._clients:
-            if not client.authed:
-                continue
-            for name in names:
-                if name in client.topics and (text := push.render(name)) is not None:
-                    client.queue.put_nowait((text, True, due))
-
-    # --- control messages ---------------------------------------------------------------
-
-    def _reply(self, client: _Client, request: dict[str, Any], body: dict[str, Any]) -> None:
-        reply = {"req_id": request["req_id"]} if "req_id" in request else {}
-        reply.update(body)
-        reply["conn_id"] = client.conn_id
-        text = json.dumps(reply, separators=(",", ":"))
-        client.queue.put_nowait((text, False, self._due()))
-
-    def _on_message(self, client: _Client, message: str | bytes) -> None:
-        try:
-            request = json.loads(message)
-        except ValueError:
-            request = None
-        if not isinstance(request, dict):
-            self._reply(client, {}, {"success": False, "ret_msg": "Params Error", "op": ""})
-            return
-        op = request.get("op")
-        if op == "ping":
-            self._reply(client, request, {"op": "pong", "args": [str(wall_ms())]})
-        elif op == "auth":
-            self._auth(client, request)
-        elif op in ("subscribe", "unsubscribe"):
-            self._subscribe(client, request, str(op))
-        else:
-            body = {"success": False, "ret_msg": f"error:invalid op {op!r}", "op": op}
-            self._reply(client, request, body)
-
-    def _auth(self, client: _Client, request: dict[str, Any]) -> None:
-        reason = self._auth_refusal(request.get("args"))
-        if reason is None:
-            client.authed = True
-        body = {"success": reason is None, "ret_msg": reason or "", "op": "auth"}
-        self._reply(client, request, body)
+                loop.call_soon_threadsafe(self._private.broadcast, push, self._clients)
 
     def _auth_refusal(self, args: object) -> str | None:
-        if not isinstance(args, list) or len(args) != 3:
-            return "Params Error"
-        key, expires, signature = args
-        if isinstance(expires, int) and not isinstance(expires, bool):
-            expires_text = str(expires)
-        elif isinstance(expires, str) and expires.isdigit():
-            expires_text = expires
-        else:
-            return "Params Error"
-        if self.faults.take_auth_refusal():
-            return "Request not authorized"
-        if int(expires_text) <= wall_ms():
-            return "Params Error"
-        origin = f"GET/realtime{expires_text}".encode()
-        expected = hmac.new(self._secret, origin, hashlib.sha256).hexdigest()
-        if (
-            not isinstance(key, str)
-            or not isinstance(signature, str)
-            or not hmac.compare_digest(key.encode(), self.api_key.encode())
-            or not hmac.compare_digest(signature.encode(), expected.encode())
-        ):
-            return "Request not authorized"
-        return None
-
-    def _subscribe(self, client: _Client, request: dict[str, Any], op: str) -> None:
-        topics = request.get("args")
-        reason = ""
-        if not client.authed:
-            reason = "Request not authorized"
-        elif (
-            not isinstance(topics, list)
-            or not topics
-            or not all(isinstance(t, str) for t in topics)
-        ):
-            reason = "Params Error"
-        elif any(t not in TOPICS for t in topics):
-            reason = "error:handler not found"
-        elif any(base in topics and cats & set(topics) for base, cats in _CATEGORISED.items()):
-            reason = "error:all-in-one and categorised topics cannot be in one request"
-        elif op == "subscribe":
-            client.topics.update(topics)
-        else:
-            client.topics.difference_update(topics)
-        self._reply(client, request, {"success": not reason, "ret_msg": reason, "op": op})
+        """Why a private-stream login is refused, in its words, or None."""
+        reason = login_refusal(args, self.api_key, self._secret, self.faults)
+        if reason is None:
+            return None
+        return "Params Error" if reason == "params" else "Request not authorized"

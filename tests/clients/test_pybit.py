@@ -131,8 +131,8 @@ def test_pybit_http_reads_the_sandbox_state():
         (lambda s: s.get_wallet_balance(accountType="SPOT"), 10001, "accountType only"),
         (lambda s: s.get_kline(category="linear", symbol="BTCUSDT"), 10017, "Route not found."),
         (
-            lambda s: s.place_order(
-                category="linear", symbol="BTCUSDT", side="Buy", orderType="Market", qty="0.001"
+            lambda s: s.set_leverage(
+                category="linear", symbol="BTCUSDT", buyLeverage="5", sellLeverage="5"
             ),
             10005,
             "Permission denied",

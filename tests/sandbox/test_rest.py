@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from oms.sandbox import Sandbox
 from tests.sandbox.client import KEY, SECRET, now_ms, rest_all, rest_get
 
 ORDERS = "/v5/order/realtime"
@@ -155,8 +156,15 @@ def test_order_history(sandbox):
     }
 
 
-def test_executions_equal_truth_with_pagination(sandbox):
-    sandbox.step(600)
+def test_executions_equal_truth_with_pagination():
+    # the market moves when told: one step after the trading, when funding is due
+    with Sandbox(KEY, SECRET, seed=11, tick_ms=0, funding_interval_ms=1) as sandbox:
+        sandbox.step(600)
+        sandbox.tick()
+        _executions_equal_truth(sandbox)
+
+
+def _executions_equal_truth(sandbox: Sandbox) -> None:
     truth = sandbox.truth()
     url = sandbox.rest_url
     rows = rest_all(url, EXECUTIONS, "category=linear&limit=37")

@@ -94,9 +94,9 @@ def test_wallet_balance_is_the_wallet_frame_row_with_a_coin_filter(sandbox):
         assert rest_get(url, path, query)["retCode"] == 10001
 
 
-def test_the_key_is_read_only_on_a_unified_account(sandbox):
+def test_the_key_trades_on_a_unified_account(sandbox):
     api = rest_get(sandbox.rest_url, "/v5/user/query-api")["result"]
-    assert (api["readOnly"], api["uta"], api["apiKey"], api["secret"]) == (1, 1, KEY, "")
+    assert (api["readOnly"], api["uta"], api["apiKey"], api["secret"]) == (0, 1, KEY, "")
     assert SECRET not in json.dumps(api)
     info = rest_get(sandbox.rest_url, "/v5/account/info")["result"]
     assert info["unifiedMarginStatus"] == 6
@@ -139,9 +139,9 @@ def _post(
             return exc.code, exc.read().decode()
 
 
-def test_order_entry_is_refused_as_for_a_read_only_key(sandbox):
-    body = '{"category":"linear","symbol":"BTCUSDT","side":"Buy","orderType":"Market","qty":"1"}'
-    url, path = sandbox.rest_url, "/v5/order/create"
+def test_a_post_route_not_emulated_is_refused_as_for_a_key_without_the_permission(sandbox):
+    body = '{"category":"linear","symbol":"BTCUSDT","buyLeverage":"5","sellLeverage":"5"}'
+    url, path = sandbox.rest_url, "/v5/position/set-leverage"
     frames = sandbox.stats()["frames"]
 
     def code(**options: object) -> int:

@@ -328,9 +328,12 @@ def test_exchange_is_deterministic_under_a_fixed_clock():
 
 
 def test_exchange_covers_the_lifecycles_and_replays_cleanly():
-    exchange = Exchange(seed=3)
+    exchange = Exchange(seed=3, funding_interval_ms=1000)
     frames = _frames(exchange)
-    exchange.step(2500)
+    for n in range(2500):
+        exchange.step()
+        if n % 10 == 0:  # the market moves (and pays funding) between the account's actions
+            exchange.tick()
     ledger, anomalies = replay(frames)
     assert anomalies == []
     truth = exchange.truth()
