@@ -1,27 +1,36 @@
-"""The sandbox's public market routes, built from its own symbols (unsigned, as on Bybit).
+"""The sandbox's public market routes, from its own symbols and market (unsigned, as on
+Bybit).
 
 - ``GET /v5/market/time``: the server time (``timeSecond``, ``timeNano``; top-level
   ``time``).
 - ``GET /v5/market/instruments-info``: ``category`` (required), ``symbol``, ``status``,
   ``baseCoin``, ``limit`` 1-1000 (500), ``cursor``. Every sandbox symbol is ``Trading``
-  (so ``status=PreLaunch`` is empty), its ``lotSizeFilter`` and ``priceFilter`` from the
-  simulator's qty step and tick, in the shape of its category: a linear or inverse
-  perpetual (``contractType``, ``leverageFilter``, ``settleCoin``...) or a spot pair
-  (``basePrecision``, ``minOrderAmt``...). A category the sandbox does not trade lists
-  nothing. ``nextPageCursor`` is ``""`` on the last page.
-- ``GET /v5/market/tickers``: ``category`` (required), ``symbol``. Last, mark and index
-  price are the simulator's; the book is one tick each side. The sandbox has no public
-  trades, so the 24 h volume, turnover and open interest are ``"0"``. Spot tickers have
-  no mark, funding or open interest (as on Bybit).
+  (so ``status=PreLaunch`` is empty), its ``lotSizeFilter`` and ``priceFilter`` the
+  instrument rules order entry applies (``SymbolSpec.min_order_qty``...), in the shape of
+  its category: a linear or inverse perpetual (``contractType``, ``leverageFilter``,
+  ``settleCoin``...) or a spot pair (``basePrecision``, ``minOrderAmt``...). A category
+  the sandbox does not trade lists nothing. ``nextPageCursor`` is ``""`` on the last page.
+- ``GET /v5/market/tickers``: ``category`` (required), ``symbol``: the market's ticker
+  (``Markets.ticker``): last, mark and index price, the best bid and ask, the 24 h
+  statistics of the tape, funding and open interest. Spot tickers have no mark, funding
+  or open interest (as on Bybit).
+- ``GET /v5/market/orderbook``: ``category``, ``symbol`` (required), ``limit`` (spot
+  1-200, default 1; linear and inverse 1-500, default 25): ``s``, ``b``, ``a``, ``ts``,
+  ``u`` (the market's book update id), ``seq``, ``cts``.
+- ``GET /v5/market/recent-trade``: ``category``, ``symbol`` (required), ``limit`` (spot
+  1-60, default 60; others 1-1000, default 500): the tape, newest first.
+
+Prices and sizes print with the symbol's decimals, as on the public stream.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
 from oms.sandbox.params import ParamError, Params, category, limit, page, result
-from oms.sim.specs import FUNDING_RATE, T0
+from oms.sandbox.public_topics import Scales, ticker_fields
+from oms.sandbox.public_wire import text
+from oms.sim.specs import T0
 from oms.sim.wire import fmt
 
 if TYPE_CHECKING:
@@ -29,17 +38,19 @@ if TYPE_CHECKING:
 
     from oms.sandbox.exchange import Exchange
     from oms.sandbox.model import Element, SymbolSpec
+    from oms.sim.market import Level, PublicTrade, Ticker
 
-_FUNDING_MS: Final = 8 * 3_600_000
 #: what every sandbox perpetual lists (Bybit's values for its USDT perpetuals)
 _LEVERAGE: Final = {"minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"}
 _CONTRACT: Final = {"linear": "LinearPerpetual", "inverse": "InversePerpetual"}
-#: the smallest order value: 5 USDT on linear; an inverse order is in 1 USD contracts
-_MIN_NOTIONAL: Final = {"linear": "5", "inverse": "1"}
+#: orderbook ``limit``: (default, most) per category
+_BOOK_LIMIT: Final = {"spot": (1, 200), "linear": (25, 500), "inverse": (25, 500)}
+#: recent-trade ``limit``: (default, most) per category
+_TRADE_LIMIT: Final = {"spot": (60, 60), "linear": (500, 1000), "inverse": (500, 1000)}
 
 
 class MarketRoutes:
-    """Instruments and tickers of the exchange's symbols."""
+    """Instruments, tickers, order books and trades of the exchange's symbols."""
 
     def __init__(self, exchange: Exchange) -> None:
         self.exchange = exchange
@@ -49,6 +60,8 @@ class MarketRoutes:
         return {
             "/v5/market/instruments-info": self._instruments,
             "/v5/market/tickers": self._tickers,
+            "/v5/market/orderbook": self._orderbook,
+            "/v5/market/recent-trade": self._recent_trades,
         }
 
     def _specs(self, cat: str, p: Params) -> list[SymbolSpec]:
@@ -58,6 +71,16 @@ class MarketRoutes:
             for s in self.exchange.specs
             if s.category == cat and symbol in ("", s.symbol) and base in ("", s.base_coin)
         ]
+
+    def _one(self, cat: str, p: Params) -> SymbolSpec:
+        """The symbol a route needs (``symbol`` required and traded in ``cat``)."""
+        symbol = p.get("symbol", "")
+        if not symbol:
+            raise ParamError("params error: symbol is required")
+        spec = self.exchange.spec(symbol, cat)
+        if spec is None:
+            raise ParamError("params error: symbol invalid")
+        return spec
 
     def _instruments(self, p: Params) -> dict[str, object]:
         cat = category(p)
@@ -72,32 +95,70 @@ class MarketRoutes:
         cat = category(p)
         if cat == "option" and not (p.get("baseCoin") or p.get("symbol")):
             raise ParamError("baseCoin or symbol is required for option tickers")
-        now = self.exchange.now_ms()
-        rows = [self._ticker(s, now) for s in self._specs(cat, p)]
+        specs = self._specs(cat, p)
+        with self.exchange.lock:
+            tickers = [(s, self.exchange.markets.ticker(s.key)) for s in specs]
+            trades = {s.key: self.exchange.markets.recent_trades(s.key, 1) for s in specs}
+        rows = [ticker_row(s, t, trades[s.key]) for s, t in tickers]
         return {"category": cat, "list": rows}
 
-    def _ticker(self, spec: SymbolSpec, now: int) -> Element:
-        last, mark, index = self.exchange.prices(spec.symbol, spec.category)
-        start = spec.price
-        change = ((last - start) / start).quantize(Decimal("1e-6"))
-        size = fmt(spec.qty_step * 10)
-        row: Element = {
-            "symbol": spec.symbol, "bid1Price": fmt(last - spec.tick), "bid1Size": size,
-            "ask1Price": fmt(last + spec.tick), "ask1Size": size, "lastPrice": fmt(last),
-            "prevPrice24h": fmt(start), "price24hPcnt": fmt(change),
-            "highPrice24h": fmt(max(start, last)), "lowPrice24h": fmt(min(start, last)),
-            "turnover24h": "0", "volume24h": "0",
-        }  # fmt: skip
-        if spec.category == "spot":
-            return {**row, "usdIndexPrice": fmt(index)}
+    def _orderbook(self, p: Params) -> dict[str, object]:
+        cat = category(p)
+        spec = self._one(cat, p)
+        default, most = _BOOK_LIMIT[cat]
+        depth = limit(p, default, most)
+        with self.exchange.lock:
+            book, now = self.exchange.markets.book(spec.key), self.exchange.now_ms()
+        s = Scales.of(spec)
+
+        def side(levels: list[Level]) -> list[list[str]]:
+            return [[text(lv.price, s.price), text(lv.size, s.size)] for lv in levels[:depth]]
+
         return {
-            **row, "indexPrice": fmt(index), "markPrice": fmt(mark),
-            "prevPrice1h": fmt(start), "openInterest": "0", "openInterestValue": "0",
-            "fundingRate": fmt(FUNDING_RATE),
-            "nextFundingTime": str((now // _FUNDING_MS + 1) * _FUNDING_MS),
-            "predictedDeliveryPrice": "", "basisRate": "", "deliveryFeeRate": "",
-            "deliveryTime": "0", "basis": "",
+            "s": spec.symbol, "b": side(book.bids), "a": side(book.asks),
+            "ts": max(now, book.time), "u": book.update_id, "seq": book.seq, "cts": book.time,
         }  # fmt: skip
+
+    def _recent_trades(self, p: Params) -> dict[str, object]:
+        cat = category(p)
+        spec = self._one(cat, p)
+        default, most = _TRADE_LIMIT[cat]
+        size = limit(p, default, most)
+        with self.exchange.lock:
+            trades = self.exchange.markets.recent_trades(spec.key, size)
+        return {"category": cat, "list": [trade_row(spec, t) for t in trades]}
+
+
+def ticker_row(spec: SymbolSpec, t: Ticker, last_trades: list[PublicTrade]) -> Element:
+    """One ``tickers`` row: the stream's ticker fields with the REST-only ones (the best
+    bid and ask on spot too; ``prevPrice1h`` is the 24 h reference until the market keeps
+    an hourly one)."""
+    s = Scales.of(spec)
+    direction = last_trades[0].tick_direction if last_trades else "ZeroPlusTick"
+    fields = ticker_fields(t, s, tick_direction=direction, prev1h=t.prev24h)
+    book: Element = {
+        "bid1Price": text(t.bid1.price, s.price), "bid1Size": text(t.bid1.size, s.size),
+        "ask1Price": text(t.ask1.price, s.price), "ask1Size": text(t.ask1.size, s.size),
+    }  # fmt: skip
+    if spec.category == "spot":
+        names = ("lastPrice", "prevPrice24h", "price24hPcnt", "highPrice24h", "lowPrice24h",
+                 "turnover24h", "volume24h", "usdIndexPrice")  # fmt: skip
+        return {"symbol": spec.symbol, **book} | {k: fields[k] for k in names}
+    rest: Element = {k: v for k, v in fields.items() if k != "tickDirection"}
+    return rest | {
+        "predictedDeliveryPrice": "", "basisRate": "", "deliveryFeeRate": "",
+        "deliveryTime": "0", "basis": "",
+    }  # fmt: skip
+
+
+def trade_row(spec: SymbolSpec, t: PublicTrade) -> Element:
+    """One ``recent-trade`` row."""
+    s = Scales.of(spec)
+    return {
+        "execId": t.trade_id, "symbol": t.symbol, "price": text(t.price, s.price),
+        "size": text(t.qty, s.size), "side": t.side, "time": str(t.time),
+        "isBlockTrade": t.block, "isRPITrade": False, "seq": str(t.seq),
+    }  # fmt: skip
 
 
 def instrument(spec: SymbolSpec) -> Element:
@@ -109,24 +170,28 @@ def _perpetual(spec: SymbolSpec) -> Element:
     """A linear or inverse perpetual's row."""
     tick, step = spec.tick, spec.qty_step
     scale = max(0, -int(tick.normalize().as_tuple().exponent))
-    max_qty = fmt(step * spec.max_lots * 100)
+    max_qty = fmt(spec.max_order_qty)
     return {
         "symbol": spec.symbol, "contractType": _CONTRACT[spec.category],
         "status": "Trading", "baseCoin": spec.base_coin, "quoteCoin": spec.quote_coin,
         "launchTime": str(T0), "deliveryTime": "0", "deliveryFeeRate": "",
         "priceScale": str(scale), "leverageFilter": dict(_LEVERAGE),
         "priceFilter": {
-            "minPrice": fmt(tick), "maxPrice": fmt(spec.price * 1000), "tickSize": fmt(tick),
+            "minPrice": fmt(spec.min_price), "maxPrice": fmt(spec.max_price),
+            "tickSize": fmt(tick),
         },
         "lotSizeFilter": {
-            "maxOrderQty": max_qty, "minOrderQty": fmt(step), "qtyStep": fmt(step),
-            "postOnlyMaxOrderQty": max_qty, "maxMktOrderQty": fmt(step * spec.max_lots * 10),
-            "minNotionalValue": _MIN_NOTIONAL[spec.category],
+            "maxOrderQty": max_qty, "minOrderQty": fmt(spec.min_order_qty),
+            "qtyStep": fmt(step), "postOnlyMaxOrderQty": max_qty,
+            "maxMktOrderQty": fmt(spec.max_mkt_order_qty),
+            "minNotionalValue": fmt(spec.min_notional_value),
         },
         "unifiedMarginTrade": True, "fundingInterval": 480, "settleCoin": spec.settle_coin,
         "copyTrading": "none", "upperFundingRate": "0.005", "lowerFundingRate": "-0.005",
         "isPreListing": False, "preListingInfo": None,
-        "riskParameters": {"priceLimitRatioX": "0.05", "priceLimitRatioY": "0.1"},
+        "riskParameters": {
+            "priceLimitRatioX": fmt(spec.price_limit_ratio), "priceLimitRatioY": "0.1",
+        },
         "displayName": "",
     }  # fmt: skip
 
@@ -139,9 +204,11 @@ def _spot_pair(spec: SymbolSpec) -> Element:
         "innovation": "0", "status": "Trading", "marginTrading": "utaOnly", "stTag": "0",
         "lotSizeFilter": {
             "basePrecision": fmt(step), "quotePrecision": "0.00000001",
-            "minOrderQty": fmt(step), "maxOrderQty": fmt(step * spec.max_lots * 100),
-            "minOrderAmt": "1", "maxOrderAmt": "2000000",
+            "minOrderQty": fmt(spec.min_order_qty), "maxOrderQty": fmt(spec.max_order_qty),
+            "minOrderAmt": fmt(spec.min_notional_value), "maxOrderAmt": fmt(spec.max_order_amt),
         },
         "priceFilter": {"tickSize": fmt(spec.tick)},
-        "riskParameters": {"priceLimitRatioX": "0.05", "priceLimitRatioY": "0.05"},
+        "riskParameters": {
+            "priceLimitRatioX": fmt(spec.price_limit_ratio), "priceLimitRatioY": "0.05",
+        },
     }  # fmt: skip

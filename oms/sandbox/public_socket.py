@@ -1,20 +1,23 @@
-"""``PublicStreams``: the sandbox's public WebSocket channels ``/v5/public/{category}``,
-fed by the market's public events (``oms.sim.market.PublicEvent``).
+"""``PublicStreams``: the sandbox's public WebSocket channels ``/v5/public/{category}``
+(one per category the sandbox trades; any other category is refused at the handshake),
+fed by the market's public events (``Exchange.public_sink``).
 
 No auth. ``subscribe`` / ``unsubscribe`` / ``ping`` in the public shapes
 (``oms.sandbox.public_wire``); the topics ``orderbook.{1,50,200,1000}.{symbol}`` (a
 snapshot on subscribe, then deltas; see ``oms.sandbox.public_topics``),
 ``publicTrade.{symbol}``, ``tickers.{symbol}`` (a snapshot on subscribe, then deltas on
 linear and inverse, snapshots on spot), ``allLiquidation.{symbol}`` and the deprecated
-``liquidation.{symbol}``. A subscribe request is all or nothing: one topic the channel does
-not serve, or already subscribed, refuses the request. Each connection gets, in order,
-what happened after it subscribed; nothing is replayed.
+``liquidation.{symbol}``, rendered by ``oms.sandbox.public_feed``. A subscribe request is
+all or nothing: one topic the channel does not serve, or one already subscribed, refuses
+the request. Each connection gets, in order, what happened after it subscribed; nothing
+is replayed.
 
-Threads: ``publish`` may be called from any thread (the exchange's, with its lock held):
-it only hands the events to the event loop, so the exchange never waits for a client.
-Every message waits in its connection's bounded queue and leaves ``latency`` seconds
-late; a connection whose queue overflows (a client that does not read) is cut, as a
-venue cuts a consumer that falls behind, and logged.
+Threads: ``sink`` / ``publish`` may be called from any thread (the exchange's, with its
+lock held): they only hand the events to the event loop, so the exchange never waits for
+a client. A connection's messages leave through its queue (``oms.sandbox.connection``,
+``latency`` late, silenced by the ``silence`` fault like every socket); a connection with
+``queue_limit`` messages waiting (a client that does not read) is cut, as a venue cuts a
+consumer that falls behind, and logged.
 """
 
 from __future__ import annotations
@@ -23,13 +26,12 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
-import string
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from oms.sandbox.public_feed import MarketSource, PublicFeed
 from oms.sandbox.public_topics import RESEND_S
@@ -38,12 +40,13 @@ from oms.sandbox.public_wire import SPOT_MAX_ARGS, ack, parse_topic, pong
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from websockets.asyncio.server import ServerConnection
-
+    from oms.sandbox.connection import Client
+    from oms.sandbox.exchange import Exchange
     from oms.sandbox.public_feed import Message
+    from oms.sim.market import Book, Ticker
     from oms.sim.specs import SymbolSpec
 
-__all__ = ["MarketSource", "PublicStreams"]
+__all__ = ["ExchangeMarket", "MarketSource", "PublicStreams", "path"]
 
 log = logging.getLogger(__name__)
 #: messages a connection may have waiting before it is cut
@@ -51,14 +54,43 @@ QUEUE_LIMIT: Final = 10_000
 _MONITOR_S: Final = 0.25
 
 
+def path(category: str) -> str:
+    """The public channel's path of ``category``."""
+    return f"/v5/public/{category}"
+
+
+class ExchangeMarket:
+    """The exchange's market now, read under its lock (``MarketSource``)."""
+
+    def __init__(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+
+    def book(self, key: str) -> Book:
+        with self.exchange.lock:
+            return self.exchange.markets.book(key)
+
+    def ticker(self, key: str) -> Ticker:
+        with self.exchange.lock:
+            return self.exchange.markets.ticker(key)
+
+
 @dataclass(eq=False)
-class _Client:
-    ws: ServerConnection
+class _Subscriber:
+    """A public connection: its channel and topics."""
+
+    client: Client
     category: str
-    conn_id: str
-    queue: asyncio.Queue[tuple[str, float] | None]
     topics: set[str] = field(default_factory=set)
-    cut: bool = False
+
+
+class Channel:
+    """``/v5/public/<category>`` as a socket kind of the server (``SocketKind``)."""
+
+    def __init__(self, streams: PublicStreams, category: str) -> None:
+        self.streams, self.category = streams, category
+
+    def on_message(self, client: Client, message: str | bytes) -> None:
+        self.streams.on_message(client, self.category, message)
 
 
 class PublicStreams:
@@ -69,191 +101,62 @@ class PublicStreams:
         specs: Sequence[SymbolSpec],
         source: MarketSource,
         *,
-        latency: float = 0.0,
         queue_limit: int = QUEUE_LIMIT,
-        seed: int = 1,
         quiet_s: float = RESEND_S,
     ) -> None:
         self.feed = PublicFeed(specs, source, quiet_s=quiet_s)
-        self.latency, self.queue_limit = latency, queue_limit
+        self.queue_limit = queue_limit
         self.categories = tuple(dict.fromkeys(s.category for s in specs))
         self._symbols = {c: {s.symbol for s in specs if s.category == c} for c in self.categories}
-        self._ids = random.Random(seed)  # noqa: S311 - connection ids, not secrets
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._clients: set[_Client] = set()
+        self._monitor: asyncio.Task[None] | None = None
+        self._people: dict[Client, _Subscriber] = {}
+        #: connections cut for falling behind (their last messages are ignored)
+        self._gone: weakref.WeakSet[Client] = weakref.WeakSet()
         #: subscribers by (category, topic name)
-        self._subs: dict[tuple[str, str], set[_Client]] = {}
+        self._subs: dict[tuple[str, str], set[_Subscriber]] = {}
         self.stats: Counter[str] = Counter()
 
-    # --- wiring -------------------------------------------------------------------------
+    def channels(self) -> dict[str, Channel]:
+        """Path -> socket kind of each public channel (for the server's path table)."""
+        return {path(c): Channel(self, c) for c in self.categories}
 
-    def serves(self, category: str) -> bool:
-        """Whether ``/v5/public/<category>`` is a channel here."""
-        return category in self.categories
-
-    async def run(self) -> None:
-        """Serve on the running loop until cancelled (orderbook.1 re-snapshots)."""
-        self._loop = asyncio.get_running_loop()
-        try:
-            while True:
-                await asyncio.sleep(_MONITOR_S)
-                self._broadcast(self.feed.quiet_books())
-        finally:
-            self._loop = None
-
-    def publish(self, events: Iterable[tuple[str, str, object]]) -> None:
-        """Hand the market's public events to the loop (any thread; never blocks)."""
-        loop, batch = self._loop, list(events)
-        if loop is None or not batch:
-            return  # not serving: nobody to tell
-        number = self.feed.number()
-        with contextlib.suppress(RuntimeError):  # the loop closed while stopping
-            loop.call_soon_threadsafe(self._dispatch, number, batch)
+    # --- market events (any thread) ------------------------------------------------------
 
     def sink(self, event: tuple[str, str, object]) -> None:
         """``Exchange.public_sink``: one event (see ``publish``)."""
         self.publish((event,))
 
-    def connections(self) -> int:
-        return len(self._clients)
+    def publish(self, events: Iterable[tuple[str, str, object]]) -> None:
+        """Hand the market's public events to the loop (any thread; never blocks)."""
+        loop, batch = self._loop, list(events)
+        if loop is None or not batch:
+            return  # no connection yet: nobody to tell
+        number = self.feed.number()
+        with contextlib.suppress(RuntimeError):  # the loop closed while stopping
+            loop.call_soon_threadsafe(self._dispatch, number, batch)
 
     def subscribers(self, category: str, topic: str) -> int:
-        """How many connections of the ``category`` channel are subscribed to ``topic``
+        """How many live connections of the ``category`` channel subscribe to ``topic``
         (each gets every event published from now on)."""
-        return len(self._subs.get((category, topic), ()))
+        return sum(1 for s in self._subs.get((category, topic), ()) if _live(s.client))
 
-    # --- a connection -------------------------------------------------------------------
+    # --- on the loop --------------------------------------------------------------------
 
-    async def serve(self, ws: ServerConnection, category: str) -> None:
-        """Serve one connection of the ``category`` channel until it ends."""
-        queue: asyncio.Queue[tuple[str, float] | None] = asyncio.Queue(self.queue_limit + 1)
-        client = _Client(ws, category, self._conn_id(), queue)
-        self._clients.add(client)
-        writer = asyncio.create_task(self._writer(client))
-        try:
-            async for message in ws:
-                self._on_message(client, message)
-        except ConnectionClosed:
-            pass
-        finally:
-            self._drop(client)
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+    def _bind(self) -> None:
+        """Serve on the running loop (at the first connection): events, the monitor."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._monitor = self._loop.create_task(self._quiet_books())
 
-    async def _writer(self, client: _Client) -> None:
-        loop = asyncio.get_running_loop()
-        while (item := await client.queue.get()) is not None:
-            message, due = item
-            if (wait := due - loop.time()) > 0:  # FIFO with one delay keeps the order
-                await asyncio.sleep(wait)
-            try:
-                await client.ws.send(message)
-            except ConnectionClosed:
-                return
-
-    def _conn_id(self) -> str:
-        chars = string.ascii_lowercase + string.digits
-        head = "".join(self._ids.choices(chars, k=20))
-        return f"{head}-{''.join(self._ids.choices(chars, k=self._ids.randint(1, 5)))}"
-
-    def _drop(self, client: _Client) -> None:
-        self._clients.discard(client)
-        for name in list(client.topics):
-            self._unsubscribe_one(client, name)
-
-    def _send(self, client: _Client, message: str) -> None:
-        if client.cut:
-            return
-        try:
-            client.queue.put_nowait((message, asyncio.get_running_loop().time() + self.latency))
-        except asyncio.QueueFull:
-            self._cut(client)
-            return
-        self.stats["public_messages"] += 1
-
-    def _cut(self, client: _Client) -> None:
-        """Cut a client that fell ``queue_limit`` messages behind (TCP abort)."""
-        client.cut = True
-        self.stats["public_cut"] += 1
-        log.warning(
-            "public %s connection %s cut: more than %d messages waiting (a client that "
-            "does not read)", client.category, client.conn_id, self.queue_limit,
-        )  # fmt: skip
-        self._drop(client)
-        client.ws.transport.abort()
-
-    def _reply(self, client: _Client, body: dict[str, object]) -> None:
-        self._send(client, json.dumps(body, separators=(",", ":")))
-
-    # --- requests -----------------------------------------------------------------------
-
-    def _on_message(self, client: _Client, message: str | bytes) -> None:
-        try:
-            request = json.loads(message)
-        except ValueError as exc:
-            reason = f"Failed to decode incoming data: {exc}"
-            self._reply(client, ack(client.category, "", reason, client.conn_id, None))
-            return
-        if not isinstance(request, dict):
-            reason = "Failed to decode incoming data: not a JSON object"
-            self._reply(client, ack(client.category, "", reason, client.conn_id, None))
-            return
-        op, req_id = request.get("op"), request.get("req_id")
-        req = req_id if isinstance(req_id, str) else None
-        if op == "ping":
-            self._reply(client, pong(client.category, client.conn_id, req))
-        elif op in ("subscribe", "unsubscribe"):
-            refusal = self._subscription(client, str(op), request.get("args"))
-            self._reply(client, ack(client.category, str(op), refusal, client.conn_id, req))
-            if not refusal and op == "subscribe":
-                self._snapshots(client, request["args"])
-        else:
-            name = op if isinstance(op, str) else ""
-            self._reply(client, ack(client.category, name, "error:invalid op", client.conn_id, req))
-
-    def _subscription(self, client: _Client, op: str, args: object) -> str:
-        """Apply a subscribe/unsubscribe; the refusal text, ``""`` when done."""
-        if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
-            return "Params Error"
-        if client.category == "spot" and len(args) > SPOT_MAX_ARGS:
-            return f"args size >{SPOT_MAX_ARGS}"
-        symbols = self._symbols[client.category]
-        for name in args:
-            if parse_topic(name, client.category, symbols) is None:
-                return f"error:handler not found,topic:{name}"
-            if op == "subscribe" and (name in client.topics or args.count(name) > 1):
-                return f"error:already subscribed,topic:{name}"
-        for name in args:
-            if op == "subscribe":
-                client.topics.add(name)
-                self._subs.setdefault((client.category, name), set()).add(client)
-            else:
-                self._unsubscribe_one(client, name)
-        return ""
-
-    def _unsubscribe_one(self, client: _Client, name: str) -> None:
-        client.topics.discard(name)
-        where = (client.category, name)
-        subs = self._subs.get(where)
-        if subs is not None:
-            subs.discard(client)
-            if not subs:  # the last one left: forget the topic's state
-                del self._subs[where]
-                self.feed.close(*where)
-
-    def _snapshots(self, client: _Client, names: list[str]) -> None:
-        """Open the topics; a new subscriber's first book and ticker messages."""
-        symbols = self._symbols[client.category]
-        for name in names:
-            topic = parse_topic(name, client.category, symbols)
-            if topic is not None and (body := self.feed.open(client.category, topic)):
-                self._reply(client, body)
-
-    # --- market events ------------------------------------------------------------------
+    async def _quiet_books(self) -> None:
+        while True:
+            await asyncio.sleep(_MONITOR_S)
+            self._prune()
+            self._broadcast(self.feed.quiet_books())
 
     def _dispatch(self, number: int, events: list[tuple[str, str, object]]) -> None:
-        """Batch ``number`` of the market's events to the subscribers (on the loop)."""
+        """Batch ``number`` of the market's events to the subscribers."""
         self._broadcast(self.feed.apply(number, events))
 
     def _broadcast(self, messages: list[Message]) -> None:
@@ -261,5 +164,115 @@ class PublicStreams:
             subs = self._subs.get((category, name))
             if subs:
                 text = json.dumps(body, separators=(",", ":"))
-                for client in list(subs):
-                    self._send(client, text)
+                for sub in list(subs):
+                    self._send(sub, text)
+
+    def _send(self, sub: _Subscriber, text: str) -> None:
+        client = sub.client
+        if client in self._gone:
+            return
+        if not _live(client):
+            self._drop(sub)
+        elif client.queue.qsize() >= self.queue_limit:
+            self._cut(sub)
+        else:
+            client.send(text)
+            self.stats["public_messages"] += 1
+
+    def _cut(self, sub: _Subscriber) -> None:
+        """Cut a client that fell ``queue_limit`` messages behind (TCP abort)."""
+        self.stats["public_cut"] += 1
+        log.warning(
+            "public %s connection %s cut: %d messages waiting (a client that does not read)",
+            sub.category, sub.client.conn_id, sub.client.queue.qsize(),
+        )  # fmt: skip
+        self._gone.add(sub.client)
+        self._drop(sub)
+        sub.client.cut()
+
+    def _drop(self, sub: _Subscriber) -> None:
+        """Forget a connection that ended (its topics close when it was the last)."""
+        self._people.pop(sub.client, None)
+        for name in list(sub.topics):
+            self._leave(sub, name)
+
+    def _prune(self) -> None:
+        for sub in [s for s in self._people.values() if not _live(s.client)]:
+            self._drop(sub)
+
+    def _leave(self, sub: _Subscriber, name: str) -> None:
+        sub.topics.discard(name)
+        where = (sub.category, name)
+        subs = self._subs.get(where)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:  # the last one left: forget the topic's state
+                del self._subs[where]
+                self.feed.close(*where)
+
+    # --- requests -----------------------------------------------------------------------
+
+    def on_message(self, client: Client, category: str, message: str | bytes) -> None:
+        """One message a client of the ``category`` channel sent (on the loop)."""
+        self._bind()
+        if client in self._gone:
+            return
+        sub = self._people.get(client)
+        if sub is None:
+            sub = self._people[client] = _Subscriber(client, category)
+        try:
+            request = json.loads(message)
+        except ValueError as exc:
+            self._reply(sub, "", f"Failed to decode incoming data: {exc}", None)
+            return
+        if not isinstance(request, dict):
+            self._reply(sub, "", "Failed to decode incoming data: not a JSON object", None)
+            return
+        op, req_id = request.get("op"), request.get("req_id")
+        req = req_id if isinstance(req_id, str) else None
+        if op == "ping":
+            self._send(sub, json.dumps(pong(category, client.conn_id, req), separators=(",", ":")))
+        elif op in ("subscribe", "unsubscribe"):
+            args = request.get("args")
+            refusal = self._subscription(sub, str(op), args)
+            self._reply(sub, str(op), refusal, req)
+            if not refusal and op == "subscribe" and isinstance(args, list):
+                self._open(sub, args)
+        else:
+            self._reply(sub, op if isinstance(op, str) else "", "error:invalid op", req)
+
+    def _reply(self, sub: _Subscriber, op: str, refusal: str, req_id: str | None) -> None:
+        body = ack(sub.category, op, refusal, sub.client.conn_id, req_id)
+        self._send(sub, json.dumps(body, separators=(",", ":")))
+
+    def _subscription(self, sub: _Subscriber, op: str, args: object) -> str:
+        """Apply a subscribe/unsubscribe; the refusal text, ``""`` when done."""
+        if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
+            return "Params Error"
+        if sub.category == "spot" and len(args) > SPOT_MAX_ARGS:
+            return f"args size >{SPOT_MAX_ARGS}"
+        symbols = self._symbols[sub.category]
+        for name in args:
+            if parse_topic(name, sub.category, symbols) is None:
+                return f"error:handler not found,topic:{name}"
+            if op == "subscribe" and (name in sub.topics or args.count(name) > 1):
+                return f"error:already subscribed,topic:{name}"
+        for name in args:
+            if op == "subscribe":
+                sub.topics.add(name)
+                self._subs.setdefault((sub.category, name), set()).add(sub)
+            else:
+                self._leave(sub, name)
+        return ""
+
+    def _open(self, sub: _Subscriber, names: list[str]) -> None:
+        """Open the topics; a new subscriber's first book and ticker messages."""
+        symbols = self._symbols[sub.category]
+        for name in names:
+            topic = parse_topic(name, sub.category, symbols)
+            if topic is not None and (body := self.feed.open(sub.category, topic)):
+                self._send(sub, json.dumps(body, separators=(",", ":")))
+
+
+def _live(client: Client) -> bool:
+    return client.ws.state is State.OPEN

@@ -6,7 +6,9 @@ thread with its own event loop, and a ``ThreadingHTTPServer`` (``rest_url``, see
 ``oms.sandbox.rest``). The WebSocket server picks what a connection is by its path
 (``SOCKETS``, optional ``?max_active_time=30s..600s|1m..10m`` on every path):
 ``/v5/private`` the private stream (``oms.sandbox.private_socket``), ``/v5/trade`` order
-entry (``oms.sandbox.trade_socket``); any other path is refused at the handshake (404).
+entry (``oms.sandbox.trade_socket``), ``/v5/public/<category>`` the public channels of the
+categories traded (``oms.sandbox.public_socket``); any other path is refused at the
+handshake (404).
 A connection that sends nothing for its idle limit (600 s, ``max_active_time``, or the
 ``idle_timeout`` argument) is closed. ``Faults`` are applied live. Every WebSocket
 message and REST answer leaves ``latency_ms`` late (3 ms by default, in order), as over
@@ -39,12 +41,13 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from oms.sandbox import private_socket, trade_socket
+from oms.sandbox import private_socket, public_socket, trade_socket
 from oms.sandbox.connection import Client, Connection, SocketKind, login_refusal, write
 from oms.sandbox.exchange import Exchange
 from oms.sandbox.faults import Faults
 from oms.sandbox.model import DEFAULT_CATEGORIES, DEFAULT_SYMBOLS, Push, SymbolSpec
 from oms.sandbox.private_socket import PrivateSocket
+from oms.sandbox.public_socket import ExchangeMarket, PublicStreams
 from oms.sandbox.rest import RestApi, make_handler
 from oms.sandbox.trade_socket import TradeSocket
 from oms.sim.market import FUNDING_INTERVAL_MS
@@ -116,11 +119,15 @@ class Sandbox:
             self._rest.entry, self.faults, api_key=api_key, secret=self._secret,
             categories=self.exchange.categories, now=self._rest.server_ms, rng=self._ids,
         )  # fmt: skip
-        #: path -> the kind of socket served there (the public streams add theirs)
+        #: path -> the kind of socket served there
         self.sockets: dict[str, SocketKind] = {
             private_socket.PATH: self._private,
             trade_socket.PATH: self._trade,
         }
+        #: the public channels /v5/public/<category> of the categories traded
+        self.public = PublicStreams(self.exchange.specs, ExchangeMarket(self.exchange))
+        self.exchange.public_sink = self.public.sink
+        self.sockets.update(self.public.channels())
         self._state = "new"
         self._guard = threading.Lock()
         self._ready = threading.Event()
@@ -210,6 +217,10 @@ class Sandbox:
     def trade_url(self) -> str:
         """``ws://127.0.0.1:PORT/v5/trade``, the WebSocket trade endpoint."""
         return self.ws_base + trade_socket.PATH
+
+    def public_url(self, category: str = "linear") -> str:
+        """``ws://127.0.0.1:PORT/v5/public/<category>``, a public channel."""
+        return self.ws_base + public_socket.path(category)
 
     @property
     def ws_base(self) -> str:

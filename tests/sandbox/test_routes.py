@@ -10,6 +10,7 @@ import math
 import time
 import urllib.error
 import urllib.request
+from decimal import Decimal
 
 import pytest
 
@@ -75,9 +76,8 @@ def test_tickers_carry_the_simulator_prices(sandbox):
     assert set(rows) == {s.symbol for s in sandbox.exchange.specs}
     for symbol, row in rows.items():
         last, mark, index = sandbox.exchange.prices(symbol)
-        assert (row["lastPrice"], row["markPrice"], row["indexPrice"]) == tuple(
-            map(fmt, (last, mark, index))
-        )
+        prices = (row["lastPrice"], row["markPrice"], row["indexPrice"])  # tick decimals
+        assert tuple(map(Decimal, prices)) == (last, mark, index)
 
 
 def test_wallet_balance_is_the_wallet_frame_row_with_a_coin_filter(sandbox):

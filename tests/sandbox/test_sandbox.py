@@ -140,9 +140,11 @@ def test_ping_pong(sandbox):
     ws.close()
 
 
-def test_wrong_path_is_refused(sandbox):
+@pytest.mark.parametrize("path", ["/v5/public/option", "/v5/public/spot", "/v5/privat"])
+def test_wrong_path_is_refused(sandbox, path):
+    # the sandbox fixture trades linear only: no spot channel, and never option
     with pytest.raises(websocket.WebSocketBadStatusException):
-        connect(sandbox.ws_url.replace("/v5/private", "/v5/public/linear"))
+        connect(sandbox.ws_url.replace("/v5/private", path))
 
 
 def test_max_active_time_sets_the_idle_limit(sandbox):
