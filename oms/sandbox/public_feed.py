@@ -128,7 +128,12 @@ class PublicFeed:
         state = self._tickers.get(where)
         if state is None:
             ticker, self._since[where] = self._now(key, self._ticker, self.source.ticker)
-            state = self._tickers[where] = TickerTopic(topic, *self._ticker_fields(key, ticker))
+            fields, cs = self._ticker_fields(key, ticker)
+            if key not in self._book:  # no book event yet: the market's sequence now
+                cs = self.source.book(key).seq
+            spot = self.specs[key].category == "spot"
+            state = TickerTopic(topic, fields, cs, snapshots_only=spot)
+            self._tickers[where] = state
         return state
 
     def _now(self, key: str, seen: dict[str, T], read: Callable[[str], T]) -> tuple[T, int]:

@@ -150,10 +150,14 @@ class PublicStreams:
             self._monitor = self._loop.create_task(self._quiet_books())
 
     async def _quiet_books(self) -> None:
+        """Forget ended connections; repeat the quiet level-1 books (until cancelled)."""
         while True:
             await asyncio.sleep(_MONITOR_S)
-            self._prune()
-            self._broadcast(self.feed.quiet_books())
+            try:
+                self._prune()
+                self._broadcast(self.feed.quiet_books())
+            except Exception:  # the monitor must outlive one bad round, loudly
+                log.exception("public channel monitor failed")
 
     def _dispatch(self, number: int, events: list[tuple[str, str, object]]) -> None:
         """Batch ``number`` of the market's events to the subscribers."""

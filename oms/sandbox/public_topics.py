@@ -195,8 +195,10 @@ class BookTopic:
 class TickerTopic:
     """One ``tickers.{symbol}`` topic of one channel."""
 
-    def __init__(self, topic: Topic, fields: dict[str, str], cs: int) -> None:
-        self.topic = topic
+    def __init__(
+        self, topic: Topic, fields: dict[str, str], cs: int, *, snapshots_only: bool = False
+    ) -> None:
+        self.topic, self.snapshots_only = topic, snapshots_only
         self.fields, self.cs = fields, cs
 
     def snapshot(self, ts: int) -> dict[str, object]:
@@ -208,7 +210,7 @@ class TickerTopic:
         self.fields, self.cs = fields, cs
         if delta is None:
             return None
-        if "usdIndexPrice" in fields:  # spot prints snapshots only
+        if self.snapshots_only:  # spot
             return self.snapshot(ts)
         return ticker_message(self.topic.name, "delta", delta, cs, ts)
 

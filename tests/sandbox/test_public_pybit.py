@@ -97,6 +97,25 @@ def test_pybits_merged_order_book_is_the_markets_book(
     assert len(last["data"]["b"]) == 50
 
 
+@pytest.mark.parametrize(("channel", "symbol", "key"), [
+    ("spot", "BTCUSDT", "spot:BTCUSDT"), ("inverse", "BTCUSD", "inverse:BTCUSD"),
+])  # fmt: skip
+def test_pybit_books_on_the_spot_and_inverse_channels(
+    harness: PublicHarness, channel: str, symbol: str, key: str
+):
+    ws = unified_trading.WebSocket(testnet=False, channel_type=channel)
+    try:
+        seen = Seen()
+        ws.orderbook_stream(depth=200, symbol=symbol, callback=seen)
+        topic = f"orderbook.200.{symbol}"
+        wait(lambda: bool(seen.of(topic)), "the snapshot")
+        harness.tick(10)
+        want = _printed(harness, key, 200)
+        wait(lambda: _merged(seen, topic) == want, f"pybit's {channel} book")
+    finally:
+        ws.exit()
+
+
 def test_pybit_trade_and_ticker_streams(harness: PublicHarness, linear: unified_trading.WebSocket):
     trades, tickers = Seen(), Seen()
     linear.trade_stream(symbol=["BTCUSDT", "ETHUSDT"], callback=trades)

@@ -186,7 +186,9 @@ def test_ticker_deltas_carry_the_changed_fields_and_spot_prints_snapshots():
     data = {"symbol": "BTCUSDT", "lastPrice": "9"}
     assert delta == {"topic": "tickers.BTCUSDT", "type": "delta", "data": data, "cs": 6, "ts": 100}
     spot_fields = {"symbol": "BTCUSDT", "lastPrice": "1", "usdIndexPrice": "1"}
-    spot = TickerTopic(Topic("tickers.BTCUSDT", "tickers", "BTCUSDT"), spot_fields, 5)
+    spot = TickerTopic(
+        Topic("tickers.BTCUSDT", "tickers", "BTCUSDT"), spot_fields, 5, snapshots_only=True
+    )
     snap = spot.advance({**spot_fields, "lastPrice": "2"}, 6, 100)
     assert snap is not None
     assert snap["type"] == "snapshot"
