@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import threading
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -252,7 +253,7 @@ def test_a_client_that_does_not_read_is_cut_and_the_others_go_on():
         try:
             for _ in range(400):  # bounded: each round asks for 60 KB of snapshots
                 _resubscribe(slow, topics)
-                harness.tick()
+                _tick_or_fail(harness)  # the exchange never waits for a client
                 for message in until(fast, "t"):  # the fast client keeps up
                     apply(books[message["topic"]], message)
                 if harness.streams.stats["public_cut"]:
@@ -271,6 +272,14 @@ def test_a_client_that_does_not_read_is_cut_and_the_others_go_on():
                 harness.book(symbol), 1000, (decimals(spec.tick), decimals(spec.qty_step))
             )
             assert books[f"orderbook.1000.{symbol}"] == want
+
+
+def _tick_or_fail(harness: PublicHarness) -> None:
+    """One market step on a worker thread; a step that hangs fails the test."""
+    worker = threading.Thread(target=harness.tick, daemon=True)
+    worker.start()
+    worker.join(TIMEOUT)
+    assert not worker.is_alive(), "a market step hung on a client"
 
 
 def _resubscribe(ws: websocket.WebSocket, topics: list[str]) -> None:
