@@ -1,10 +1,12 @@
 """``python -m oms.sandbox``: run the sandbox exchange until SIGTERM, Ctrl-C (SIGINT) or
 ``--seconds``.
 
-Prints the stream and REST URLs and the credentials to use, trades in the background,
-and reports the frame count every few seconds. On SIGTERM or SIGINT it stops trading,
-closes both servers and every connection, prints one last line and exits 0. No keys and
-no internet needed.
+Prints the private stream, trade socket and REST URLs and the credentials to use, runs
+the market (one step every ``--tick-ms``), trades in the background (``--rate``
+actions a second; 0: none, only what clients place), serves order entry, and reports
+the counts every few seconds. ``--seed`` fixes the market and the background flow. On
+SIGTERM or SIGINT it stops trading, closes both servers and every connection, prints one
+last line and exits 0. No keys and no internet needed.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from oms.sandbox.model import CATEGORIES, COMMAND_CATEGORIES
-from oms.sandbox.server import DEFAULT_LATENCY_MS, Sandbox
+from oms.sandbox.server import DEFAULT_LATENCY_MS, DEFAULT_TICK_MS, Sandbox
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -40,7 +42,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--key", default="sandbox-key", help="API key (default sandbox-key)")
     parser.add_argument("--secret", default="sandbox-secret", help="API secret")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    parser.add_argument("--rate", type=float, default=5.0, help="actions a second (default 5)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=5.0,
+        help="background actions a second (default 5; 0: no background trading)",
+    )
+    parser.add_argument(
+        "--tick-ms",
+        type=float,
+        default=DEFAULT_TICK_MS,
+        help=f"ms between two market steps (default {DEFAULT_TICK_MS:g})",
+    )
     parser.add_argument("--seconds", type=float, default=None, help="stop after this long")
     parser.add_argument(
         "--latency-ms",
@@ -65,7 +78,9 @@ def _say(text: str) -> None:
 def _stats_line(sandbox: Sandbox) -> str:
     stats = sandbox.stats()
     return (
-        f"{stats['steps']} actions, {stats['frames']} frames, {stats['connections']} connection(s)"
+        f"{stats['steps']} actions, {stats['entry_ops']} order-entry ops, "
+        f"{stats['ticks']} market steps, {stats['frames']} frames, "
+        f"{stats['connections']} connection(s)"
     )
 
 
@@ -73,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if not (math.isfinite(args.latency_ms) and args.latency_ms >= 0):
         _parser().error("--latency-ms must be a finite number, 0 or more")
+    if not (math.isfinite(args.rate) and args.rate >= 0):
+        _parser().error("--rate must be a finite number, 0 or more")
+    if not (math.isfinite(args.tick_ms) and args.tick_ms > 0):
+        _parser().error("--tick-ms must be a finite number above 0")
     done = threading.Event()
     reason = ["time is up"]
 
@@ -88,13 +107,15 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             categories=args.categories,
             latency_ms=args.latency_ms,
+            tick_ms=args.tick_ms,
         )
         with sandbox:
             _say(
-                f"stream  {sandbox.ws_url}\nrest    {sandbox.rest_url}\n"
-                f"key     {args.key}\nsecret  {args.secret}"
+                f"stream  {sandbox.ws_url}\ntrade   {sandbox.trade_url}\n"
+                f"rest    {sandbox.rest_url}\nkey     {args.key}\nsecret  {args.secret}"
             )
-            sandbox.start_trading(args.rate)
+            if args.rate > 0:
+                sandbox.start_trading(args.rate)
             _run(sandbox, done, args.seconds)
             last = _stats_line(sandbox)
         _say(f"stopped ({reason[0]}): {last}; servers closed")

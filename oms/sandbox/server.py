@@ -304,9 +304,13 @@ class Sandbox:
         return self.exchange.truth()
 
     def stats(self) -> dict[str, int]:
-        """Frames pushed (``frames`` and ``frames_<topic>``), actions, market ticks, and
-        connections (every path; ``authenticated``: those logged in)."""
-        keys = ("frames", "steps", "ticks", "frames_order", "frames_execution", "frames_position")
+        """Frames pushed (``frames`` and ``frames_<topic>``), background actions
+        (``steps``), market steps (``ticks``), accepted order-entry ops (``entry_ops``),
+        and connections (every path; ``authenticated``: those logged in)."""
+        keys = (
+            "frames", "steps", "ticks", "entry_ops", "frames_order", "frames_execution",
+            "frames_position",
+        )  # fmt: skip
         with self.exchange.lock:
             counts = dict.fromkeys((*keys, "frames_wallet"), 0) | dict(self.exchange.stats)
         clients = list(self._clients)

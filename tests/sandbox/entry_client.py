@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from oms.sim.wire import fmt
 from tests.sandbox.client import KEY, SECRET, TIMEOUT, connect, now_ms, recv_json, ws_signature
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def resting_price(sandbox: Sandbox, symbol: str, side: str, category: str = "lin
     assert spec is not None
     last, _, _ = sandbox.exchange.prices(symbol, category)
     away = last * (Decimal("0.95") if side == "Buy" else Decimal("1.05"))
-    return str((away / spec.tick).to_integral_value() * spec.tick)
+    return fmt((away / spec.tick).to_integral_value() * spec.tick)
 
 
 def limit_order(

@@ -277,3 +277,22 @@ def test_routes_not_emulated_are_10005_and_the_key_may_trade(sandbox):
     api = rest_get(sandbox.rest_url, "/v5/user/query-api")["result"]
     assert api["readOnly"] == 0
     assert SECRET not in json.dumps(api)
+
+
+def test_batch_amend_takes_no_conditional_order(sandbox):
+    url = sandbox.rest_url
+    trigger = resting_price(sandbox, "BTCUSDT", "Sell")  # above the market: a rise trigger
+    conditional = {
+        "category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Market",
+        "qty": "0.001", "triggerPrice": trigger, "triggerDirection": 1,
+        "orderLinkId": "cond-1",
+    }  # fmt: skip
+    assert post(url, CREATE, conditional)["retCode"] == 0
+    assert order_by_link(sandbox, "cond-1")["status"] == "Untriggered"  # type: ignore[index]
+    item = {"symbol": "BTCUSDT", "orderLinkId": "cond-1", "qty": "0.002"}
+    answer = post(url, "/v5/order/amend-batch", {"category": "linear", "request": [item]})
+    assert [c["code"] for c in answer["retExtInfo"]["list"]] == [10001]
+    assert "conditional" in answer["retExtInfo"]["list"][0]["msg"]
+    assert order_by_link(sandbox, "cond-1")["qty"] == "0.001"  # type: ignore[index]
+    single = post(url, "/v5/order/amend", {"category": "linear", **item})
+    assert single["retCode"] == 0  # the single amend takes it

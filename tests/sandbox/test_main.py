@@ -3,20 +3,25 @@ cleanly (exit status 0, servers closed, a last line printed)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.sandbox.client import rest_get
+from tests.sandbox.client import now_ms, rest_get
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -74,10 +79,10 @@ def _popen(*args: str) -> subprocess.Popen[str]:
 
 
 def _header(proc: subprocess.Popen[str]) -> tuple[queue.Queue[str | None], dict[str, str]]:
-    """The line queue and the four first lines (stream, rest, key, secret) by name."""
+    """The line queue and the five first lines (stream, trade, rest, key, secret) by name."""
     lines = _lines(proc.stdout)
     header = {}
-    for _ in range(4):
+    for _ in range(5):
         line = lines.get(timeout=TIMEOUT)
         assert line is not None, proc.stderr.read() if proc.stderr else ""
         name, _, value = line.partition(" ")
@@ -123,9 +128,37 @@ def test_seconds_ends_the_run_with_status_0(launch):
     assert rest[-1].startswith("stopped (time is up): ")
 
 
-def test_a_negative_latency_is_refused():
+def test_rate_0_trades_nothing_in_the_background_and_takes_orders(launch):
+    proc, lines, header = launch("--rate", "0", "--seed", "3", "--tick-ms", "20")
+    assert header["trade"].endswith("/v5/trade")
+    url = header["rest"]
+    body = {"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Market"}
+    stamp = str(now_ms())
+    text = json.dumps(body | {"qty": "0.001", "orderLinkId": "cli-1"})
+    origin = f"{stamp}k5000{text}"
+    headers = {
+        "Content-Type": "application/json", "X-BAPI-API-KEY": "k", "X-BAPI-TIMESTAMP": stamp,
+        "X-BAPI-RECV-WINDOW": "5000",
+        "X-BAPI-SIGN": hmac.new(b"s", origin.encode(), hashlib.sha256).hexdigest(),
+    }  # fmt: skip
+    request = urllib.request.Request(url + "/v5/order/create", text.encode(), headers)  # noqa: S310
+    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
+        assert json.loads(response.read())["retCode"] == 0
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=TIMEOUT) == 0
+    rest: list[str] = []
+    while (line := lines.get(timeout=TIMEOUT)) is not None:
+        rest.append(line)
+    # no background action, the one order placed, and the market moved by itself
+    assert re.search(r": 0 actions, 1 order-entry ops, [1-9]\d* market steps", rest[-1]), rest[-1]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--latency-ms", "-1"), ("--rate", "-1"), ("--tick-ms", "0")]
+)
+def test_a_bad_number_is_refused(option, value):
     done = subprocess.run(
-        [sys.executable, "-m", "oms.sandbox", "--latency-ms", "-1"],
+        [sys.executable, "-m", "oms.sandbox", option, value],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -134,4 +167,4 @@ def test_a_negative_latency_is_refused():
         check=False,
     )
     assert done.returncode == 2
-    assert "--latency-ms" in done.stderr
+    assert option in done.stderr

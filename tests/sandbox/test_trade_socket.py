@@ -249,3 +249,12 @@ def test_the_trade_path_only(sandbox):
     assert _auth(ws, [KEY, expires, ws_signature(expires)])["retCode"] == 0
     ws.send(json.dumps({"op": "subscribe", "args": ["order"]}))
     assert recv_json(ws)["retCode"] == 10404  # no subscriptions on the trade socket
+
+
+def test_the_socket_checks_the_timestamp_against_the_servers_clock(sandbox):
+    sandbox.faults.rest_clock_skew_ms = 60_000  # the server's clock runs a minute ahead
+    ws = trade_socket(sandbox)
+    reply = trade(ws, "order.create", [limit_order(sandbox, "ws-skew")])
+    assert reply["retCode"] == 10002
+    assert f"recv_window[{5000}]" in reply["retMsg"]
+    assert order_by_link(sandbox, "ws-skew") is None
