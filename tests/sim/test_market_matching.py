@@ -273,3 +273,33 @@ def test_at_most_500_active_orders_per_symbol():
     with pytest.raises(Refused) as refused:
         d.entry.create("linear", order)
     assert refused.value.code == 110020
+
+
+def test_a_market_order_beyond_the_depth_in_its_band_cancels_its_rest():
+    d = desk(depth=5)
+    asks = d.markets.book("BTCUSDT").asks
+    depth = sum(level.size for level in asks)
+    ack = d.create(symbol="BTCUSDT", side="Buy", orderType="Market", qty=fmt(depth + D("0.1")))
+    o = d.venue.orders[ack["orderId"]]
+    assert (o.status, o.reject_reason, o.cum_qty) == ("Cancelled", "EC_CancelForNoFullFill", depth)
+    fills = [e for e in d.venue.executions.values() if e.order_id == o.order_id]
+    assert [(e.qty, e.price) for e in fills] == [(level.size, level.price) for level in asks]
+
+
+def test_cancel_all_by_base_coin_and_order_filter():
+    d = desk()
+    last = d.venue.markets["BTCUSDT"].mid
+    plain = d.create(symbol="BTCUSDT", side="Buy", orderType="Limit", qty="0.001",
+                     price=fmt(last - 50))  # fmt: skip
+    stop = d.create(symbol="BTCUSDT", side="Buy", orderType="Market", qty="0.001",
+                    triggerPrice=fmt(last + 50), triggerDirection=1)  # fmt: skip
+    inverse = d.create("inverse", symbol="BTCUSD", side="Buy", orderType="Limit", qty="100",
+                       price=fmt(d.venue.markets["inverse:BTCUSD"].mid - 50))  # fmt: skip
+    d.frames()
+    done = d.entry.cancel_all("linear", {"baseCoin": "BTC", "orderFilter": "StopOrder"})
+    assert [r["orderId"] for r in done["list"]] == [stop["orderId"]]  # type: ignore[index]
+    assert d.venue.orders[stop["orderId"]].status == "Deactivated"
+    done = d.entry.cancel_all("linear", {"baseCoin": "BTC", "orderFilter": "Order"})
+    assert [r["orderId"] for r in done["list"]] == [plain["orderId"]]  # type: ignore[index]
+    assert d.venue.orders[inverse["orderId"]].is_open  # another category
+    assert d.entry.cancel_all("linear", {"symbol": "BTCUSDT"})["list"] == []
