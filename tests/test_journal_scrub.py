@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from oms import Account, StreamSettings
 from oms.redact import SIGNATURE_MASK
-from oms.runtime.pipeline import SCRUBBED_FLAG, Pipeline
+from oms.runtime.pipeline import Pipeline
+from oms.runtime.staging import SCRUBBED_FLAG
 from oms.sandbox import Sandbox
 from tests.bybit.test_stream import KEY, SECRET
 from tests.bybit.test_stream_liveness import QUICK, ListeningBybit

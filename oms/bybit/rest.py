@@ -26,43 +26,75 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
-import json
 import logging
 import random
 import ssl
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
-from oms.bybit.codec import decode_element
-from oms.bybit.frames import Kind
-from oms.bybit.signing import (
-    Credentials,
-    mask_key,
-    query_string,
-    rest_headers,
+from oms.bybit.rest_answers import (
+    MAX_BODY,
+    RATE_LIMITED,
+    TRANSIENT_CODES,
+    Retry,
+    Scrubber,
+    clock_skew_error,
+    int_or_none,
+    interpret,
+    network_failure,
+    read_error_body,
 )
-from oms.core.fills import Fill, FillSource
+from oms.bybit.rest_rows import (  # the row converters and paths are re-exported from here
+    EXECUTION_WINDOW_MS,
+    EXECUTIONS_PATH,
+    ORDERS_PATH,
+    POSITIONS_PATH,
+    WALLET_PATH,
+    execution_order,
+    fill_from_rest,
+    order_from_rest,
+    position_from_rest,
+    require_scope,
+    split_windows,
+    wallet_from_rest,
+    with_category,
+)
+from oms.bybit.signing import Credentials, query_string, rest_headers
 from oms.errors import (  # RestError and its kin are re-exported from here
-    CLOCK_SKEW,
     AuthError,
     ClockSkewError,
     LocalError,
-    MalformedFrameError,
     RateLimitedError,
     RestError,
 )
-from oms.redact import scrub_signatures
 
 if TYPE_CHECKING:
-    from oms.bybit.models import WireModel
-    from oms.core.orders import Order
-    from oms.core.positions import PositionReport
+    from collections.abc import Callable, Iterator, Mapping
+
+__all__ = [
+    "EXECUTIONS_PATH",
+    "EXECUTION_WINDOW_MS",
+    "ORDERS_PATH",
+    "POSITIONS_PATH",
+    "RATE_LIMITED",
+    "REST_URLS",
+    "TRANSIENT_CODES",
+    "WALLET_PATH",
+    "AuthError",
+    "ClockSkewError",
+    "RateLimitedError",
+    "RestClient",
+    "RestError",
+    "default_opener",
+    "fill_from_rest",
+    "order_from_rest",
+    "position_from_rest",
+    "split_windows",
+    "wallet_from_rest",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -72,42 +104,10 @@ REST_URLS: Final = {
     "testnet": "https://api-testnet.bybit.com",
     "demo": "https://api-demo.bybit.com",
 }
-ORDERS_PATH: Final = "/v5/order/realtime"
-EXECUTIONS_PATH: Final = "/v5/execution/list"
-POSITIONS_PATH: Final = "/v5/position/list"
-WALLET_PATH: Final = "/v5/account/wallet-balance"
-#: The longest time range /v5/execution/list accepts in one query.
-EXECUTION_WINDOW_MS: Final = 7 * 24 * 60 * 60 * 1000
 ORDERS_PAGE: Final = 50
 EXECUTIONS_PAGE: Final = 100
 POSITIONS_PAGE: Final = 200
 MAX_PAGES: Final = 10_000
-_MAX_BODY: Final = 32 * 1024 * 1024
-_EXCERPT: Final = 160
-
-RATE_LIMITED: Final = 10006
-#: Bybit's "server timeout" and "server error": worth another try.
-TRANSIENT_CODES: Final = frozenset({10000, 10016})
-_AUTH_TEXT: Final = {
-    10003: "invalid API key (retCode 10003): check the key matches the environment "
-    "(mainnet, testnet, mainnet-demo or testnet-demo) of {host}",
-    10004: "bad signature (retCode 10004): check that the API secret belongs to this key "
-    "and has no stray whitespace",
-    10005: "permission denied (retCode 10005): the API key lacks the permission for {path} "
-    "(enable read access to orders and positions)",
-    10010: "IP not whitelisted (retCode 10010): add this machine's public IP to the API "
-    "key's IP whitelist",
-    33004: "API key expired (retCode 33004): create a new key",
-    -2015: "API key expired or invalid (retCode -2015): create a new key",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class _Retry:
-    """An attempt that may succeed if tried again; ``error`` is raised when out of tries."""
-
-    error: RestError
-    reset_ms: int | None = None
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -130,10 +130,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _no_constants(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 class RestClient:
@@ -203,7 +199,7 @@ class RestClient:
         attempt = 0
         while True:
             outcome = self._attempt(path, query)
-            if not isinstance(outcome, _Retry):
+            if not isinstance(outcome, Retry):
                 return outcome
             if attempt >= self._max_retries:
                 raise outcome.error
@@ -229,7 +225,7 @@ class RestClient:
         step = min(cap, self._backoff_s * 2.0 ** min(attempt, 62))
         return step / 2 + step / 2 * self._jitter()
 
-    def _attempt(self, path: str, query: str) -> dict[str, Any] | _Retry:
+    def _attempt(self, path: str, query: str) -> dict[str, Any] | Retry:
         key, secret = self._creds.api_key, self._creds.api_secret
         headers = rest_headers(
             key,
@@ -241,93 +237,36 @@ class RestClient:
         headers |= {"Accept": "application/json", "User-Agent": "oms-bybit-rest/1"}
         url = f"{self._base}{path}?{query}" if query else f"{self._base}{path}"
         request = urllib.request.Request(url, headers=headers, method="GET")  # noqa: S310
-        scrub = _Scrubber(key, secret.reveal(), headers["X-BAPI-SIGN"])
+        scrub = Scrubber(key, secret.reveal(), headers["X-BAPI-SIGN"])
         del headers  # as for the request below
         try:
             with self._opener.open(request, timeout=self._timeout_s) as response:
-                status, body = response.status, response.read(_MAX_BODY + 1)
+                status, body = response.status, response.read(MAX_BODY + 1)
                 reset = response.headers.get("X-Bapi-Limit-Reset-Timestamp")
         except urllib.error.HTTPError as exc:
-            status, body = exc.code, _read_error_body(exc)
+            status, body = exc.code, read_error_body(exc)
             reset = exc.headers.get("X-Bapi-Limit-Reset-Timestamp") if exc.headers else None
         except (OSError, http.client.HTTPException) as exc:
             return self._network_failure(path, exc)
         finally:
             del request  # it holds the signed headers; keep them out of traceback locals
-        return self._interpret(path, status, body, _int_or_none(reset), scrub)
+        return interpret(
+            path,
+            status,
+            body,
+            int_or_none(reset),
+            scrub,
+            host=self._host,
+            clock_skew=lambda server_time, message: self._clock_skew(path, server_time, message),
+        )
 
-    def _network_failure(self, path: str, exc: BaseException) -> _Retry:
-        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        _log.debug("GET %s -> %s", path, type(reason).__name__)
-        if isinstance(reason, ssl.SSLCertVerificationError):
-            raise RestError(None, f"TLS certificate verification failed: {reason}", path) from exc
-        # http.client quotes what the server sent (a bad status line, say): scrub it
-        detail = scrub_signatures(str(reason) or type(reason).__name__)[0]
-        error = RestError(None, f"network error: {detail}", path)
-        error.__cause__ = exc
-        return _Retry(error)
-
-    def _interpret(
-        self, path: str, status: int, body: bytes, reset_ms: int | None, scrub: _Scrubber
-    ) -> dict[str, Any] | _Retry:
-        envelope = _parse(body)
-        if envelope is None or "retCode" not in envelope:
-            return self._http_failure(path, status, body, reset_ms, scrub)
-        code = _int_or_none(envelope["retCode"])
-        _log.debug("GET %s -> retCode %s", path, code)
-        if code is None:
-            raise RestError(None, "malformed envelope: retCode is not an integer", path)
-        message = scrub(str(envelope.get("retMsg", "")))
-        if code == 0:
-            result = envelope.get("result")
-            if not isinstance(result, dict):
-                raise RestError(None, "malformed envelope: result is not an object", path)
-            return result
-        if code == RATE_LIMITED:
-            return _Retry(RateLimitedError(code, f"rate limited: {message}", path), reset_ms)
-        if code == CLOCK_SKEW:
-            raise self._clock_skew(path, envelope.get("time"), message)
-        if code in _AUTH_TEXT:
-            text = _AUTH_TEXT[code].format(host=self._host, path=path)
-            raise AuthError(f"GET {path}: {text}; Bybit said: {message}", code=code, path=path)
-        if code in TRANSIENT_CODES:
-            return _Retry(RestError(code, f"server busy: {message}", path))
-        raise RestError(code, message or "request refused", path)
-
-    def _http_failure(
-        self, path: str, status: int, body: bytes, reset_ms: int | None, scrub: _Scrubber
-    ) -> _Retry:
-        _log.debug("GET %s -> HTTP %s", path, status)
-        # All of it (bounded by _MAX_BODY), then cut: a cut signature would not be masked
-        excerpt = scrub(body.decode("utf-8", "replace").strip())
-        if status == 429 or (status == 403 and "too frequent" in excerpt.lower()):
-            error = RateLimitedError(None, f"rate limited (HTTP {status}): {excerpt}", path)
-            return _Retry(error, reset_ms)
-        if status >= 500:
-            return _Retry(RestError(None, f"server error HTTP {status}: {excerpt}", path))
-        if status == 401:
-            raise AuthError(f"GET {path}: unauthorized (HTTP 401): {excerpt}", path=path)
-        if 200 <= status < 300:
-            raise RestError(None, f"malformed response, not a Bybit envelope: {excerpt}", path)
-        raise RestError(None, f"HTTP {status}: {excerpt}", path)
+    def _network_failure(self, path: str, exc: BaseException) -> Retry:
+        return network_failure(path, exc)
 
     def _clock_skew(self, path: str, server_time: object, message: str) -> ClockSkewError:
-        local_ms = self._now_ms()
-        server_ms = server_time if isinstance(server_time, int) else None
-        if server_ms is None:
-            where = f"the local clock is probably off (local time {local_ms} ms)"
-        else:
-            skew = local_ms - server_ms
-            side = "ahead of" if skew > 0 else "behind"
-            where = (
-                f"the local clock is {abs(skew)} ms {side} Bybit's "
-                f"(local time {local_ms} ms, server time {server_ms} ms)"
-            )
-        text = (
-            f"request timestamp outside the recv window of {self._recv_window_ms} ms: {where}; "
-            f"sync the clock (NTP); Bybit said: {message}"
+        return clock_skew_error(
+            path, server_time, message, local_ms=self._now_ms(), recv_window_ms=self._recv_window_ms
         )
-        return ClockSkewError(text, path, server_time_ms=server_ms, local_time_ms=local_ms)
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -390,7 +329,7 @@ class RestClient:
     def _orders(
         self, category: str, open_only: int, settle_coin: str | None, symbol: str | None
     ) -> list[dict[str, Any]]:
-        _require_scope(category, symbol, settle_coin, "orders")
+        require_scope(category, symbol, settle_coin, "orders")
         params = {
             "category": category,
             "symbol": symbol,
@@ -400,7 +339,7 @@ class RestClient:
         latest: dict[object, dict[str, Any]] = {}
         for row in self.pages(ORDERS_PATH, params, limit=ORDERS_PAGE):
             # pages shift while orders come and go: keep one row per order, the later copy
-            latest[row.get("orderId") or object()] = _with_category(row, category)
+            latest[row.get("orderId") or object()] = with_category(row, category)
         return list(latest.values())
 
     def order_by_id(self, category: str, order_id: str) -> dict[str, Any] | None:
@@ -413,7 +352,7 @@ class RestClient:
             raise RestError(None, "malformed page: 'list' is not a list", ORDERS_PATH)
         for row in rows:
             if isinstance(row, dict) and row.get("orderId") == order_id:
-                return _with_category(row, category)
+                return with_category(row, category)
         return None
 
     def executions(
@@ -434,8 +373,8 @@ class RestClient:
         for lo, hi in split_windows(start_ms, end):
             params = {"category": category, "symbol": symbol, "startTime": lo, "endTime": hi}
             for row in self.pages(EXECUTIONS_PATH, params, limit=EXECUTIONS_PAGE):
-                by_id.setdefault(row.get("execId") or object(), _with_category(row, category))
-        return sorted(by_id.values(), key=_execution_order)
+                by_id.setdefault(row.get("execId") or object(), with_category(row, category))
+        return sorted(by_id.values(), key=execution_order)
 
     def positions(
         self, category: str, *, symbol: str | None = None, settle_coin: str | None = None
@@ -443,10 +382,10 @@ class RestClient:
         """Position legs, all pages (with only ``settle_coin``, Bybit lists open ones only)."""
         if category not in {"linear", "inverse", "option"}:
             raise LocalError(f"positions exist for linear, inverse and option, not {category!r}")
-        _require_scope(category, symbol, settle_coin, "positions")
+        require_scope(category, symbol, settle_coin, "positions")
         params = {"category": category, "symbol": symbol, "settleCoin": settle_coin}
         rows = self.pages(POSITIONS_PATH, params, limit=POSITIONS_PAGE)
-        return [_with_category(row, category) for row in rows]
+        return [with_category(row, category) for row in rows]
 
     def wallet_balance(self, account_type: str) -> list[dict[str, Any]]:
         """The wallet of ``account_type`` (``UNIFIED``, ``CONTRACT``, ``SPOT``...): one row
@@ -463,150 +402,3 @@ class RestClient:
         return [
             row if row.get("accountType") else {**row, "accountType": account_type} for row in rows
         ]
-
-
-class _Scrubber:
-    """Replaces the key, the secret and the signature in text that came off the wire, and
-    masks any other signature-shaped token (an echo of an earlier attempt's signature);
-    then cuts the text to an excerpt."""
-
-    __slots__ = ("_pairs",)
-
-    def __init__(self, api_key: str, secret: str, signature: str) -> None:
-        pairs = [(secret, "***"), (signature, "***"), (api_key, mask_key(api_key))]
-        self._pairs = [(needle, repl) for needle, repl in pairs if needle]
-
-    def __call__(self, text: str) -> str:
-        for needle, replacement in self._pairs:
-            text = text.replace(needle, replacement)
-        return scrub_signatures(text)[0][:_EXCERPT]
-
-    def __repr__(self) -> str:
-        return "_Scrubber(***)"
-
-
-def split_windows(
-    start_ms: int, end_ms: int, span_ms: int = EXECUTION_WINDOW_MS
-) -> list[tuple[int, int]]:
-    """``[start, end]`` cut into consecutive windows no longer than ``span_ms``.
-
-    Windows share their boundary millisecond (rows there are fetched twice and deduped),
-    so nothing is lost whether Bybit treats ``endTime`` as inclusive or exclusive.
-
-    >>> split_windows(0, 10, span_ms=4)
-    [(0, 4), (4, 8), (8, 10)]
-    """
-    if start_ms > end_ms:
-        raise LocalError(f"start_ms {start_ms} is after end_ms {end_ms}")
-    if span_ms <= 0:
-        raise LocalError("span_ms must be positive")
-    windows = [(start_ms, min(start_ms + span_ms, end_ms))]
-    while windows[-1][1] < end_ms:
-        lo = windows[-1][1]
-        windows.append((lo, min(lo + span_ms, end_ms)))
-    return windows
-
-
-def _require_scope(category: str, symbol: str | None, settle_coin: str | None, what: str) -> None:
-    if not category:
-        raise LocalError("category is required")
-    if category == "linear" and not (symbol or settle_coin):
-        raise LocalError(f"linear {what} need symbol or settle_coin (Bybit requires one)")
-
-
-def _with_category(row: dict[str, Any], category: str) -> dict[str, Any]:
-    """Bybit puts ``category`` on the page, not the row: copy it onto the row."""
-    return row if row.get("category") else {**row, "category": category}
-
-
-def _execution_order(row: Mapping[str, Any]) -> tuple[int, int, str]:
-    seq = row.get("seq")
-    return (
-        _int_or_none(row.get("execTime")) or 0,
-        seq if isinstance(seq, int) else 0,
-        str(row.get("execId", "")),
-    )
-
-
-def _int_or_none(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    return None
-
-
-def _read_error_body(exc: urllib.error.HTTPError) -> bytes:
-    try:
-        body = exc.read(_MAX_BODY + 1)
-    except (OSError, http.client.HTTPException):
-        body = b""
-    finally:
-        exc.close()
-    return body if isinstance(body, bytes) else b""
-
-
-def _parse(body: bytes) -> dict[str, Any] | None:
-    """The JSON object in ``body``; ``None`` if it is not one (HTML error pages...)."""
-    if len(body) > _MAX_BODY:
-        return None
-    try:
-        value = json.loads(body, parse_float=Decimal, parse_constant=_no_constants)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-# -- REST rows -> core values -------------------------------------------------------------
-
-
-def _row(row: object, category: str | None, path: str) -> dict[str, Any]:
-    """A copy of ``row`` with the page's ``category`` where the row has none (missing,
-    ``""`` or ``null``; any other non-text stays, and is refused by the decoder)."""
-    if not isinstance(row, Mapping):
-        raise MalformedFrameError(f"row is not an object: {type(row).__name__}", topic=path)
-    out = dict(row)
-    if category and out.get("category") in (None, ""):
-        out["category"] = category
-    return out
-
-
-def _convert(kind: Kind, what: str, path: str, data: dict[str, Any], source: FillSource) -> Any:  # noqa: ANN401 - the kind's core value
-    """The core value of a row, through the stream's own decoder (its category, if any, is
-    already on the row); ``MalformedFrameError`` with the reason if it is refused."""
-    try:
-        return decode_element(kind, data, source=source)
-    except ValueError as exc:
-        raise MalformedFrameError(f"{what} row: {exc}", topic=path) from exc
-
-
-def order_from_rest(row: Mapping[str, Any], *, category: str | None = None) -> Order:
-    """The core ``Order`` of one ``/v5/order/realtime`` row (``category`` if it lacks one)."""
-    data = _row(row, category, ORDERS_PATH)
-    return cast("Order", _convert(Kind.ORDER, "order", ORDERS_PATH, data, FillSource.REST))
-
-
-def fill_from_rest(row: Mapping[str, Any], *, category: str | None = None) -> Fill:
-    """The core ``Fill`` (source REST) of one ``/v5/execution/list`` row."""
-    data = _row(row, category, EXECUTIONS_PATH)
-    return cast(
-        "Fill", _convert(Kind.EXECUTION, "execution", EXECUTIONS_PATH, data, FillSource.REST)
-    )
-
-
-def position_from_rest(row: Mapping[str, Any], *, category: str | None = None) -> PositionReport:
-    """The core ``PositionReport`` of one ``/v5/position/list`` row (REST ``avgPrice`` is
-    the stream's ``entryPrice``, taken when the row has no entryPrice, ``""`` or ``null``)."""
-    data = _row(row, category, POSITIONS_PATH)
-    if data.get("entryPrice") in (None, "") and "avgPrice" in data:
-        data["entryPrice"] = data["avgPrice"]
-    position = _convert(Kind.POSITION, "position", POSITIONS_PATH, data, FillSource.REST)
-    return cast("PositionReport", position)
-
-
-def wallet_from_rest(row: Mapping[str, Any]) -> WireModel:
-    """The wallet report (``WalletMsg``) of one ``/v5/account/wallet-balance`` row."""
-    data = _row(row, None, WALLET_PATH)
-    return cast("WireModel", _convert(Kind.WALLET, "wallet", WALLET_PATH, data, FillSource.REST))

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import ssl
 import threading
 import time
@@ -35,7 +34,7 @@ from typing import TYPE_CHECKING, Final, NoReturn, Protocol
 import websocket
 
 from oms.bybit.backoff import BUDGET_WINDOW_S, Backoff, ConnectionBudget
-from oms.bybit.decode import ControlFrame, decode, excerpt
+from oms.bybit.decode import ControlFrame, decode
 from oms.bybit.session import (
     DEFAULT_TOPICS,
     MAX_BUDGET,
@@ -54,6 +53,7 @@ from oms.bybit.session import (
     Subscribed,
     subscribe_batches,
 )
+from oms.bybit.wsio import ScrubSignatures, close, close_reason, describe, interrupt, scrubbed
 from oms.errors import (  # LoginRefusedError and SubscribeError are re-exported from here
     LocalError,
     LoginRefusedError,
@@ -79,38 +79,10 @@ __all__ = [  # the session's names stay importable from here
 
 
 log = logging.getLogger("oms.stream")
-_TRACEBACKS: Final = logging.Formatter()
-
-
-class _ScrubSignatures(logging.Filter):
-    """The last line of defence: no record of this logger carries a signature-shaped
-    token, not even in the traceback of an exception that quotes venue text. A traceback
-    that needs masking moves, masked, into the message (the record keeps no exc_info)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message, found = scrub_signatures(record.getMessage())
-        except (TypeError, ValueError):  # a malformed call: the handler reports it, unchanged
-            return True
-        if record.exc_info:
-            trace, in_trace = scrub_signatures(_TRACEBACKS.formatException(record.exc_info))
-            if in_trace:
-                message, found = f"{message}\n{trace}", found + in_trace
-                record.exc_info, record.exc_text = None, None
-        if found:
-            record.msg, record.args = message, None
-        return True
-
-
-log.addFilter(_ScrubSignatures())
+log.addFilter(ScrubSignatures())
 
 _POLL_S: Final = 1.0  # longest blocking read; stop() also wakes a read at once
 _FRAME_LOG_EVERY: Final = 1000
-
-
-def _scrubbed(text: str) -> str:
-    """Venue text without signature-shaped tokens (a venue may echo a login)."""
-    return scrub_signatures(text)[0]
 
 
 class _Ended(Exception):  # noqa: N818 - control flow: this connection is over
@@ -192,7 +164,7 @@ class PrivateStream:
         self._stopping.set()
         with self._lock:
             if self._ws is not None:
-                _interrupt(self._ws)
+                interrupt(self._ws)
         thread = self._thread
         if thread is None or thread is threading.current_thread():
             return thread is None
@@ -295,12 +267,12 @@ class PrivateStream:
             return self._attempt(ws, attempt)
         except Exception as exc:  # a surprise (a bug here or in the library): reconnect, loudly
             log.exception("unexpected error on the private stream; reconnecting")
-            return _Outcome(f"unexpected error: {_describe(exc)}")
+            return _Outcome(f"unexpected error: {describe(exc)}")
         finally:
             self._connected = self._subscribed = False
             with self._lock:
                 self._ws = None
-            _close(ws)
+            close(ws)
 
     def _attempt(self, ws: websocket.WebSocket, attempt: int) -> _Outcome:
         settings = self._settings
@@ -309,7 +281,7 @@ class PrivateStream:
             ws.connect(settings.endpoint, timeout=settings.connect_timeout_s)  # type: ignore[no-untyped-call]
         except (OSError, websocket.WebSocketException) as exc:
             stopped = self._stopping.is_set()
-            return _Outcome("stopped" if stopped else f"connect failed: {_describe(exc)}")
+            return _Outcome("stopped" if stopped else f"connect failed: {describe(exc)}")
         if self._stopping.is_set():
             return _Outcome("stopped")
         self._connected = True
@@ -344,11 +316,11 @@ class PrivateStream:
                 self._check_deadlines(conn)  # only after waiting: a slow callback is not silence
                 continue
             except (OSError, websocket.WebSocketException) as exc:
-                raise _Ended(f"connection lost: {_describe(exc)}") from exc
+                raise _Ended(f"connection lost: {describe(exc)}") from exc
             conn.received(self._mono())
             if opcode == websocket.ABNF.OPCODE_CLOSE:
                 ws.shutdown()  # type: ignore[no-untyped-call] # our close reply went out
-                raise _Ended(f"closed by the server{_close_reason(data)}")
+                raise _Ended(f"closed by the server{close_reason(data)}")
             if opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
                 self._receive(ws, conn, data.decode("utf-8", "replace"))
         raise _Ended("stopped")
@@ -432,44 +404,14 @@ def _send(ws: websocket.WebSocket, message: dict[str, object]) -> None:
     try:
         ws.send(json.dumps(message, separators=(",", ":")))
     except (OSError, websocket.WebSocketException) as exc:
-        raise _Ended(f"send failed: {_describe(exc)}") from exc
+        raise _Ended(f"send failed: {describe(exc)}") from exc
 
 
 def _auth_error(ret_msg: str, failures: int) -> LoginRefusedError:
-    ret_msg = _scrubbed(ret_msg)
+    ret_msg = scrubbed(ret_msg)
     return LoginRefusedError(
         f"authentication refused {failures} time(s) in a row: {ret_msg or '(no reason)'!r}"
         " (check the API key and secret, the network they belong to and the clock)",
         ret_msg=ret_msg,
         failures=failures,
     )
-
-
-def _interrupt(ws: websocket.WebSocket) -> None:
-    """Wake the stream thread blocked on ``ws`` (reading, or mid-handshake)."""
-    ws.abort()  # type: ignore[no-untyped-call]
-    sock = ws.sock
-    if sock is not None and not ws.connected:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            log.debug("socket already closed")
-
-
-def _close(ws: websocket.WebSocket) -> None:
-    """Say goodbye if the peer still listens (briefly), then release the socket."""
-    ws.close(timeout=0.2)  # swallows every error itself
-    ws.shutdown()  # type: ignore[no-untyped-call]
-
-
-def _close_reason(data: bytes) -> str:
-    if len(data) < 2:
-        return ""
-    code, text = int.from_bytes(data[:2], "big"), data[2:].decode("utf-8", "replace")
-    text = _scrubbed(text)  # before cutting it short: a cut signature would slip through
-    return f" (code {code}{': ' + excerpt(text) if text else ''})"
-
-
-def _describe(exc: BaseException) -> str:
-    """The exception's type and text, scrubbed (a failed handshake quotes the response)."""
-    return _scrubbed(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)

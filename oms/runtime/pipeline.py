@@ -29,40 +29,34 @@ user's expectations this way).
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import reprlib
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, Protocol, Self
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from oms.bybit.frames import ParsedFrame, parsed_frame, valid_unicode
+from oms.bybit.frames import valid_unicode
 from oms.bybit.ledger import Ledger
 from oms.clock import now_ms
-from oms.core.events import MalformedFrame
 from oms.core.ledger import (
     DEFAULT_KEEP_TERMINAL_ORDERS,
     DEFAULT_SETTLE_FRAMES,
     Batch,
-    Outcome,
 )
-from oms.core.orders import Verdict
 from oms.core.reconcile import VenueSnapshot, reconcile
 from oms.errors import (
     AccountFailedError,
     LeaseLostError,
-    MalformedFrameError,
     OmsError,
     StorageError,
     StoreUnavailableError,
 )
-from oms.redact import scrub_signatures
 from oms.runtime.commit import Staged, write_group
 from oms.runtime.publish import Publisher
 from oms.runtime.restore import StoredState, restore
+from oms.runtime.staging import complete_row, journal_row, stage
 from oms.store.db import checkpoint_if_due, ensure_schema, open_engine, safe_url
 from oms.store.faults import (
     DEFAULT_STORE_FAULT_DEADLINE_S,
@@ -94,8 +88,6 @@ DEFAULT_GROUP_FRAMES: Final = 100
 DEFAULT_GROUP_MS: Final = 5.0
 #: How often (ms) watchers are asked for events that are due by the clock alone.
 WATCH_TICK_MS: Final = 100
-#: A frame that is not text is journaled as its type and a repr cut to this length.
-_MAX_REPR: Final = 4096
 
 
 class Watcher(Protocol):
@@ -216,18 +208,7 @@ class Pipeline:
         ``AccountFailedError`` when the service has failed."""
         self._check_usable()
         at = now_ms() if received_at is None else received_at
-        raw = _journal_text(frame)
-        parsed = raw.__class__ is ParsedFrame
-        row: Row = {
-            "received_at": at,
-            "topic": None,
-            "raw": str(raw) if parsed else raw,  # (a plain str for the database driver)
-            "outcome": Outcome.MALFORMED.value,
-            "error": None,
-            "parsed": parsed,
-        }
-        if parsed:
-            frame = raw  # decoded from the very text journaled
+        row, frame = journal_row(frame, at)
         try:
             with self.lock:
                 result = self.ledger.feed(frame, received_at=at)  # type: ignore[arg-type]
@@ -258,40 +239,15 @@ class Pipeline:
         return self.fail(reason)
 
     def _stage(self, row: Row, result: FrameResult) -> None:
-        outcome = result.outcome
-        row["topic"] = result.topic
-        row["outcome"] = outcome.value
-        if outcome is Outcome.MALFORMED:
-            errors = [e.reason for e in result.events if isinstance(e, MalformedFrame)]
-            row["error"] = "; ".join(errors) if errors else None
-            row["raw"] = valid_unicode(row["raw"])  # a lone surrogate cannot be stored as text
-        elif outcome is Outcome.CONTROL:
-            # A login reply may echo the signature: it is never stored (the one row of the
-            # journal that is not the exact text received, flagged in its error column).
-            row["raw"], scrubbed = scrub_signatures(row["raw"])
-            if scrubbed:
-                row["error"] = f"{SCRUBBED_FLAG}: {scrubbed} signature-shaped token(s) masked"
+        complete_row(row, result)
         if result.wallets:
             self._staged.wallets.update(result.wallets)
         self._stage_batch(row, result.batch, result.events)
 
     def _stage_batch(self, frame: Row, batch: Batch, events: list[Event]) -> None:
-        staged = self._staged
-        if not staged.frames:
-            staged.since = time.monotonic()
         if self.watchers:
             events = self._watch(events, batch.orders, frame["received_at"])
-        updates = [
-            (
-                r.previous.value if r.previous is not None else None,
-                r.report,
-                "applied" if r.verdict is Verdict.APPLIED else "illegal",
-            )
-            for r in batch.order_updates
-        ]
-        staged.frames.append((frame, updates, sorted(batch.fills), events))
-        staged.orders |= batch.orders
-        staged.legs |= batch.legs
+        stage(self._staged, frame, batch, events)
 
     def _watch(self, events: list[Event], touched: set[str], at: int) -> list[Event]:
         ledger = self.ledger
@@ -471,9 +427,7 @@ class Pipeline:
         """Put events that no frame caused (gap detected, resync started) in the outbox
         with the next commit."""
         if events:
-            if not self._staged.frames:
-                self._staged.since = time.monotonic()
-            self._staged.frames.append((None, [], [], list(events)))
+            stage(self._staged, None, Batch(), list(events))
 
     def reconcile(
         self, snapshot: VenueSnapshot, *, raw: str = "", wallets: Sequence[WireModel] = ()
@@ -517,28 +471,3 @@ class Pipeline:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
-
-
-#: The ``error`` column of a journaled control frame whose text had to be scrubbed.
-SCRUBBED_FLAG: Final = "scrubbed"
-
-
-def _journal_text(frame: object) -> str:
-    """The text a frame is journaled as: itself, UTF-8 bytes decoded (invalid bytes as
-    U+FFFD), a mapping as its compact JSON (a ``ParsedFrame``), or for any other object
-    (and a mapping that is not JSON) its type and a bounded repr."""
-    if isinstance(frame, str):
-        return frame
-    if isinstance(frame, bytes | bytearray | memoryview):
-        return bytes(frame).decode("utf-8", "replace")
-    if isinstance(frame, Mapping):
-        with contextlib.suppress(MalformedFrameError):  # the ledger says why, once more
-            return parsed_frame(frame)
-    return f"<not text: {type(frame).__name__}> {_bounded_repr(frame)}"
-
-
-def _bounded_repr(frame: object) -> str:
-    try:
-        return repr(frame)[:_MAX_REPR]
-    except RecursionError:  # a self-referencing mapping
-        return reprlib.repr(frame)

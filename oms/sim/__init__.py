@@ -10,6 +10,11 @@ since a symbol is unique only within its category).
 - ``venue``: ``Venue``, the strict account, driven by requests (scripted or random);
 - ``policies``: ``RandomPolicy``, an account trading by itself (``BENCH_MIX``,
   ``SANDBOX_MIX``);
+- ``market`` (with ``book``, ``tape``, ``matching``): ``Markets``, each symbol's seeded
+  market over a venue (price path, book, tape, tickers, liquidations, funding) and the
+  matching of the account's orders against it;
+- ``entry`` (with ``fields``, ``intent``, ``placing``, ``rules``): ``OrderEntry``, what
+  Bybit does with an order-entry request, and ``Refused``, its non-zero retCodes;
 - ``truth``: the venue's exact state as data; ``compare``: ``differences(ledger, truth)``,
   the one comparer of a ledger's state with a truth.
 
@@ -17,7 +22,9 @@ Standard library only: no hypothesis, no pydantic, nothing of the runtime.
 """
 
 from oms.sim.compare import differences
+from oms.sim.entry import OrderEntry, Refused
 from oms.sim.ids import CountingIds, RandomIds
+from oms.sim.market import Markets
 from oms.sim.policies import BENCH_MIX, SANDBOX_MIX, Mix, RandomPolicy
 from oms.sim.records import Terms
 from oms.sim.specs import (
@@ -41,10 +48,13 @@ __all__ = [
     "SANDBOX_MIX",
     "T0",
     "CountingIds",
+    "Markets",
     "Mix",
+    "OrderEntry",
     "Push",
     "RandomIds",
     "RandomPolicy",
+    "Refused",
     "SymbolSpec",
     "Terms",
     "Venue",

@@ -23,6 +23,8 @@ __all__ = ["Book", "Depth", "Level"]
 
 #: levels beyond ``depth`` a side keeps before it is trimmed back
 _SLACK: Final = 20
+#: levels a book keeps made for its snapshots before it starts afresh
+_LEVEL_CACHE: Final = 50_000
 #: levels near the top whose size others change on each refresh
 _CHURN: Final = 6
 
@@ -64,6 +66,7 @@ class Depth:
         self.bids: dict[int, int] = {}
         self.asks: dict[int, int] = {}
         self.update_id = 0
+        self._levels: dict[tuple[int, int], Level] = {}
 
     @property
     def best_bid(self) -> int:
@@ -156,7 +159,17 @@ class Depth:
 
     def snapshot(self, key: str, seq: int, time: int) -> Book:
         """A copy of the book now."""
-        tick, step = self.spec.tick, self.spec.qty_step
-        bids = [Level(tick * t, step * n) for t, n in sorted(self.bids.items(), reverse=True)]
-        asks = [Level(tick * t, step * n) for t, n in sorted(self.asks.items())]
+        level = self._level
+        bids = [level(t, n) for t, n in sorted(self.bids.items(), reverse=True)]
+        asks = [level(t, n) for t, n in sorted(self.asks.items())]
         return Book(key, bids, asks, max(1, self.update_id), seq, time)
+
+    def _level(self, t: int, lots: int) -> Level:
+        """The (immutable, so shared) level of ``lots`` at ``t`` ticks: most levels are
+        unchanged from one snapshot to the next, so they are made once."""
+        made = self._levels.get((t, lots))
+        if made is None:
+            if len(self._levels) > _LEVEL_CACHE:
+                self._levels.clear()
+            made = self._levels[t, lots] = Level(self.spec.tick * t, self.spec.qty_step * lots)
+        return made

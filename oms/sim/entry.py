@@ -12,11 +12,12 @@ orders: ``owns`` tells them from the background trading's, which leaves them alo
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
-from oms.sim.fields import PARAMS, Refused, text
-from oms.sim.intent import Amend, read_amend, read_create
-from oms.sim.placing import terms_of
+from oms.sim.fields import PARAMS, Refused, integer, number, text
+from oms.sim.intent import TRIGGER_BY, Amend, read_amend, read_create
+from oms.sim.placing import MODE, terms_of
 from oms.sim.records import WORKING, Terms
 from oms.sim.rules import (
     check_balance,
@@ -24,6 +25,7 @@ from oms.sim.rules import (
     check_price,
     check_qty,
     codes_of,
+    largest,
 )
 from oms.sim.specs import instrument_key
 
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
     from decimal import Decimal
 
     from oms.sim.market import Markets, SymbolState
-    from oms.sim.records import Order
+    from oms.sim.records import Leg, Order
     from oms.sim.specs import SymbolSpec
     from oms.sim.venue import Venue
 
@@ -113,8 +115,12 @@ class OrderEntry:
         spec = self._spec(category, request)
         intent = read_create(spec, request)
         s = self._state(spec)
-        o = self._enter(s, terms_of(self.venue, s, intent))
-        return {"orderId": o.order_id, "orderLinkId": o.link_id}
+        terms = terms_of(self.venue, s, intent)
+        first, *rest = _split(terms, spec)
+        placed = self._enter(s, first)
+        for part in rest:
+            self._enter(s, part)
+        return {"orderId": placed.order_id, "orderLinkId": placed.link_id}
 
     def _enter(self, s: SymbolState, terms: Terms) -> Order:
         """Place the checked order and match what it takes on entry."""
@@ -270,6 +276,55 @@ class OrderEntry:
             if o.market.spec in specs and _filtered(o, wanted, stop_type)
         ]  # fmt: skip
 
+    # --- position TP/SL -------------------------------------------------------------------
+
+    def trading_stop(self, category: str, request: Mapping[str, object]) -> dict[str, object]:
+        """``POST /v5/position/trading-stop``: set (a price), remove ("0") or keep (absent)
+        the Full TP/SL of an open position: its TP/SL orders are made, moved or
+        deactivated, then the position report. Result ``{}``."""
+        if category == "spot":
+            raise Refused(PARAMS, "category only support linear, inverse")
+        spec = self._spec(category, request)
+        idx = integer(request, "positionIdx", default=0, allowed=(0, 1, 2))
+        if (idx == 0) == spec.hedge:
+            raise Refused(PARAMS, MODE)
+        if text(request, "tpslMode", default="Full", allowed=("Full", "Partial")) != "Full":
+            raise Refused(PARAMS, "params error: the sandbox emulates tpslMode Full only")
+        if number(request, "trailingStop"):
+            raise Refused(PARAMS, "params error: the sandbox emulates no trailing stop")
+        leg = self.venue.legs[spec.key, idx]
+        if not leg.net:
+            raise Refused(PARAMS, "can not set tp/sl/ts for zero position")
+        s = self._state(spec)
+        tp, tp_by = self._position_stop(s, leg, request, "takeProfit", "tpTriggerBy")
+        sl, sl_by = self._position_stop(s, leg, request, "stopLoss", "slTriggerBy")
+        if (tp in (None, leg.take_profit)) and (sl in (None, leg.stop_loss)):
+            raise Refused(34040, "not modified")
+        self.matcher.set_tpsl(leg, take_profit=tp, stop_loss=sl, tp_by=tp_by, sl_by=sl_by)
+        return {}
+
+    def _position_stop(
+        self, s: SymbolState, leg: Leg, request: Mapping[str, object], name: str, by_name: str
+    ) -> tuple[Decimal | None, str]:
+        """A position's new take-profit (or stop-loss) and the price it watches: beyond
+        that price on the side that profits (or loses)."""
+        price = number(request, name)
+        by = text(request, by_name, default="LastPrice", allowed=TRIGGER_BY)
+        if not price:
+            return price, by
+        check_price(s.spec, price, name=name)
+        watched = self.matcher.watched(s, by)
+        side = "Buy" if leg.net > 0 else "Sell"
+        above = (name == "takeProfit") == (side == "Buy")
+        if (price > watched) != above or price == watched:
+            where = "higher" if above else "lower"
+            label = "TakeProfit" if name == "takeProfit" else "StopLoss"
+            raise Refused(
+                PARAMS, f"{label}:{price} set for {side} position should be {where} than "
+                f"base_price:{watched}??{by}",
+            )  # fmt: skip
+        return price, by
+
 
 def _filtered(o: Order, wanted: str, stop_type: str) -> bool:
     """Whether cancel-all's ``orderFilter`` (and ``stopOrderType``) takes the order:
@@ -283,3 +338,18 @@ def _filtered(o: Order, wanted: str, stop_type: str) -> bool:
     if wanted == "StopOrder" and o.category != "spot":
         return o.status == "Untriggered" and (stop_type != "Stop" or o.stop_type == "Stop")
     return False
+
+
+def _split(terms: Terms, spec: SymbolSpec) -> list[Terms]:
+    """A reduce-only order above the largest qty is split into orders of at most it
+    (PRIV §10.8); the first keeps the orderLinkId (the others have none: whether Bybit's
+    children share it is not documented)."""
+    top = largest(spec, market=terms.order_type == "Market")
+    if not terms.reduce_only or terms.qty <= top:
+        return [terms]
+    parts: list[Terms] = []
+    left = terms.qty
+    while left > 0:
+        parts.append(replace(terms, qty=min(top, left), link_id=terms.link_id if not parts else ""))
+        left -= top
+    return parts

@@ -59,7 +59,7 @@ def terms_of(venue: Venue, s: SymbolState, intent: Intent) -> Terms:
     if intent.market_unit == "quoteCoin" and intent.market:
         qty = _spot_quote_qty(s, intent)
     check_qty(spec, qty if intent.market_unit == "quoteCoin" else intent.qty,
-              market=intent.market)  # fmt: skip
+              market=intent.market, bounded=not reduce_only)  # fmt: skip
     reference = intent.trigger_price or last
     if intent.trigger_price is not None:
         check_price(spec, intent.trigger_price, name="triggerPrice")

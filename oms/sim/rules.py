@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from oms.sim.specs import SymbolSpec
     from oms.sim.venue import Venue
 
-__all__ = ["Codes", "check_price", "check_qty", "check_value", "codes_of"]
+__all__ = ["Codes", "check_price", "check_qty", "check_value", "codes_of", "largest"]
 
 #: open orders per symbol (derivatives: not conditional) and conditional orders per symbol
 MAX_ACTIVE: Final = 500
@@ -71,15 +71,21 @@ def codes_of(spec: SymbolSpec) -> Codes:
     return SPOT if spec.category == "spot" else DERIVATIVES
 
 
-def check_qty(spec: SymbolSpec, qty: Decimal, *, market: bool) -> None:
-    """The qty step, the smallest qty and the largest (a market order's is smaller)."""
+def largest(spec: SymbolSpec, *, market: bool) -> Decimal:
+    """The largest qty of one order (a market order's is smaller)."""
+    return spec.max_mkt_order_qty if market else spec.max_order_qty
+
+
+def check_qty(spec: SymbolSpec, qty: Decimal, *, market: bool, bounded: bool = True) -> None:
+    """The qty step, the smallest qty and (``bounded``: not for a reduce-only order, which
+    is split) the largest."""
     c = codes_of(spec)
     if qty <= 0 or qty % spec.qty_step:
         raise Refused(c.qty_step, f"Qty invalid: {qty} is not a multiple of {spec.qty_step}")
     if qty < spec.min_order_qty:
         raise Refused(c.qty_min, "The number of contracts exceeds minimum limit allowed")
-    top = spec.max_mkt_order_qty if market else spec.max_order_qty
-    if qty > top:
+    top = largest(spec, market=market)
+    if bounded and qty > top:
         raise Refused(
             c.qty_max, f"The number of contracts exceeds maximum limit allowed: {qty} > {top}"
         )

@@ -1,24 +1,20 @@
 """Reads and writes of one account's rows. Takes a Connection and never commits.
 
-The write path is hot: every statement is a SQLAlchemy Core construct (insert, or
-insert-or-update via the dialect's ON CONFLICT) compiled once for the dialect and run
-with ``executemany`` on rows the repository has already put in the driver's form
-(decimals as canonical text on SQLite, ``Decimal`` on PostgreSQL). That skips per-value
-type processing, which costs more than the database work itself. Each table's rows are
+The write path is hot: every statement is compiled once for the dialect and run with
+``executemany`` on rows already in the driver's form (``oms.store.prepared``). Each table's rows are
 built and read back in ``oms.store.rows``; the ``Repository`` inherits the builders, so
 the commit calls them with no layer between.
 """
 
 from __future__ import annotations
 
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import Table, delete, exists, func, insert, select, union
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, exists, func, insert, select, union
 
 from oms.core.ledger import Announced
 from oms.core.states import TERMINAL
+from oms.store.prepared import Prepared, cursor_of, upsert
 from oms.store.rows import (
     ANNOUNCING,
     Row,
@@ -34,10 +30,9 @@ from oms.store.rows import (
 from oms.store.tables import Base
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from sqlalchemy.engine import Connection, Dialect
-    from sqlalchemy.sql.dml import Insert
 
     from oms.core.fills import Fill
     from oms.core.orders import Order
@@ -61,86 +56,29 @@ EXECUTIONS, POSITIONS, EVENTS, REPLAYS = (
 WALLETS, WALLET_COINS = _T["wallets"], _T["wallet_coins"]
 
 
-def _upsert(dialect: Dialect, table: Table, keys: Sequence[str]) -> Insert:
-    """INSERT ... ON CONFLICT (keys) DO UPDATE SET every other column."""
-    maker = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
-    stmt = maker(table)
-    updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
-    return stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)
-
-
-class _Prepared:
-    """A statement compiled once; ``run`` executes it for many rows on the driver cursor."""
-
-    __slots__ = ("_getter", "_no_nul", "_sql")
-
-    def __init__(self, statement: Insert, dialect: Dialect, *, with_id: bool = False) -> None:
-        # PostgreSQL text cannot hold NUL; a frame may (garbage on the wire must be
-        # journaled, not crash the store), so NUL becomes U+FFFD there.
-        self._no_nul = dialect.name == "postgresql"
-        table = statement.table
-        # every column but the autoincrementing id is given by the rows (unless with_id)
-        keys = [
-            c.name
-            for c in table.columns
-            if with_id or not (c.primary_key and c.autoincrement is True)
-        ]
-        compiled = statement.compile(dialect=dialect, column_keys=keys)
-        self._sql = compiled.string
-        names = compiled.positiontup if compiled.positional else None
-        # itemgetter builds each row's parameter tuple in C, in the statement's order
-        self._getter: Callable[[Row], Any] | None = itemgetter(*names) if names else None
-
-    def run(self, connection: Connection, rows: Sequence[Row]) -> None:
-        """executemany on the DBAPI cursor of the connection's current transaction:
-        SQLAlchemy's per-statement result machinery costs more than the insert itself."""
-        if not rows:
-            return
-        getter = self._getter
-        params: Any = [getter(r) for r in rows] if getter is not None else rows
-        if self._no_nul:
-            params = [_without_nul(r) for r in params]
-        cursor = _cursor(connection)
-        try:
-            cursor.executemany(self._sql, params)
-        finally:
-            cursor.close()
-
-
-def _without_nul(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: v.replace("\x00", "\ufffd") if isinstance(v, str) and "\x00" in v else v
-        for k, v in row.items()
-    }
-
-
-def _cursor(connection: Connection) -> Any:  # noqa: ANN401 - a DBAPI cursor has no common type
-    return connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-
-
 class Repository(Rows):
     """The rows of one account in one database dialect: the statements that write them
     (built by ``Rows``, inherited so the commit calls no extra layer) and the reads."""
 
     def __init__(self, dialect: Dialect, account: str) -> None:
         super().__init__(dialect, account)
-        self._frames = _Prepared(insert(FRAMES), dialect)
-        self._frames_with_id = _Prepared(insert(FRAMES), dialect, with_id=True)
-        self._orders = _Prepared(_upsert(dialect, ORDERS, ("account", "order_id")), dialect)
-        self._updates = _Prepared(insert(UPDATES), dialect)
-        self._executions = _Prepared(_upsert(dialect, EXECUTIONS, ("account", "exec_id")), dialect)
-        self._positions = _Prepared(
-            _upsert(
+        self._frames = Prepared(insert(FRAMES), dialect)
+        self._frames_with_id = Prepared(insert(FRAMES), dialect, with_id=True)
+        self._orders = Prepared(upsert(dialect, ORDERS, ("account", "order_id")), dialect)
+        self._updates = Prepared(insert(UPDATES), dialect)
+        self._executions = Prepared(upsert(dialect, EXECUTIONS, ("account", "exec_id")), dialect)
+        self._positions = Prepared(
+            upsert(
                 dialect,
                 POSITIONS,
                 ("account", "category", "symbol", "position_idx"),
             ),
             dialect,
         )
-        self._events = _Prepared(insert(EVENTS), dialect)
-        self._replay = _Prepared(_upsert(dialect, REPLAYS, ("account", "source")), dialect)
-        self._wallets = _Prepared(_upsert(dialect, WALLETS, ("account", "account_type")), dialect)
-        self._wallet_coins = _Prepared(insert(WALLET_COINS), dialect)
+        self._events = Prepared(insert(EVENTS), dialect)
+        self._replay = Prepared(upsert(dialect, REPLAYS, ("account", "source")), dialect)
+        self._wallets = Prepared(upsert(dialect, WALLETS, ("account", "account_type")), dialect)
+        self._wallet_coins = Prepared(insert(WALLET_COINS), dialect)
 
     # --- writes -------------------------------------------------------------------------
 
@@ -150,7 +88,7 @@ class Repository(Rows):
         takes; PostgreSQL's ids come from the sequence first, so writers never collide."""
         if not rows:
             return []
-        cursor = _cursor(connection)
+        cursor = cursor_of(connection)
         try:
             if self._pg:
                 cursor.execute(
@@ -195,7 +133,7 @@ class Repository(Rows):
         if not rows:
             return
         if self._pg:
-            cursor = _cursor(connection)
+            cursor = cursor_of(connection)
             try:
                 cursor.execute("SELECT pg_advisory_xact_lock(%(key)s)", {"key": OUTBOX_LOCK})
             finally:

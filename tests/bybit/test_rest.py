@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 import oms.bybit.rest
+import oms.bybit.rest_rows
 from oms.bybit.rest import (
     EXECUTION_WINDOW_MS,
     AuthError,
@@ -836,3 +837,5 @@ def test_snapshot_rows_feed_the_converters_end_to_end(bybit, client):
 
 def test_module_doctests():
     assert doctest.testmod(oms.bybit.rest).failed == 0
+    assert doctest.testmod(oms.bybit.rest_rows).attempted > 0
+    assert doctest.testmod(oms.bybit.rest_rows).failed == 0
