@@ -13,15 +13,16 @@ from the policy's seeded ``random.Random``, so a seed fixes the whole run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
+from oms.sim.mixes import BENCH_MIX, SANDBOX_MIX, Mix  # re-exported from here
 from oms.sim.records import WORKING, Terms, to_tick
 
 if TYPE_CHECKING:
     import random
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
     from oms.sim.records import Market, Order
     from oms.sim.venue import Group, Venue
@@ -37,51 +38,6 @@ _MATCHES: Final = (1, 1, 1, 1, 1, 2, 2, 3)
 _LAYOUTS: Final = ((0, 1, 2), (1, 0, 2), (1, 2, 0), (0, 2, 1), (2, 1, 0))
 _LAYOUT_WEIGHTS: Final = (40, 30, 15, 10, 5)
 _REJECT_REASONS: Final = ("EC_ReachMaxTradeNum", "EC_ReachRiskPriceLimit", "EC_InvalidPriceScale")
-
-
-@dataclass(frozen=True, slots=True)
-class Mix:
-    """How often each action runs (relative weights), and how often an order create,
-    amend or cancel is followed by the leg's position report (Bybit sends one)."""
-
-    weights: Mapping[str, float]
-    position_report: float
-
-
-BENCH_MIX: Final = Mix(
-    {
-        "place_market": 25,
-        "place_limit": 18,
-        "place_ioc_limit": 4,
-        "place_conditional": 6,
-        "trigger": 5,
-        "maker_fill": 19,
-        "cancel": 11,
-        "amend": 5,
-        "cancel_all": 0.5,
-        "cancel_race": 0,
-        "funding": 0.2,
-        "idle": 6.3,
-    },
-    position_report=0.03,
-)
-SANDBOX_MIX: Final = Mix(
-    {
-        "place_market": 22,
-        "place_limit": 20,
-        "place_ioc_limit": 4,
-        "place_conditional": 6,
-        "trigger": 5,
-        "maker_fill": 19,
-        "cancel": 10,
-        "amend": 6,
-        "cancel_all": 0.5,
-        "cancel_race": 1,
-        "funding": 0.5,
-        "idle": 6,
-    },
-    position_report=1.0,
-)
 
 
 class RandomPolicy:
