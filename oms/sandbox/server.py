@@ -65,9 +65,9 @@ _MONITOR_S: Final = 0.05
 DEFAULT_LATENCY_MS: Final = 3.0
 #: One market step every 250 ms: the tape, book and tickers move at a live pace and a
 #: resting order fills within a fraction of a second of the price crossing it, while the
-#: market costs a few per cent of one core (a step of the five default symbols takes
-#: 5-8 ms on a shared 2-core machine; every test starts a sandbox, and at Bybit's 100 ms
-#: ticker cadence that would be 5-8 % each).
+#: market costs about 1 % of one core (a step of the default symbols takes 2-4 ms on a
+#: shared 2-core machine; every test starts a sandbox, so Bybit's 100 ms ticker cadence
+#: would cost 2.5 times that in each).
 DEFAULT_TICK_MS: Final = 250.0
 
 
