@@ -41,6 +41,7 @@ from websockets.exceptions import ConnectionClosed
 
 from oms.sandbox import private_socket, trade_socket
 from oms.sandbox.connection import Client, Connection, SocketKind, login_refusal, write
+from oms.sandbox.drivers import MarketClock, Trader
 from oms.sandbox.exchange import Exchange
 from oms.sandbox.faults import Faults
 from oms.sandbox.model import DEFAULT_CATEGORIES, DEFAULT_SYMBOLS, Push, SymbolSpec
@@ -121,6 +122,10 @@ class Sandbox:
             private_socket.PATH: self._private,
             trade_socket.PATH: self._trade,
         }
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
+        """The state of the running servers and threads (none yet)."""
         self._state = "new"
         self._guard = threading.Lock()
         self._ready = threading.Event()
@@ -133,10 +138,8 @@ class Sandbox:
         self._http: ThreadingHTTPServer | None = None
         self._http_thread: threading.Thread | None = None
         self._ws_port = 0
-        self._trader: threading.Thread | None = None
-        self._trader_stop = threading.Event()
-        self._clock: threading.Thread | None = None
-        self._clock_stop = threading.Event()
+        self._trader = Trader(self.exchange)
+        self._clock = MarketClock(self.exchange, self.tick_s)
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -159,9 +162,6 @@ class Sandbox:
             self.stop()
             raise RuntimeError("sandbox WebSocket server did not start") from self._error
         if self.tick_s > 0:
-            self._clock = threading.Thread(
-                target=self._run_clock, name="sandbox-clock", daemon=True
-            )
             self._clock.start()
 
     def stop(self) -> None:
@@ -173,9 +173,7 @@ class Sandbox:
                 return
             self._state = "stopped"
         self.stop_trading()
-        self._clock_stop.set()
-        if self._clock is not None:
-            self._clock.join(10)
+        self._clock.stop()
         loop, stopping = self._loop, self._stopping
         if loop is not None and stopping is not None:
             with contextlib.suppress(RuntimeError):  # the loop already ended
@@ -252,39 +250,11 @@ class Sandbox:
 
     def start_trading(self, rate_per_s: float = 10.0) -> None:
         """Trade in a background thread at about ``rate_per_s`` actions a second."""
-        if rate_per_s <= 0:
-            raise ValueError("rate_per_s must be positive")
-        self.stop_trading()
-        self._trader_stop = threading.Event()
-        stop = self._trader_stop
-
-        def trade() -> None:
-            start, done = time.monotonic(), 0
-            while not stop.is_set():
-                due = int((time.monotonic() - start) * rate_per_s) + 1
-                if done < due:
-                    self.exchange.step(min(due - done, max(1, int(rate_per_s))))
-                    done = due
-                stop.wait(1 / rate_per_s)
-
-        self._trader = threading.Thread(target=trade, name="sandbox-trader", daemon=True)
-        self._trader.start()
+        self._trader.start(rate_per_s)
 
     def stop_trading(self) -> None:
         """Stop the background trading (if running) and wait for its last action."""
-        self._trader_stop.set()
-        if self._trader is not None:
-            self._trader.join(10)
-            self._trader = None
-
-    def _run_clock(self) -> None:
-        """The market clock: one ``Exchange.tick()`` every ``tick_s``, on schedule (a
-        late step is not made up for by a burst)."""
-        stop = self._clock_stop
-        due = time.monotonic()
-        while not stop.wait(max(0.0, due - time.monotonic())):
-            self.exchange.tick()
-            due = max(due + self.tick_s, time.monotonic())
+        self._trader.stop()
 
     # --- state --------------------------------------------------------------------------
 
