@@ -51,7 +51,7 @@ from oms.sandbox.trade_socket import TradeSocket
 from oms.sim.market import FUNDING_INTERVAL_MS
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from types import TracebackType
 
     from websockets.http11 import Request, Response
@@ -396,10 +396,20 @@ class Sandbox:
 
     def _on_push(self, push: Push) -> None:
         """Exchange sink (any thread, exchange lock held): deliver on the loop, in order."""
+        self.call_on_loop(self._private.broadcast, push, self._clients)
+
+    def call_on_loop(self, callback: Callable[..., object], *args: object) -> None:
+        """Run ``callback(*args)`` on the WebSocket loop, after what was scheduled before
+        (from any thread; nothing when the sandbox is not running). A socket kind that
+        pushes (the private stream, the public streams) delivers this way."""
         loop = self._loop
         if loop is not None and self._state == "running":
             with contextlib.suppress(RuntimeError):  # loop closed while stopping
-                loop.call_soon_threadsafe(self._private.broadcast, push, self._clients)
+                loop.call_soon_threadsafe(callback, *args)
+
+    def clients_of(self, kind: SocketKind) -> list[Client]:
+        """The connections served by ``kind`` now (on the loop)."""
+        return [c for c in self._clients if c.ws.kind is kind]
 
     def _auth_refusal(self, args: object) -> str | None:
         """Why a private-stream login is refused, in its words, or None."""
