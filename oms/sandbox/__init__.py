@@ -6,9 +6,12 @@
 ...     sandbox.ws_url, sandbox.rest_url       # point the OMS here
 ...     state = sandbox.truth()
 
-``Sandbox`` serves the private stream (``/v5/private``) and the REST resync endpoints on
-127.0.0.1; ``Exchange`` is the account behind it, a venue of the simulator (``oms.sim``)
-trading by itself; ``Faults`` switches the injected failures on and off at runtime.
+``Sandbox`` serves the private stream (``/v5/private``), the WebSocket trade endpoint
+(``/v5/trade``), the REST resync endpoints and the signed order-entry POST routes on
+127.0.0.1, so unchanged pybit or ccxt code trades against it; ``Exchange`` is the account
+behind it, a venue of the simulator (``oms.sim``) with a market per symbol, order entry,
+and background trading as another program on the account; ``Faults`` switches the
+injected failures on and off at runtime.
 """
 
 from oms.sandbox.exchange import Exchange

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from oms.clock import now_ms as wall_ms
 from oms.sandbox.model import DEFAULT_CATEGORIES, DEFAULT_SYMBOLS
 from oms.sim import wire
-from oms.sim.entry import OrderEntry, Refused
+from oms.sim.entry import OrderEntry
 from oms.sim.ids import RandomIds
 from oms.sim.market import FUNDING_INTERVAL_MS, Markets
 from oms.sim.policies import SANDBOX_MIX, RandomPolicy
@@ -198,13 +198,8 @@ class Exchange:
         return self._entry(self.entry.cancel_all, category, request)
 
     def trading_stop(self, category: str, request: Mapping[str, object]) -> dict[str, object]:
-        """``POST /v5/position/trading-stop``: the ``result``; raises ``Refused``
-        (10005, as for a route not emulated, while ``OrderEntry`` has no trading stop)."""
-        op = getattr(self.entry, "trading_stop", None)
-        if op is None:
-            raise Refused(10005, "Permission denied, please check your API key permissions.")
-        result: dict[str, object] = self._entry(op, category, request)
-        return result
+        """``POST /v5/position/trading-stop``: the ``result``; raises ``Refused``."""
+        return self._entry(self.entry.trading_stop, category, request)
 
     def _entry(
         self, op: Callable[[str, Mapping[str, object]], _R], category: str,

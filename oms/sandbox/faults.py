@@ -11,7 +11,8 @@ the servers read them on each event. The counters (``refuse_auth``, ``rest_rate_
 - ``silent`` (or ``silence(seconds)``): the server stops sending anything, pongs included
   (it stops reading, so neither protocol nor application pings are answered), but keeps
   the TCP connections open. Data frames pushed meanwhile are lost, as on a dead link.
-- ``refuse_auth=N``: the next N auth attempts fail with "Request not authorized".
+- ``refuse_auth=N``: the next N auth attempts fail: "Request not authorized" on the
+  private stream, 10004 on the trade socket.
 - ``malformed_every=N``: after every Nth data frame of a connection, a corrupted copy of
   it is sent too (truncated JSON, wrong types, a non-list ``data``, non-JSON text). The real
   frame is always delivered intact, so the truth is unaffected.

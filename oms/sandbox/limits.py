@@ -123,8 +123,8 @@ class RateLimits:
         self._now = now
         self._ticks = ticks
         self._lock = threading.Lock()
-        #: (route, group) -> (tick, cost) of the requests counted in the window
-        self._windows: dict[tuple[str, str], deque[tuple[int, int]]] = {}
+        #: (route, group) -> (tick, server time, cost) of the requests in the window
+        self._windows: dict[tuple[str, str], deque[tuple[int, int, int]]] = {}
 
     def limit(self, route: str, category: str) -> int:
         """The budget of ``route`` (``order/create``...) for ``category``."""
@@ -141,16 +141,15 @@ class RateLimits:
         key = (route, budget_group(category))
         limit = self.limit(route, category)
         with self._lock:
-            tick = self._ticks()
+            tick, now = self._ticks(), self._now()
             window = self._windows.setdefault(key, deque())
             while window and window[0][0] <= tick - WINDOW_MS:
                 window.popleft()
-            free = max(0, limit - sum(n for _, n in window))
+            free = max(0, limit - sum(n for _, _, n in window))
             granted = min(cost, free) if partial else (cost if cost <= free else 0)
             if granted:
-                window.append((tick, granted))
-            now = self._now()
+                window.append((tick, now, granted))
             reset = now
             if granted < cost:  # exceeded: when the oldest counted request leaves
-                reset = now + (window[0][0] + WINDOW_MS - tick if window else WINDOW_MS)
+                reset = window[0][1] + WINDOW_MS if window else now + WINDOW_MS
             return Grant(granted, cost, limit, free - granted, reset)

@@ -43,6 +43,7 @@ from websockets.exceptions import ConnectionClosed
 
 from oms.sandbox import private_socket, public_socket, trade_socket
 from oms.sandbox.connection import Client, Connection, SocketKind, login_refusal, write
+from oms.sandbox.drivers import MarketClock, Trader
 from oms.sandbox.exchange import Exchange
 from oms.sandbox.faults import Faults
 from oms.sandbox.model import DEFAULT_CATEGORIES, DEFAULT_SYMBOLS, Push, SymbolSpec
@@ -53,7 +54,7 @@ from oms.sandbox.trade_socket import TradeSocket
 from oms.sim.market import FUNDING_INTERVAL_MS
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from types import TracebackType
 
     from websockets.http11 import Request, Response
@@ -68,9 +69,9 @@ _MONITOR_S: Final = 0.05
 DEFAULT_LATENCY_MS: Final = 3.0
 #: One market step every 250 ms: the tape, book and tickers move at a live pace and a
 #: resting order fills within a fraction of a second of the price crossing it, while the
-#: market costs a few per cent of one core (a step of the five default symbols takes
-#: 5-8 ms on a shared 2-core machine; every test starts a sandbox, and at Bybit's 100 ms
-#: ticker cadence that would be 5-8 % each).
+#: market costs about 1 % of one core (a step of the default symbols takes 2-4 ms on a
+#: shared 2-core machine; every test starts a sandbox, so Bybit's 100 ms ticker cadence
+#: would cost 2.5 times that in each).
 DEFAULT_TICK_MS: Final = 250.0
 
 
@@ -128,6 +129,10 @@ class Sandbox:
         self.public = PublicStreams(self.exchange.specs, ExchangeMarket(self.exchange))
         self.exchange.public_sink = self.public.sink
         self.sockets.update(self.public.channels())
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
+        """The state of the running servers and threads (none yet)."""
         self._state = "new"
         self._guard = threading.Lock()
         self._ready = threading.Event()
@@ -140,10 +145,8 @@ class Sandbox:
         self._http: ThreadingHTTPServer | None = None
         self._http_thread: threading.Thread | None = None
         self._ws_port = 0
-        self._trader: threading.Thread | None = None
-        self._trader_stop = threading.Event()
-        self._clock: threading.Thread | None = None
-        self._clock_stop = threading.Event()
+        self._trader = Trader(self.exchange)
+        self._clock = MarketClock(self.exchange, self.tick_s)
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -166,9 +169,6 @@ class Sandbox:
             self.stop()
             raise RuntimeError("sandbox WebSocket server did not start") from self._error
         if self.tick_s > 0:
-            self._clock = threading.Thread(
-                target=self._run_clock, name="sandbox-clock", daemon=True
-            )
             self._clock.start()
 
     def stop(self) -> None:
@@ -180,9 +180,7 @@ class Sandbox:
                 return
             self._state = "stopped"
         self.stop_trading()
-        self._clock_stop.set()
-        if self._clock is not None:
-            self._clock.join(10)
+        self._clock.stop()
         loop, stopping = self._loop, self._stopping
         if loop is not None and stopping is not None:
             with contextlib.suppress(RuntimeError):  # the loop already ended
@@ -263,39 +261,11 @@ class Sandbox:
 
     def start_trading(self, rate_per_s: float = 10.0) -> None:
         """Trade in a background thread at about ``rate_per_s`` actions a second."""
-        if rate_per_s <= 0:
-            raise ValueError("rate_per_s must be positive")
-        self.stop_trading()
-        self._trader_stop = threading.Event()
-        stop = self._trader_stop
-
-        def trade() -> None:
-            start, done = time.monotonic(), 0
-            while not stop.is_set():
-                due = int((time.monotonic() - start) * rate_per_s) + 1
-                if done < due:
-                    self.exchange.step(min(due - done, max(1, int(rate_per_s))))
-                    done = due
-                stop.wait(1 / rate_per_s)
-
-        self._trader = threading.Thread(target=trade, name="sandbox-trader", daemon=True)
-        self._trader.start()
+        self._trader.start(rate_per_s)
 
     def stop_trading(self) -> None:
         """Stop the background trading (if running) and wait for its last action."""
-        self._trader_stop.set()
-        if self._trader is not None:
-            self._trader.join(10)
-            self._trader = None
-
-    def _run_clock(self) -> None:
-        """The market clock: one ``Exchange.tick()`` every ``tick_s``, on schedule (a
-        late step is not made up for by a burst)."""
-        stop = self._clock_stop
-        due = time.monotonic()
-        while not stop.wait(max(0.0, due - time.monotonic())):
-            self.exchange.tick()
-            due = max(due + self.tick_s, time.monotonic())
+        self._trader.stop()
 
     # --- state --------------------------------------------------------------------------
 
@@ -437,10 +407,20 @@ class Sandbox:
 
     def _on_push(self, push: Push) -> None:
         """Exchange sink (any thread, exchange lock held): deliver on the loop, in order."""
+        self.call_on_loop(self._private.broadcast, push, self._clients)
+
+    def call_on_loop(self, callback: Callable[..., object], *args: object) -> None:
+        """Run ``callback(*args)`` on the WebSocket loop, after what was scheduled before
+        (from any thread; nothing when the sandbox is not running). A socket kind that
+        pushes (the private stream, the public streams) delivers this way."""
         loop = self._loop
         if loop is not None and self._state == "running":
             with contextlib.suppress(RuntimeError):  # loop closed while stopping
-                loop.call_soon_threadsafe(self._private.broadcast, push, self._clients)
+                loop.call_soon_threadsafe(callback, *args)
+
+    def clients_of(self, kind: SocketKind) -> list[Client]:
+        """The connections served by ``kind`` now (on the loop)."""
+        return [c for c in self._clients if c.ws.kind is kind]
 
     def _auth_refusal(self, args: object) -> str | None:
         """Why a private-stream login is refused, in its words, or None."""

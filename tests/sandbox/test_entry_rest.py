@@ -296,3 +296,17 @@ def test_batch_amend_takes_no_conditional_order(sandbox):
     assert order_by_link(sandbox, "cond-1")["qty"] == "0.001"  # type: ignore[index]
     single = post(url, "/v5/order/amend", {"category": "linear", **item})
     assert single["retCode"] == 0  # the single amend takes it
+
+
+def test_trading_stop_sets_the_positions_take_profit(sandbox):
+    url = sandbox.rest_url
+    market = {"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Market"}
+    assert post(url, CREATE, market | {"qty": "0.01", "orderLinkId": "ts-open"})["retCode"] == 0
+    assert sandbox.truth()["positions"]["BTCUSDT:0"]["size"] == "0.01"
+    tp = resting_price(sandbox, "BTCUSDT", "Sell")
+    body = {"category": "linear", "symbol": "BTCUSDT", "positionIdx": 0, "takeProfit": tp}
+    answer = post(url, "/v5/position/trading-stop", body)
+    assert (answer["retCode"], answer["result"]) == (0, {}), answer
+    orders = sandbox.truth()["orders"].values()
+    assert any(o["stopOrderType"] == "TakeProfit" and o["triggerPrice"] == tp for o in orders)
+    assert post(url, "/v5/position/trading-stop", body)["retCode"] == 34040  # not modified
