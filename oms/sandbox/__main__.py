@@ -1,12 +1,12 @@
 """``python -m oms.sandbox``: run the sandbox exchange until SIGTERM, Ctrl-C (SIGINT) or
 ``--seconds``.
 
-Prints the private stream, trade socket and REST URLs and the credentials to use, runs
-the market (one step every ``--tick-ms``), trades in the background (``--rate``
-actions a second; 0: none, only what clients place), serves order entry, and reports
-the counts every few seconds. ``--seed`` fixes the market and the background flow. On
-SIGTERM or SIGINT it stops trading, closes both servers and every connection, prints one
-last line and exits 0. No keys and no internet needed.
+Prints the private stream, trade socket, public channel and REST URLs and the
+credentials to use, runs the market (one step every ``--tick-ms``), trades in the
+background (``--rate`` actions a second; 0: none, only what clients place), serves order
+entry, and reports the counts every few seconds. ``--seed`` fixes the market and the
+background flow. On SIGTERM or SIGINT it stops trading, closes both servers and every
+connection, prints one last line and exits 0. No keys and no internet needed.
 """
 
 from __future__ import annotations
@@ -110,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
             tick_ms=args.tick_ms,
         )
         with sandbox:
+            public = " ".join(sandbox.public_url(c) for c in sandbox.exchange.categories)
             _say(
-                f"stream  {sandbox.ws_url}\ntrade   {sandbox.trade_url}\n"
+                f"stream  {sandbox.ws_url}\ntrade   {sandbox.trade_url}\npublic  {public}\n"
                 f"rest    {sandbox.rest_url}\nkey     {args.key}\nsecret  {args.secret}"
             )
             if args.rate > 0:

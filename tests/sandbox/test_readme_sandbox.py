@@ -70,7 +70,8 @@ def test_the_section_has_the_pybit_example():
 
 def test_the_pybit_example_runs_against_python_m_oms_sandbox(sandbox_process, tmp_path, capsys):
     process, urls = sandbox_process
-    assert set(urls) >= {"stream", "trade", "rest", "key", "secret"}
+    assert set(urls) >= {"stream", "trade", "public", "rest", "key", "secret"}
+    assert urls["public"].endswith("/v5/public/linear")
     space: dict[str, Any] = {
         "__name__": "readme_sandbox",
         "KEY": urls["key"],
