@@ -5,24 +5,21 @@ saw beside what the venue reports."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.sandbox.process import sandbox_process, stop
+
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Iterator
 
 DOC = Path(__file__).resolve().parents[2] / "README.md"
 SECTION = "## The sandbox"
 BLOCK = re.compile(r"^```python\n(.*?)^```$", re.DOTALL | re.MULTILINE)
-#: how long the sandbox process may take to print its URLs, and to stop
-START_S = 30.0
 
 
 def blocks() -> list[str]:
@@ -32,34 +29,10 @@ def blocks() -> list[str]:
     return BLOCK.findall(text[start:end])
 
 
-def _read_urls(out: IO[str]) -> dict[str, str]:
-    """The ``name  value`` lines the sandbox prints before it reports counts."""
-    urls: dict[str, str] = {}
-    while "secret" not in urls:
-        line = out.readline()
-        assert line, f"the sandbox ended before printing its URLs (got {urls})"
-        name, _, value = line.strip().partition(" ")
-        urls[name] = value.strip()
-    return urls
-
-
 @pytest.fixture
-def sandbox_process() -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
-    command = [sys.executable, "-m", "oms.sandbox", "--rate", "0", "--seed", "5"]
-    command += ["--categories", "linear", "--seconds", "120"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
-    try:
-        assert process.stdout is not None
-        yield process, _read_urls(process.stdout)
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.communicate(timeout=START_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+def running() -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
+    with sandbox_process("--rate", "0", "--seed", "5", "--categories", "linear") as found:
+        yield found
 
 
 def test_the_section_has_the_pybit_example():
@@ -68,8 +41,8 @@ def test_the_section_has_the_pybit_example():
     assert "Account(DB, stream=stream" in found[0]
 
 
-def test_the_pybit_example_runs_against_python_m_oms_sandbox(sandbox_process, tmp_path, capsys):
-    process, urls = sandbox_process
+def test_the_pybit_example_runs_against_python_m_oms_sandbox(running, tmp_path, capsys):
+    process, urls = running
     assert set(urls) >= {"stream", "trade", "public", "rest", "key", "secret"}
     assert urls["public"].endswith("/v5/public/linear")
     space: dict[str, Any] = {
@@ -83,7 +56,4 @@ def test_the_pybit_example_runs_against_python_m_oms_sandbox(sandbox_process, tm
     exec(compile(blocks()[0], f"{DOC}:sandbox block 1", "exec"), space)  # noqa: S102
     printed = capsys.readouterr().out.split()
     assert printed == ["Filled", "0.01", "0.01", "0.01"]  # as the README says it prints
-    process.send_signal(signal.SIGTERM)
-    out, _ = process.communicate(timeout=START_S)
-    assert process.returncode == 0
-    assert "stopped (SIGTERM)" in out
+    assert "stopped (SIGTERM)" in stop(process)
