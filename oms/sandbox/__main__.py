@@ -6,7 +6,9 @@ credentials to use, runs the market (one step every ``--tick-ms``), trades in th
 background (``--rate`` actions a second; 0: none, only what clients place), serves order
 entry, and reports the counts every few seconds. ``--seed`` fixes the market and the
 background flow. On SIGTERM or SIGINT it stops trading, closes both servers and every
-connection, prints one last line and exits 0. No keys and no internet needed.
+connection, prints one last line and exits 0. If the market clock or the background
+trading stopped on an error (logged with its traceback), it stops too and exits 1.
+No keys and no internet needed.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from types import FrameType
 
 _REPORT_S = 5.0
+#: how often the main loop looks for a failed driver
+_CHECK_S = 0.25
 
 
 def _categories(text: str) -> tuple[str, ...]:
@@ -119,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
                 sandbox.start_trading(args.rate)
             _run(sandbox, done, args.seconds)
             last = _stats_line(sandbox)
+            failure = sandbox.failure
+        if failure is not None:
+            _say(f"stopped (failed: {type(failure).__name__}: {failure}): {last}; servers closed")
+            return 1
         _say(f"stopped ({reason[0]}): {last}; servers closed")
     finally:
         for signum, handler in previous.items():
@@ -127,14 +135,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(sandbox: Sandbox, done: threading.Event, seconds: float | None) -> None:
-    """Report every few seconds until ``done`` is set or ``seconds`` have passed."""
-    waited = 0.0
-    while seconds is None or waited < seconds:
-        step = _REPORT_S if seconds is None else min(_REPORT_S, seconds - waited)
+    """Report every few seconds until ``done`` is set, ``seconds`` have passed or the
+    sandbox failed (checked every ``_CHECK_S``)."""
+    waited, reported = 0.0, 0.0
+    while (seconds is None or waited < seconds) and sandbox.failure is None:
+        step = _CHECK_S if seconds is None else min(_CHECK_S, seconds - waited)
         if done.wait(step):
             return
         waited += step
-        _say(_stats_line(sandbox))
+        if waited - reported >= _REPORT_S:
+            reported = waited
+            _say(_stats_line(sandbox))
 
 
 if __name__ == "__main__":

@@ -1,18 +1,36 @@
 """The sandbox's two background threads over an ``Exchange``: the background trading
 (``Trader``: random account actions at a rate, "another program on the account") and the
 market clock (``MarketClock``: one market step every interval). Each starts and stops on
-its own; stop waits for the last action."""
+its own; stop waits for the last action.
+
+Neither dies silently: an exception in a step (a simulator bug) is logged with its
+traceback, kept as the driver's ``error``, and ends that driver; ``Sandbox.failure``
+reports it and ``python -m oms.sandbox`` exits 1 with it."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from oms.sandbox.exchange import Exchange
 
 __all__ = ["MarketClock", "Trader"]
+
+log = logging.getLogger(__name__)
+
+
+def _guarded(what: str, loop: Callable[[], None], failed: Callable[[BaseException], None]) -> None:
+    """Run ``loop``; an exception is logged loudly and handed to ``failed``."""
+    try:
+        loop()
+    except Exception as exc:
+        log.exception("sandbox: the %s stopped on an error", what)
+        failed(exc)
 
 
 class Trader:
@@ -20,8 +38,13 @@ class Trader:
 
     def __init__(self, exchange: Exchange) -> None:
         self.exchange = exchange
+        #: what stopped the trading by itself, if anything did
+        self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+
+    def _failed(self, exc: BaseException) -> None:
+        self.error = exc
 
     def start(self, rate_per_s: float) -> None:
         """(Re)start trading at ``rate_per_s`` (positive) actions a second."""
@@ -40,7 +63,12 @@ class Trader:
                     done = due
                 stop.wait(1 / rate_per_s)
 
-        self._thread = threading.Thread(target=trade, name="sandbox-trader", daemon=True)
+        self._thread = threading.Thread(
+            target=_guarded,
+            args=("background trading", trade, self._failed),
+            name="sandbox-trader",
+            daemon=True,
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -57,13 +85,23 @@ class MarketClock:
 
     def __init__(self, exchange: Exchange, interval_s: float) -> None:
         self.exchange, self.interval_s = exchange, interval_s
+        #: what stopped the clock by itself, if anything did
+        self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+
+    def _failed(self, exc: BaseException) -> None:
+        self.error = exc
 
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("the market clock already runs")
-        self._thread = threading.Thread(target=self._run, name="sandbox-clock", daemon=True)
+        self._thread = threading.Thread(
+            target=_guarded,
+            args=("market clock", self._run, self._failed),
+            name="sandbox-clock",
+            daemon=True,
+        )
         self._thread.start()
 
     def stop(self) -> None:

@@ -269,6 +269,12 @@ class Sandbox:
 
     # --- state --------------------------------------------------------------------------
 
+    @property
+    def failure(self) -> BaseException | None:
+        """What stopped the market clock or the background trading by itself (a
+        simulator bug, logged with its traceback), if anything did."""
+        return self._clock.error or self._trader.error
+
     def truth(self) -> dict[str, Any]:
         """The exchange's exact current state (see ``Exchange.truth``)."""
         return self.exchange.truth()
