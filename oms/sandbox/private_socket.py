@@ -58,7 +58,7 @@ class PrivateSocket:
     def on_message(self, client: Client, message: str | bytes) -> None:
         try:
             request = json.loads(message)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             request = None
         if not isinstance(request, dict):
             _reply(client, {}, {"success": False, "ret_msg": "Params Error", "op": ""})

@@ -226,7 +226,7 @@ class PublicStreams:
             sub = self._people[client] = _Subscriber(client, category)
         try:
             request = json.loads(message)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
             self._reply(sub, "", f"Failed to decode incoming data: {exc}", None)
             return
         if not isinstance(request, dict):

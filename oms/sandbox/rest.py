@@ -91,13 +91,17 @@ class Answer:
 
 def decode_body(body: bytes | str) -> object:
     """A request body as JSON; ``ValueError`` when it is not JSON (``NaN`` and
-    ``Infinity`` are not). A number with a fraction reads as a ``Decimal``, never a
-    float; ``OrderEntry`` refuses numbers where Bybit wants strings."""
+    ``Infinity`` are not) or nests too deeply for the parser. A number with a fraction
+    reads as a ``Decimal``, never a float; ``OrderEntry`` refuses numbers where Bybit
+    wants strings."""
 
     def no_constant(name: str) -> object:
         raise ValueError(f"{name} is not JSON")
 
-    return json.loads(body, parse_float=Decimal, parse_constant=no_constant)
+    try:
+        return json.loads(body, parse_float=Decimal, parse_constant=no_constant)
+    except RecursionError as exc:  # a hostile body: a refusal, not a dead connection
+        raise ValueError("the JSON nests too deeply") from exc
 
 
 class RestApi:

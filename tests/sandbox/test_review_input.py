@@ -1,0 +1,72 @@
+"""An attacker's inputs (issue 13 review): a JSON body or message nested deeper than the
+parser's recursion limit is a refusal on every surface (REST 10001, the trade socket's
+10001, the private and public sockets' decode errors), never a dropped connection with a
+traceback in the server log; the socket keeps serving and nothing was executed."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from oms.sandbox import Sandbox
+
+from tests.sandbox.client import connect, recv_json
+from tests.sandbox.entry_client import post_raw, trade_socket
+
+#: deeper than CPython's recursion limit: ``json.loads`` raises RecursionError on it
+DEEP = "[" * 100_000 + "]" * 100_000
+DEEP_OBJECT = '{"category":' * 5_000 + '"linear"' + "}" * 5_000
+
+
+def state(sandbox: Sandbox) -> dict[str, object]:
+    """The venue's truth without its clock."""
+    return {k: v for k, v in sandbox.truth().items() if k != "meta"}
+
+
+@pytest.mark.parametrize("body", [DEEP, DEEP_OBJECT], ids=["array", "object"])
+def test_a_deeply_nested_rest_body_is_10001_and_changes_nothing(sandbox, caplog, body):
+    before = state(sandbox)
+    with caplog.at_level(logging.ERROR):
+        status, _, answer = post_raw(sandbox.rest_url, "/v5/order/create", body)
+    assert status == 200
+    assert (answer["retCode"], answer["retMsg"]) == (
+        10001,
+        "params error: the request body is not JSON",
+    )
+    assert state(sandbox) == before
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_deeply_nested_trade_message_is_10001_and_the_socket_serves_on(sandbox, caplog):
+    ws = trade_socket(sandbox)
+    with caplog.at_level(logging.ERROR):
+        ws.send(DEEP)
+        assert recv_json(ws)["retCode"] == 10001
+        ws.send(json.dumps({"op": "ping"}))
+        assert recv_json(ws)["op"] == "pong"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_deeply_nested_private_message_is_refused_and_the_socket_serves_on(sandbox, caplog):
+    ws = connect(sandbox.ws_url)
+    with caplog.at_level(logging.ERROR):
+        ws.send(DEEP)
+        refusal = recv_json(ws)
+        assert (refusal["success"], refusal["ret_msg"]) == (False, "Params Error")
+        ws.send(json.dumps({"op": "ping"}))
+        assert recv_json(ws)["op"] == "pong"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_deeply_nested_public_message_is_refused_and_the_socket_serves_on(sandbox, caplog):
+    ws = connect(sandbox.public_url("linear"))
+    with caplog.at_level(logging.ERROR):
+        ws.send(DEEP)
+        refusal = recv_json(ws)
+        assert refusal["success"] is False
+        assert refusal["ret_msg"].startswith("Failed to decode incoming data")
+        ws.send(json.dumps({"op": "ping"}))
+        assert recv_json(ws)["ret_msg"] == "pong"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
