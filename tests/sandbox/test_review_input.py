@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING
 
 import pytest
 
-from oms.sandbox import Sandbox
-
 from tests.sandbox.client import connect, recv_json
 from tests.sandbox.entry_client import post_raw, trade_socket
+
+if TYPE_CHECKING:
+    from oms.sandbox import Sandbox
 
 #: deeper than CPython's recursion limit: ``json.loads`` raises RecursionError on it
 DEEP = "[" * 100_000 + "]" * 100_000
