@@ -15,7 +15,7 @@ verify); header names in any case; ``X-BAPI-SIGN-TYPE`` and ``Referer`` are igno
 Errors, each as Bybit shapes them: HTTP 200 and ``{"retCode", "retMsg", "result": {},
 "retExtInfo": {}, "time"}`` for 10003 unknown key, 10002 timestamp outside
 ``[server - recvWindow, server + 1000)``, 10004 bad signature, 10001 bad parameters (a
-POST body that is not a JSON object too), 10005 for a POST to a route the sandbox does not
+POST body that is not a JSON object, or over ``MAX_BODY`` bytes, too), 10005 for a POST to a route the sandbox does not
 emulate (``NOT_EMULATED``: the key lacks that permission), 10006 "Too many visits!" (a
 spent order-entry budget, or the ``rest_rate_limit`` fault) with ``X-Bapi-Limit-Status:
 0`` and ``X-Bapi-Limit-Reset-Timestamp``, 10017 "Route not found." for an unknown path or
@@ -72,6 +72,11 @@ NOT_EMULATED: Final = frozenset(
         "account/set-margin-mode",
     )
 )  # fmt: skip
+#: the largest POST body read (bytes): a batch of 20 orders is a few kB; a larger body is
+#: 10001 and never held in memory (one of 10**11 bytes was a MemoryError, no answer)
+MAX_BODY: Final = 1 << 20
+#: how much of a refused body is read past before the answer (beyond it: closed unread)
+_DISCARD_MAX: Final = 256 << 20
 #: Bybit's answer while its order service restarts (10016, retryable)
 RESTARTING: Final = (10016, "Server error: service is restarting, please retry")
 
@@ -286,7 +291,27 @@ class _Handler(BaseHTTPRequestHandler):
         if not text.isdigit():
             self._send(Answer(400, "Bad request: Content-Length must be a number\n"))
             return
-        self._answer("POST", self.rfile.read(int(text)))
+        length = int(text)
+        if length > MAX_BODY:  # never held in memory: read past, refused, connection closed
+            self.close_connection = True
+            if not self._discard(length):
+                return  # the client hung up: nobody to answer
+            message = f"params error: the request body is {length} bytes, at most {MAX_BODY}"
+            self._send(self.api.error(10001, message))
+            return
+        self._answer("POST", self.rfile.read(length))
+
+    def _discard(self, length: int) -> bool:
+        """Read ``length`` bytes of a refused body in chunks (so that the client, which
+        sends it all before it reads, gets the answer), up to a bound; False when the
+        client hung up first."""
+        left = min(length, _DISCARD_MAX)
+        while left > 0:
+            chunk = self.rfile.read(min(left, 1 << 16))
+            if not chunk:
+                return False
+            left -= len(chunk)
+        return True
 
     def do_PUT(self) -> None:
         self._answer("PUT", b"")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.sandbox.client import connect, recv_json
-from tests.sandbox.entry_client import post_raw, trade_socket
+from tests.sandbox.entry_client import limit_order, order_by_link, post, post_raw, trade_socket
 
 if TYPE_CHECKING:
     from oms.sandbox import Sandbox
@@ -71,4 +71,17 @@ def test_a_deeply_nested_public_message_is_refused_and_the_socket_serves_on(sand
         assert refusal["ret_msg"].startswith("Failed to decode incoming data")
         ws.send(json.dumps({"op": "ping"}))
         assert recv_json(ws)["ret_msg"] == "pong"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_10_mb_body_is_10001_executes_nothing_and_the_server_serves_on(sandbox, caplog):
+    body = limit_order(sandbox, "huge-body") | {"pad": "x" * 10_000_000}
+    with caplog.at_level(logging.ERROR):
+        status, _, answer = post_raw(sandbox.rest_url, "/v5/order/create", json.dumps(body))
+    assert status == 200
+    assert answer["retCode"] == 10001
+    assert answer["retMsg"].startswith("params error: the request body is 100")
+    assert "at most 1048576" in answer["retMsg"]
+    assert order_by_link(sandbox, "huge-body") is None
+    assert post(sandbox.rest_url, "/v5/order/create", limit_order(sandbox, "after"))["retCode"] == 0
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
