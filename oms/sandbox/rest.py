@@ -17,8 +17,9 @@ Errors, each as Bybit shapes them: HTTP 200 and ``{"retCode", "retMsg", "result"
 ``[server - recvWindow, server + 1000)``, 10004 bad signature, 10001 bad parameters (a
 POST body that is not a JSON object, or over ``MAX_BODY`` bytes, too), 10005 for a POST
 to a route the sandbox does not emulate (``NOT_EMULATED``: the key lacks that
-permission), 10006 "Too many visits!" (a spent order-entry budget, or the ``rest_rate_limit`` fault) with ``X-Bapi-Limit-Status:
-0`` and ``X-Bapi-Limit-Reset-Timestamp``, 10017 "Route not found." for an unknown path or
+permission), 10006 "Too many visits!" (a spent order-entry budget, or the
+``rest_rate_limit`` fault) with ``X-Bapi-Limit-Status: 0`` and
+``X-Bapi-Limit-Reset-Timestamp``, 10017 "Route not found." for an unknown path or
 a method the path does not take (Bybit's error page lists 10017 for a path it cannot
 route; it comes in the envelope so that pybit, which shows only the body of an HTTP 200,
 names it), 10016 for a failure inside the sandbox (logged with its traceback) or the
