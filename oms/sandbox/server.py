@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import random
 import re
@@ -67,6 +68,20 @@ _MONITOR_S: Final = 0.05
 #: subscribe before it records its req_id, so an ack within microseconds finds no
 #: request to match and kills pybit's socket (about one connection in ten).
 DEFAULT_LATENCY_MS: Final = 3.0
+
+
+class _NoFrames(logging.Filter):
+    """Drops websockets' DEBUG record of each frame: a client's login frame carries its
+    signature, and the excerpt websockets logs shows the signature's tail."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg not in ("< %s", "> %s")
+
+
+#: the WebSocket server's logger (websockets' own name, so its handlers apply), frames off
+_WS_LOG: Final = logging.getLogger("websockets.server.sandbox")
+_WS_LOG.addFilter(_NoFrames())
+
 #: One market step every 250 ms: the tape, book and tickers move at a live pace and a
 #: resting order fills within a fraction of a second of the price crossing it, while the
 #: market costs about 1 % of one core (a step of the default symbols takes 2-4 ms on a
@@ -321,6 +336,7 @@ class Sandbox:
             ping_interval=None,
             close_timeout=1,
             compression=None,
+            logger=_WS_LOG,
         ) as server:
             self._ws_port = next(iter(server.sockets)).getsockname()[1]
             monitor = asyncio.create_task(self._monitor())
