@@ -23,6 +23,9 @@ PARAMS: Final = 10001
 _LINK_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,36}")
 #: the longest number text read (Bybit's own never come close)
 _LONGEST: Final = 40
+#: a number as Bybit writes one: ASCII digits (``\d`` takes any script's), at most 20
+#: before the point (so that the default context's 28 digits hold it with 8 decimals)
+_NUMBER: Final = re.compile(r"[0-9]{1,20}(\.[0-9]+)?")
 
 
 class Refused(Exception):  # noqa: N818 - the contract's name: Bybit refused the request
@@ -57,7 +60,7 @@ def number(request: Mapping[str, object], name: str) -> Decimal | None:
         return None
     if not isinstance(value, str):
         raise Refused(PARAMS, f'params error: {name} must be a string, e.g. "0.01"')
-    if len(value) > _LONGEST or not re.fullmatch(r"\d+(\.\d+)?", value):
+    if len(value) > _LONGEST or not _NUMBER.fullmatch(value):
         raise Refused(PARAMS, f"params error: {name} invalid: {value!r}")
     try:
         return Decimal(value)

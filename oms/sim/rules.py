@@ -11,6 +11,7 @@ The instrument's numbers are ``SymbolSpec``'s (``min_order_qty``, ``max_order_qt
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import localcontext
 from typing import TYPE_CHECKING, Final
 
 from oms.sim.fields import PARAMS, Refused
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from oms.sim.specs import SymbolSpec
     from oms.sim.venue import Venue
 
-__all__ = ["Codes", "check_price", "check_qty", "check_value", "codes_of", "largest"]
+__all__ = ["Codes", "check_price", "check_qty", "check_value", "codes_of", "largest", "off_grid"]
 
 #: open orders per symbol (derivatives: not conditional) and conditional orders per symbol
 MAX_ACTIVE: Final = 500
@@ -67,6 +68,10 @@ SPOT: Final = Codes(
 )  # fmt: skip
 
 
+#: digits enough for the quotient of any number a request holds by any step
+_GRID_PRECISION: Final = 100
+
+
 def codes_of(spec: SymbolSpec) -> Codes:
     return SPOT if spec.category == "spot" else DERIVATIVES
 
@@ -76,11 +81,20 @@ def largest(spec: SymbolSpec, *, market: bool) -> Decimal:
     return spec.max_mkt_order_qty if market else spec.max_order_qty
 
 
+def off_grid(value: Decimal, step: Decimal) -> bool:
+    """Whether ``value`` is not a whole multiple of ``step``, exactly: the default
+    context's 28 digits raise DivisionImpossible when the quotient is longer (a qty of
+    10**27 on a 0.001 step was a 10016 with a traceback)."""
+    with localcontext() as exact:
+        exact.prec = _GRID_PRECISION
+        return bool(value % step)
+
+
 def check_qty(spec: SymbolSpec, qty: Decimal, *, market: bool, bounded: bool = True) -> None:
     """The qty step, the smallest qty and (``bounded``: not for a reduce-only order, which
     is split) the largest."""
     c = codes_of(spec)
-    if qty <= 0 or qty % spec.qty_step:
+    if qty <= 0 or off_grid(qty, spec.qty_step):
         raise Refused(c.qty_step, f"Qty invalid: {qty} is not a multiple of {spec.qty_step}")
     if qty < spec.min_order_qty:
         raise Refused(c.qty_min, "The number of contracts exceeds minimum limit allowed")
@@ -94,7 +108,7 @@ def check_qty(spec: SymbolSpec, qty: Decimal, *, market: bool, bounded: bool = T
 def check_price(spec: SymbolSpec, price: Decimal, *, name: str = "price") -> None:
     """A price on the tick grid within the instrument's bounds."""
     c = codes_of(spec)
-    if price <= 0 or price % spec.tick:
+    if price <= 0 or off_grid(price, spec.tick):
         raise Refused(c.tick, f"{name} invalid: {price} is not a multiple of {spec.tick}")
     if not spec.min_price <= price <= spec.max_price:
         raise Refused(c.price_high, "Order price is out of permissible range")

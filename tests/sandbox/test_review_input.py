@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import logging
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import pytest
 
+from oms.sim.rules import off_grid
 from tests.sandbox.client import connect, recv_json
 from tests.sandbox.entry_client import limit_order, order_by_link, post, post_raw, trade_socket
 
@@ -85,3 +87,31 @@ def test_a_10_mb_body_is_10001_executes_nothing_and_the_server_serves_on(sandbox
     assert order_by_link(sandbox, "huge-body") is None
     assert post(sandbox.rest_url, "/v5/order/create", limit_order(sandbox, "after"))["retCode"] == 0
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("qty", "1" + "0" * 27),  # was DivisionImpossible on the step: 10016, a traceback
+        ("price", "1" + "0" * 30),
+        ("triggerPrice", "1" + "0" * 30),
+        ("qty", "\u0660.\u0660\u0660\u0661"),  # Arabic-Indic digits: Decimal reads them
+    ],
+)
+def test_an_absurd_number_is_10001_naming_it_and_changes_nothing(sandbox, caplog, field, value):
+    body = limit_order(sandbox, "absurd") | {field: value}
+    if field == "triggerPrice":
+        body["triggerDirection"] = 1
+    with caplog.at_level(logging.ERROR):
+        answer = post(sandbox.rest_url, "/v5/order/create", body)
+    assert (answer["retCode"], answer["retMsg"]) == (
+        10001,
+        f"params error: {field} invalid: {value!r}",
+    )
+    assert order_by_link(sandbox, "absurd") is None
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_the_grid_check_is_exact_past_the_default_28_digits():
+    assert not off_grid(Decimal("1" + "0" * 20), Decimal("0.000000001"))
+    assert off_grid(Decimal("1" + "0" * 20 + ".0000000001"), Decimal("0.000000001"))
