@@ -1,6 +1,8 @@
-"""Real ccxt and pybit's ``WebSocketTrading`` trading against ``python -m oms.sandbox`` (a
-real process, background trading on as another program on the account), only their URLs
-changed, while an ``oms.Account`` follows it over the private stream.
+"""Real ccxt (create_order, edit_order, cancel_order, fetch_order, create_orders) and pybit
+(HTTP place_batch_order, amend_order, cancel_order, cancel_all_orders; WebSocketTrading)
+trading against ``python -m oms.sandbox`` (a real process, background trading on as
+another program on the account), only their URLs changed, while an ``oms.Account``
+follows it over the private stream (the README's example adds pybit's place_order).
 
 The process's truth is not reachable from here, so the end check is what any user can
 do: every order the clients placed has, in oms, the status, quantities and fills ccxt's
@@ -93,6 +95,7 @@ def test_ccxt_and_pybit_trade_python_m_oms_sandbox_while_oms_follows(
         ws_id = acks.replies[0]["data"]["orderId"]
         exchange.cancel_order(limit["id"], symbol)
         placed = {limit["id"]: symbol, market["id"]: symbol, ws_id: "DOGE/USDT:USDT"}
+        placed |= _batches_and_cancel_all(exchange, pybit_http_for(urls["rest"], key, secret))
         for order_id, on in placed.items():
             venue = exchange.fetch_order(order_id, on, ACK)["info"]
             wait(
@@ -112,6 +115,33 @@ def test_ccxt_and_pybit_trade_python_m_oms_sandbox_while_oms_follows(
         for name in ("BTCUSDT", "DOGEUSDT"):  # the background trades on: compare when still
             wait(lambda name=name: _agrees(account, session, name), f"{name} positions agree")
         assert account.health().state == "running"
+
+
+def _batches_and_cancel_all(exchange: Any, session: Any) -> dict[str, str]:
+    """ccxt's create_orders and pybit's place_batch_order, amend_order, cancel_order and
+    cancel_all_orders on DOGEUSDT; the ids placed, with ccxt's symbol."""
+    doge = "DOGE/USDT:USDT"
+    low = _price(exchange, doge, "0.05")
+    batch = exchange.create_orders(
+        [
+            {"symbol": doge, "type": "limit", "side": "buy", "amount": 100, "price": low,
+             "params": {"clientOrderId": f"px-cx-{n}"}}
+            for n in (1, 2)
+        ]
+    )  # fmt: skip
+    placed = session.place_batch_order(
+        category="linear",
+        request=[{"symbol": "DOGEUSDT", "side": "Buy", "orderType": "Limit", "qty": "300",
+                  "price": exchange.price_to_precision(doge, low), "orderLinkId": "px-pb-1"}],
+    )  # fmt: skip
+    assert placed["retExtInfo"]["list"] == [{"code": 0, "msg": "OK"}]
+    pb_id = placed["result"]["list"][0]["orderId"]
+    amended = session.amend_order(category="linear", symbol="DOGEUSDT", orderId=pb_id, qty="400")
+    assert amended["retCode"] == 0
+    session.cancel_order(category="linear", symbol="DOGEUSDT", orderId=batch[0]["id"])
+    gone = session.cancel_all_orders(category="linear", symbol="DOGEUSDT")["result"]["list"]
+    assert {batch[1]["id"], pb_id} <= {row["orderId"] for row in gone}
+    return {batch[0]["id"]: doge, batch[1]["id"]: doge, pb_id: doge}
 
 
 def _agrees(account: Account, session: Any, symbol: str) -> bool:
