@@ -282,6 +282,9 @@ class _Handler(BaseHTTPRequestHandler):
     """Serves ``api`` (set by ``make_handler``'s subclass) over ``http.server``."""
 
     server_version = "bybit-sandbox"
+    #: seconds a connection may stall (headers, or a body shorter than it said) before
+    #: it is closed: a stalled client must not hold a server thread for ever
+    timeout = 30.0
     api: RestApi
 
     def do_GET(self) -> None:

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from decimal import Decimal
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import pytest
 
+from oms.sandbox import rest
 from oms.sim.rules import off_grid
 from tests.sandbox.client import connect, recv_json
 from tests.sandbox.entry_client import limit_order, order_by_link, post, post_raw, trade_socket
@@ -115,3 +118,13 @@ def test_an_absurd_number_is_10001_naming_it_and_changes_nothing(sandbox, caplog
 def test_the_grid_check_is_exact_past_the_default_28_digits():
     assert not off_grid(Decimal("1" + "0" * 20), Decimal("0.000000001"))
     assert off_grid(Decimal("1" + "0" * 20 + ".0000000001"), Decimal("0.000000001"))
+
+
+def test_a_stalled_rest_client_is_closed_after_the_handler_timeout(sandbox, monkeypatch):
+    # a client that sends half a request and then nothing: the handler gives up on it
+    assert 0 < rest._Handler.timeout <= 60
+    monkeypatch.setattr(rest._Handler, "timeout", 0.5)
+    port = urlsplit(sandbox.rest_url).port
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as stalled:
+        stalled.sendall(b"POST /v5/order/create HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")
+        assert stalled.recv(1) == b""  # closed by the server, not by the 10 s client timeout
