@@ -58,8 +58,6 @@ __all__ = ["STAT_KEYS", "FrameResult", "Ledger", "category_of", "now_ms"]
 STAT_KEYS: Final = ("frames", *(o.value for o in Outcome))
 #: ``time.time_ns``, read once a frame (``now_ms()`` without its call)
 _time_ns: Final = time.time_ns
-#: How often ``apply_frame`` empties the records of its scratch Batch it never reads.
-_DRAIN_FRAMES: Final = 1024
 #: How ``apply_frame`` applies each element of a frame of each kind (= ``_apply_to``'s
 #: choice by type, once a frame).
 _APPLY: Final[dict[Kind, Callable[[CoreLedger, Any, int, Batch], None]]] = {
@@ -94,7 +92,7 @@ class Ledger(CoreLedger):
         #: per accountType, the creationTime of the report held (its staleness clock)
         self._wallet_time: dict[str, int] = {}
         #: the Batch ``apply_frame`` records into (see there)
-        self._scratch = Batch()
+        self._scratch = Batch(records=False)
 
     @property
     def stats(self) -> dict[str, int]:
@@ -151,8 +149,8 @@ class Ledger(CoreLedger):
                 return self._feed_parsed(text, at).events
             return self._ingest_generally(text, at).events
         # Only the events leave this method and only the verdicts are read, so one Batch
-        # serves every frame: its verdicts emptied and a new events list each frame, its
-        # other records (never read here) every ``_DRAIN_FRAMES``.
+        # that keeps no records serves every frame: its verdicts emptied and a new events
+        # list each frame.
         batch = self._scratch
         batch.verdicts.clear()
         events = batch.events = []
@@ -166,8 +164,6 @@ class Ledger(CoreLedger):
         verdicts = batch.verdicts  # = outcome_of(verdicts), without the call for one element
         outcome = VERDICT_OUTCOME[verdicts[0]] if len(verdicts) == 1 else outcome_of(verdicts)
         self._counts[outcome] += 1
-        if not settle.tick % _DRAIN_FRAMES:
-            batch.clear()
         return events
 
     def feed(self, text: Text, *, received_at: int | None = None) -> FrameResult:

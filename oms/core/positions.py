@@ -152,9 +152,9 @@ class Leg:
             self.tail_net = tail_net
         self.fills_net = fills_net
 
-    def set_report(self, report: PositionReport) -> None:
+    def set_report(self, report: PositionReport) -> Decimal:
         """Hold a newer report and drop the fills it now covers from the tail (the tail's
-        sum first: an exact sum that traps leaves the leg as it was)."""
+        sum first: an exact sum that traps leaves the leg as it was); return its net."""
         if self.tail:
             tail = [(s, q) for s, q in self.tail if s > report.seq]
             self.tail_net = total(q for _, q in tail) if tail else _ZERO
@@ -162,11 +162,13 @@ class Leg:
         self.report = report
         side = report.side
         if side is Side.BUY:  # = report.net_qty, without the property call
-            self.reported_net = report.size
+            net = report.size
         elif side is Side.SELL:
-            self.reported_net = report.size.copy_negate()
+            net = report.size.copy_negate()
         else:
-            self.reported_net = _ZERO
+            net = _ZERO
+        self.reported_net = net
+        return net
 
     def open_with(self, opening: Opening) -> None:
         """Start the fills-derived net at ``opening`` (the first report of a leg with no
