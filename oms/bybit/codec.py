@@ -87,9 +87,13 @@ __all__ = [
 _new_tuple: Final = tuple.__new__
 #: A validated element: (values in validation order, extra keyword arguments: none).
 _Validated = tuple[tuple[Any, ...], dict[str, Any]]
-#: ``finish(elements, category, tail)``: the core values of validated elements (see
+#: A decoded frame: (kind, topic, id, creationTime, [core values]).
+_Frame = tuple[Kind, str, str, int, list[Any]]
+#: ``assemble(elements, topic, frame_id, creation)``: the frame of validated elements.
+_Assemble = Callable[[list[_Validated], str, str, int], _Frame]
+#: ``assembler(category, tail, kind)``: the ``_Assemble`` of frames of one topic (see
 #: ``_Decoder``).
-_Finish = Callable[[list[_Validated], str, tuple[Any, ...]], list[Any]]
+_Assembler = Callable[[str, tuple[Any, ...], Kind], _Assemble]
 #: values + tail -> the core fields in order (an ``itemgetter``)
 _Build = Callable[[tuple[Any, ...]], tuple[Any, ...]]
 
@@ -97,13 +101,15 @@ _Build = Callable[[tuple[Any, ...]], tuple[Any, ...]]
 @dataclass(frozen=True, slots=True)
 class _Decoder:
     """One table, compiled: its element schema, and how validated values become core
-    values (``finish(elements, category, tail)``: every element of a frame in one call,
-    ``category`` for those that have none, ``tail``: the fixed and context values)."""
+    values: ``assembler(category, tail, kind)`` makes the function that turns every
+    validated element of a frame into its core value in one call (``category`` for those
+    that have none, ``tail``: the fixed and context values), which ``FRAMES`` calls once
+    per frame of a topic, and ``decode_element`` with one element."""
 
     table: Table
     schema: CoreSchema
     validator: SchemaValidator
-    finish: _Finish
+    assembler: _Assembler
     #: the tail of each context (a fill's source); ``()`` without context
     tails: dict[object, tuple[Any, ...]]
     #: wire keys whose ``null`` is read as ``""``
@@ -142,14 +148,14 @@ def _builder(table: Table) -> _Build:
     return itemgetter(*(names.index(name) for name in fields))
 
 
-def _compile(table: Table, finisher: Callable[[_Build, Any], _Finish]) -> _Decoder:
+def _compile(table: Table, finisher: Callable[[_Build, Any], _Assembler]) -> _Decoder:
     contexts: dict[object, tuple[Any, ...]] = {None: tuple(table.fixed.values())}
     if table.context == ("source",):
         contexts = {source: (source,) for source in FillSource}
     schema = _element_schema(table)
     validator = SchemaValidator(schema)
-    finish = finisher(_builder(table), table.core)
-    return _Decoder(table, schema, validator, finish, contexts, _blanks(table))
+    assembler = finisher(_builder(table), table.core)
+    return _Decoder(table, schema, validator, assembler, contexts, _blanks(table))
 
 
 def _blanks(table: Table) -> frozenset[str]:
@@ -193,52 +199,62 @@ _SIDE: Final = _index(wire.POSITION, "side")
 _SIZE: Final = _index(wire.POSITION, "size")
 
 
-# One function per kind finishes every element of a frame: a call per frame, not two per
-# element (they run for every element; ``tuple.__new__`` makes the NamedTuple without its
-# Python-level ``__new__``). A loop, not a comprehension: one call fewer.
+# One function per kind and topic finishes every element of a frame, and is what FRAMES
+# calls: one call per frame, not two per element (it runs for every frame; the rules are
+# written once per kind, in the factory). ``tuple.__new__`` makes the NamedTuple without
+# its Python-level ``__new__``. A loop, not a comprehension: one call fewer.
 
 
-def _order_finisher(build: _Build, core: Any) -> _Finish:  # noqa: ANN401 - Order
-    def finish_orders(data: list[_Validated], category: str, tail: tuple[Any, ...]) -> list[Any]:
-        orders = []
-        for validated, _ in data:
-            order = _new_tuple(core, build(validated + tail))
-            if not order[_ORDER_CATEGORY] and category:  # "" (a REST row's none): the topic's
-                order = order._replace(category=category)
-            if order[_AVG_PRICE] is not None and not order[_CUM_EXEC_QTY]:
-                order = order._replace(avg_price=None)  # none before any fill
-            orders.append(order)
-        return orders
+def _order_finisher(build: _Build, core: Any) -> _Assembler:  # noqa: ANN401 - Order
+    def assembler(category: str, tail: tuple[Any, ...], kind: Kind) -> _Assemble:
+        def assemble(data: list[_Validated], topic: str, frame_id: str, creation: int) -> _Frame:
+            orders = []
+            for validated, _ in data:
+                order = _new_tuple(core, build(validated + tail))
+                if not order[_ORDER_CATEGORY] and category:  # "" (a REST row's none)
+                    order = order._replace(category=category)
+                if order[_AVG_PRICE] is not None and not order[_CUM_EXEC_QTY]:
+                    order = order._replace(avg_price=None)  # none before any fill
+                orders.append(order)
+            return kind, topic, frame_id, creation, orders
 
-    return finish_orders
+        return assemble
 
-
-def _fill_finisher(build: _Build, core: Any) -> _Finish:  # noqa: ANN401 - Fill
-    def finish_fills(data: list[_Validated], category: str, tail: tuple[Any, ...]) -> list[Any]:
-        fills = []
-        for validated, _ in data:
-            fill = _new_tuple(core, build(validated + tail))
-            if not fill[_FILL_CATEGORY] and category:
-                fill = fill._replace(category=category)
-            fills.append(fill)
-        return fills
-
-    return finish_fills
+    return assembler
 
 
-def _position_finisher(build: _Build, core: Any) -> _Finish:  # noqa: ANN401 - PositionReport
-    def finish_positions(data: list[_Validated], category: str, tail: tuple[Any, ...]) -> list[Any]:
-        reports = []
-        for validated, _ in data:
-            report = _new_tuple(core, build(validated + tail))
-            if report[_SIDE] is None and report[_SIZE]:
-                raise ValueError(f"size: {report[_SIZE]} with an empty side")
-            if not report[_POSITION_CATEGORY] and category:
-                report = report._replace(category=category)
-            reports.append(report)
-        return reports
+def _fill_finisher(build: _Build, core: Any) -> _Assembler:  # noqa: ANN401 - Fill
+    def assembler(category: str, tail: tuple[Any, ...], kind: Kind) -> _Assemble:
+        def assemble(data: list[_Validated], topic: str, frame_id: str, creation: int) -> _Frame:
+            fills = []
+            for validated, _ in data:
+                fill = _new_tuple(core, build(validated + tail))
+                if not fill[_FILL_CATEGORY] and category:
+                    fill = fill._replace(category=category)
+                fills.append(fill)
+            return kind, topic, frame_id, creation, fills
 
-    return finish_positions
+        return assemble
+
+    return assembler
+
+
+def _position_finisher(build: _Build, core: Any) -> _Assembler:  # noqa: ANN401 - PositionReport
+    def assembler(category: str, tail: tuple[Any, ...], kind: Kind) -> _Assemble:
+        def assemble(data: list[_Validated], topic: str, frame_id: str, creation: int) -> _Frame:
+            reports = []
+            for validated, _ in data:
+                report = _new_tuple(core, build(validated + tail))
+                if report[_SIDE] is None and report[_SIZE]:
+                    raise ValueError(f"size: {report[_SIZE]} with an empty side")
+                if not report[_POSITION_CATEGORY] and category:
+                    report = report._replace(category=category)
+                reports.append(report)
+            return kind, topic, frame_id, creation, reports
+
+        return assemble
+
+    return assembler
 
 
 _DECODERS: Final[dict[Kind, _Decoder]] = {
@@ -266,18 +282,11 @@ def _wallet() -> TypeAdapter[WireModel]:
 _TOPIC_CATEGORY: Final = {topic: category_of(topic) for topic in TOPICS}
 
 
-def _assembler(kind: Kind, decoder: _Decoder, topic: str) -> Callable[..., tuple[Any, ...]]:
-    """The frame of one topic from its validated parts (its category a constant here)."""
-    finish = decoder.finish
+def _assembler(kind: Kind, decoder: _Decoder, topic: str) -> _Assemble:
+    """The frame of one topic from its validated parts (its category, the stream's tail
+    and the kind constants there)."""
     tail = decoder.tails[FillSource.STREAM if FillSource.STREAM in decoder.tails else None]
-    category = category_of(topic)
-
-    def assemble(
-        data: list[_Validated], topic: str, frame_id: str, creation: int
-    ) -> tuple[Kind, str, str, int, list[Any]]:
-        return kind, topic, frame_id, creation, finish(data, category, tail)
-
-    return assemble
+    return decoder.assembler(category_of(topic), tail, kind)
 
 
 def _frames() -> SchemaValidator:
@@ -338,7 +347,8 @@ def decode_element(
         raise ValueError(describe(exc, table=decoder.table)) from exc
     tails = decoder.tails
     tail = tails.get(source, tails.get(None, ()))
-    return decoder.finish([(validated, {})], category, tail)[0]  # type: ignore[no-any-return]
+    assemble = decoder.assembler(category, tail, kind)
+    return assemble([(validated, {})], "", "", 0)[4][0]  # type: ignore[no-any-return]
 
 
 def decode_exactly(text: Text) -> Decoded:

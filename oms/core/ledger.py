@@ -369,11 +369,14 @@ class CoreLedger(Memory):
             self._await_order(fill, leg, moves, watch=True)
         # = self._book_to_leg(fill, leg, ...), inline: with the _fill_leg call above, a
         # call per fill costs the ledger 3.5% more instructions a frame (measured).
+        # A fill that leaves the covered fills as they were (newer than the report: the
+        # usual case) leaves the leg's agreement as the last recheck found it: no recheck.
         if leg is not None:
-            leg.add_fill(seq, exec_qty if side is Side.BUY else exec_qty.copy_negate())
+            covered = leg.add_fill(seq, exec_qty if side is Side.BUY else exec_qty.copy_negate())
             if batch.records:
                 batch.legs.add(leg.key)
-            self._settle.recheck(leg, received_at, batch.events)
+            if covered:
+                self._settle.recheck(leg, received_at, batch.events)
         # = is_overfilled(order, booked), its test inline: a fill of a terminal order is
         # the usual case (fills arrive after their order's report), an overfill is not.
         if (
@@ -405,10 +408,11 @@ class CoreLedger(Memory):
 
     def _book_to_leg(self, fill: Fill, leg: Leg, received_at: int, batch: Batch) -> None:
         qty = fill.exec_qty  # signed: = fill.signed_qty, without the property call
-        leg.add_fill(fill.seq, qty if fill.side is Side.BUY else qty.copy_negate())
+        covered = leg.add_fill(fill.seq, qty if fill.side is Side.BUY else qty.copy_negate())
         if batch.records:
             batch.legs.add(leg.key)
-        self._settle.recheck(leg, received_at, batch.events)
+        if covered:  # (see _apply_fill)
+            self._settle.recheck(leg, received_at, batch.events)
 
     # --- positions ----------------------------------------------------------------------
 

@@ -137,20 +137,27 @@ class Leg:
         """Net position as derived from every booked fill."""
         return self.fills_net
 
-    def add_fill(self, seq: int | None, signed_qty: Decimal) -> None:
+    def add_fill(self, seq: int | None, signed_qty: Decimal) -> bool:
         """Book a fill's signed quantity to this leg (the sums first: an exact add that
         traps leaves the leg as it was). A fill inside the opening balance (seq at or
-        below it) is booked but moves nothing: the opening counts it already."""
+        below it) is booked but moves nothing: the opening counts it already.
+
+        Return whether the fills the held report covers changed: False for a fill inside
+        the opening or newer than the report (it joins the tail), which leave the leg's
+        agreement with its report as it was."""
         self.has_fills = True
         opening = self.opening
         if opening is not None and seq is not None and seq <= opening.seq:
-            return
+            return False
         fills_net = _add(self.fills_net, signed_qty)
         if seq is not None and (self.report is None or seq > self.report.seq):
             tail_net = _add(self.tail_net, signed_qty)
             self.tail.append((seq, signed_qty))
             self.tail_net = tail_net
+            self.fills_net = fills_net
+            return False
         self.fills_net = fills_net
+        return True
 
     def set_report(self, report: PositionReport) -> Decimal:
         """Hold a newer report and drop the fills it now covers from the tail (the tail's
