@@ -195,7 +195,7 @@ _REPEATING_QUANTITIES: Final = _CheckedDecimals(quantity=True)
 _SIZES: Final = _CheckedDecimals(quantity=True)
 _REPEATING_REQUIRED: Final = _CheckedDecimals()
 _REPEATING_OPTIONAL: Final = _CheckedDecimals(optional=True)
-#: Prices (order, mark and entry prices): their own cache, since they are many.
+#: Prices (order and mark prices): their own cache, since they are many.
 _PRICES: Final = _CheckedDecimals(optional=True)
 
 
@@ -295,7 +295,8 @@ REQUIRED_DECIMAL: Final = Rule(
 )
 #: Optional decimals: texts that nearly always repeat, often, and hardly ever.
 REPEATING_DECIMAL: Final = _decimal(_REPEATING_OPTIONAL)
-#: Optional prices (order, mark and entry prices: their texts mostly repeat).
+#: Optional prices (order and mark prices: their texts mostly repeat; entry prices, a
+#: running average, hardly do).
 PRICE: Final = _decimal(_PRICES)
 DECIMAL_NUMBER: Final = _decimal(parse_decimal)
 UNIQUE_DECIMAL: Final = _decimal(Decimal)

@@ -176,7 +176,7 @@ POSITION: Final = Table(
         _c("position_idx", "positionIdx", r.POSITION_INDEX, 0),
         _c("side", "side", r.POSITION_SIDE),  # a flat side with a size: refused (the codec)
         _c("size", "size", r.SIZE),
-        _c("entry_price", "entryPrice", r.PRICE, ""),
+        _c("entry_price", "entryPrice", r.UNIQUE_DECIMAL, ""),
         _c("mark_price", "markPrice", r.PRICE, ""),
         _c("unrealised_pnl", "unrealisedPnl", r.UNIQUE_DECIMAL, ""),
         _c("cum_realised_pnl", "cumRealisedPnl", r.UNIQUE_DECIMAL, ""),
