@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import pydantic_core
 from pydantic_core import CoreSchema, SchemaValidator, ValidationError, core_schema
@@ -107,13 +107,25 @@ class _Decoder:
     per frame of a topic, and ``decode_element`` with one element."""
 
     table: Table
+    #: the element schema: each field's rule, in the table's order (see _element_schema)
     schema: CoreSchema
     validator: SchemaValidator
+    #: the same rules with the required fields first, which names every refused field with
+    #: its reason ("Field required" too): run only for an element ``validator`` refused
+    reporter: SchemaValidator
     assembler: _Assembler
     #: the tail of each context (a fill's source); ``()`` without context
     tails: dict[object, tuple[Any, ...]]
     #: wire keys whose ``null`` is read as ``""``
     blanks: frozenset[str]
+
+
+class _MissingFieldError(ValueError):
+    """A required field is absent (raised by the element schema; see _element_schema)."""
+
+
+def _absent() -> NoReturn:
+    raise _MissingFieldError
 
 
 def _field_schema(column: wire.Column) -> CoreSchema:
@@ -124,38 +136,59 @@ def _field_schema(column: wire.Column) -> CoreSchema:
     return core_schema.with_default_schema(schema, default=default)
 
 
-def _in_validation_order(table: Table) -> list[wire.Column]:
-    # Arguments schemas validate into a plain tuple, which becomes a NamedTuple with one
-    # copy (measured: 8k fewer instructions per order frame than a dict); they need the
-    # parameters with defaults after the required ones.
-    return sorted(table.columns, key=lambda c: not c.required)
-
-
 def _element_schema(table: Table) -> CoreSchema:
+    """Each field's rule, in the table's order, into a plain tuple: with the fixed and
+    context values after it, a core value's fields in order, which becomes the NamedTuple
+    with one copy (measured: a dict costs 8k more instructions per order frame, and
+    reordering the tuple 3.5k). An arguments schema takes a required parameter only
+    before every defaulted one, so here every parameter has a default: a required
+    field's raises ``_MissingFieldError`` (a ``ValueError``), which refuses the element
+    without its reason; ``_Decoder.reporter`` then says why."""
     parameters = [
         core_schema.arguments_v3_parameter(
-            name=column.core, schema=_field_schema(column), alias=column.wire
+            name=column.core,
+            schema=(
+                core_schema.with_default_schema(column.rule.value, default_factory=_absent)  # type: ignore[union-attr]
+                if column.required
+                else _field_schema(column)
+            ),
+            alias=column.wire,
         )
-        for column in _in_validation_order(table)
+        for column in table.columns
     ]
     return core_schema.arguments_v3_schema(parameters, extra_behavior="ignore")
 
 
-def _builder(table: Table) -> _Build:
-    """values + tail (the fixed values, then the context's) -> the core fields in order."""
-    names = [c.core for c in _in_validation_order(table)] + [*table.fixed, *table.context]
+def _reporter_schema(table: Table) -> CoreSchema:
+    """The rules of ``_element_schema`` with the required fields first (no defaults)."""
+    parameters = [
+        core_schema.arguments_v3_parameter(
+            name=column.core, schema=_field_schema(column), alias=column.wire
+        )
+        for column in sorted(table.columns, key=lambda c: not c.required)
+    ]
+    return core_schema.arguments_v3_schema(parameters, extra_behavior="ignore")
+
+
+def _builder(table: Table) -> _Build | None:
+    """values + tail (the fixed values, then the context's) -> the core fields in order;
+    None when they are in order already (the order, execution and position tables)."""
+    names = [c.core for c in table.columns] + [*table.fixed, *table.context]
     fields: tuple[str, ...] = table.core._fields  # type: ignore[union-attr]
+    if tuple(names) == fields:
+        return None
     return itemgetter(*(names.index(name) for name in fields))
 
 
-def _compile(table: Table, finisher: Callable[[_Build, Any], _Assembler]) -> _Decoder:
+def _compile(table: Table, finisher: Callable[[_Build | None, Any], _Assembler]) -> _Decoder:
     contexts: dict[object, tuple[Any, ...]] = {None: tuple(table.fixed.values())}
     if table.context == ("source",):
         contexts = {source: (source,) for source in FillSource}
     schema = _element_schema(table)
     validator = SchemaValidator(schema)
+    reporter = SchemaValidator(_reporter_schema(table))
     assembler = finisher(_builder(table), table.core)
-    return _Decoder(table, schema, validator, assembler, contexts, _blanks(table))
+    return _Decoder(table, schema, validator, reporter, assembler, contexts, _blanks(table))
 
 
 def _blanks(table: Table) -> frozenset[str]:
@@ -205,12 +238,13 @@ _SIZE: Final = _index(wire.POSITION, "size")
 # its Python-level ``__new__``. A loop, not a comprehension: one call fewer.
 
 
-def _order_finisher(build: _Build, core: Any) -> _Assembler:  # noqa: ANN401 - Order
+def _order_finisher(build: _Build | None, core: Any) -> _Assembler:  # noqa: ANN401 - Order
     def assembler(category: str, tail: tuple[Any, ...], kind: Kind) -> _Assemble:
         def assemble(data: list[_Validated], topic: str, frame_id: str, creation: int) -> _Frame:
             orders = []
             for validated, _ in data:
-                order = _new_tuple(core, build(validated + tail))
+                values = validated + tail
+                order = _new_tuple(core, values if build is None else build(values))
                 if not order[_ORDER_CATEGORY] and category:  # "" (a REST row's none)
                     order = order._replace(category=category)
                 if order[_AVG_PRICE] is not None and not order[_CUM_EXEC_QTY]:
@@ -223,12 +257,13 @@ def _order_finisher(build: _Build, core: Any) -> _Assembler:  # noqa: ANN401 - O
     return assembler
 
 
-def _fill_finisher(build: _Build, core: Any) -> _Assembler:  # noqa: ANN401 - Fill
+def _fill_finisher(build: _Build | None, core: Any) -> _Assembler:  # noqa: ANN401 - Fill
     def assembler(category: str, tail: tuple[Any, ...], kind: Kind) -> _Assemble:
         def assemble(data: list[_Validated], topic: str, frame_id: str, creation: int) -> _Frame:
             fills = []
             for validated, _ in data:
-                fill = _new_tuple(core, build(validated + tail))
+                values = validated + tail
+                fill = _new_tuple(core, values if build is None else build(values))
                 if not fill[_FILL_CATEGORY] and category:
                     fill = fill._replace(category=category)
                 fills.append(fill)
@@ -239,12 +274,13 @@ def _fill_finisher(build: _Build, core: Any) -> _Assembler:  # noqa: ANN401 - Fi
     return assembler
 
 
-def _position_finisher(build: _Build, core: Any) -> _Assembler:  # noqa: ANN401 - PositionReport
+def _position_finisher(build: _Build | None, core: Any) -> _Assembler:  # noqa: ANN401 - PositionReport
     def assembler(category: str, tail: tuple[Any, ...], kind: Kind) -> _Assemble:
         def assemble(data: list[_Validated], topic: str, frame_id: str, creation: int) -> _Frame:
             reports = []
             for validated, _ in data:
-                report = _new_tuple(core, build(validated + tail))
+                values = validated + tail
+                report = _new_tuple(core, values if build is None else build(values))
                 if report[_SIDE] is None and report[_SIZE]:
                     raise ValueError(f"size: {report[_SIZE]} with an empty side")
                 if not report[_POSITION_CATEGORY] and category:
@@ -343,8 +379,12 @@ def decode_element(
         element = {k: "" if v is None and k in decoder.blanks else v for k, v in element.items()}
     try:
         validated, _ = decoder.validator.validate_python(element)
-    except ValidationError as exc:
-        raise ValueError(describe(exc, table=decoder.table)) from exc
+    except ValueError:  # a ValidationError, or _MissingFieldError: the reason from reporter
+        try:
+            decoder.reporter.validate_python(element)
+        except ValidationError as exc:
+            raise ValueError(describe(exc, table=decoder.table)) from exc
+        raise  # (the two schemas refuse alike: not reached)
     tails = decoder.tails
     tail = tails.get(source, tails.get(None, ()))
     assemble = decoder.assembler(category, tail, kind)
