@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import pydantic_core
 from pydantic_core import CoreSchema, SchemaValidator, ValidationError, core_schema
@@ -87,22 +87,45 @@ __all__ = [
 _new_tuple: Final = tuple.__new__
 #: A validated element: (values in validation order, extra keyword arguments: none).
 _Validated = tuple[tuple[Any, ...], dict[str, Any]]
-_Finish = Callable[[tuple[Any, ...], str, tuple[Any, ...]], Any]
+#: A decoded frame: (kind, topic, id, creationTime, [core values]).
+_Frame = tuple[Kind, str, str, int, list[Any]]
+#: ``assemble(elements, topic, frame_id, creation)``: the frame of validated elements.
+_Assemble = Callable[[list[_Validated], str, str, int], _Frame]
+#: ``assembler(category, tail, kind)``: the ``_Assemble`` of frames of one topic (see
+#: ``_Decoder``).
+_Assembler = Callable[[str, tuple[Any, ...], Kind], _Assemble]
+#: values + tail -> the core fields in order (an ``itemgetter``)
+_Build = Callable[[tuple[Any, ...]], tuple[Any, ...]]
 
 
 @dataclass(frozen=True, slots=True)
 class _Decoder:
-    """One table, compiled: its element schema, and how validated values become a core
-    value (``finish(values, category, tail)``; ``tail``: the fixed and context values)."""
+    """One table, compiled: its element schema, and how validated values become core
+    values: ``assembler(category, tail, kind)`` makes the function that turns every
+    validated element of a frame into its core value in one call (``category`` for those
+    that have none, ``tail``: the fixed and context values), which ``FRAMES`` calls once
+    per frame of a topic, and ``decode_element`` with one element."""
 
     table: Table
+    #: the element schema: each field's rule, in the table's order (see _element_schema)
     schema: CoreSchema
     validator: SchemaValidator
-    finish: _Finish
+    #: the same rules with the required fields first, which names every refused field with
+    #: its reason ("Field required" too): run only for an element ``validator`` refused
+    reporter: SchemaValidator
+    assembler: _Assembler
     #: the tail of each context (a fill's source); ``()`` without context
     tails: dict[object, tuple[Any, ...]]
     #: wire keys whose ``null`` is read as ``""``
     blanks: frozenset[str]
+
+
+class _MissingFieldError(ValueError):
+    """A required field is absent (raised by the element schema; see _element_schema)."""
+
+
+def _absent() -> NoReturn:
+    raise _MissingFieldError
 
 
 def _field_schema(column: wire.Column) -> CoreSchema:
@@ -113,43 +136,59 @@ def _field_schema(column: wire.Column) -> CoreSchema:
     return core_schema.with_default_schema(schema, default=default)
 
 
-def _in_validation_order(table: Table) -> list[wire.Column]:
-    # Arguments schemas validate into a plain tuple, which becomes a NamedTuple with one
-    # copy (measured: 8k fewer instructions per order frame than a dict); they need the
-    # parameters with defaults after the required ones.
-    return sorted(table.columns, key=lambda c: not c.required)
-
-
 def _element_schema(table: Table) -> CoreSchema:
+    """Each field's rule, in the table's order, into a plain tuple: with the fixed and
+    context values after it, a core value's fields in order, which becomes the NamedTuple
+    with one copy (measured: a dict costs 8k more instructions per order frame, and
+    reordering the tuple 3.5k). An arguments schema takes a required parameter only
+    before every defaulted one, so here every parameter has a default: a required
+    field's raises ``_MissingFieldError`` (a ``ValueError``), which refuses the element
+    without its reason; ``_Decoder.reporter`` then says why."""
     parameters = [
         core_schema.arguments_v3_parameter(
-            name=column.core, schema=_field_schema(column), alias=column.wire
+            name=column.core,
+            schema=(
+                core_schema.with_default_schema(column.rule.value, default_factory=_absent)  # type: ignore[union-attr]
+                if column.required
+                else _field_schema(column)
+            ),
+            alias=column.wire,
         )
-        for column in _in_validation_order(table)
+        for column in table.columns
     ]
     return core_schema.arguments_v3_schema(parameters, extra_behavior="ignore")
 
 
-def _builder(table: Table) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
-    """values + tail (the fixed values, then the context's) -> the core fields in order."""
-    names = [c.core for c in _in_validation_order(table)] + [*table.fixed, *table.context]
+def _reporter_schema(table: Table) -> CoreSchema:
+    """The rules of ``_element_schema`` with the required fields first (no defaults)."""
+    parameters = [
+        core_schema.arguments_v3_parameter(
+            name=column.core, schema=_field_schema(column), alias=column.wire
+        )
+        for column in sorted(table.columns, key=lambda c: not c.required)
+    ]
+    return core_schema.arguments_v3_schema(parameters, extra_behavior="ignore")
+
+
+def _builder(table: Table) -> _Build | None:
+    """values + tail (the fixed values, then the context's) -> the core fields in order;
+    None when they are in order already (the order, execution and position tables)."""
+    names = [c.core for c in table.columns] + [*table.fixed, *table.context]
     fields: tuple[str, ...] = table.core._fields  # type: ignore[union-attr]
+    if tuple(names) == fields:
+        return None
     return itemgetter(*(names.index(name) for name in fields))
 
 
-def _compile(table: Table, finish: Callable[..., Any]) -> _Decoder:
-    build = _builder(table)
-    core: Any = table.core
-
-    def finish_element(values: tuple[Any, ...], category: str, extra: tuple[Any, ...]) -> Any:  # noqa: ANN401 - the table's core type
-        return finish(_new_tuple(core, build(values + extra)), category)
-
+def _compile(table: Table, finisher: Callable[[_Build | None, Any], _Assembler]) -> _Decoder:
     contexts: dict[object, tuple[Any, ...]] = {None: tuple(table.fixed.values())}
     if table.context == ("source",):
         contexts = {source: (source,) for source in FillSource}
     schema = _element_schema(table)
     validator = SchemaValidator(schema)
-    return _Decoder(table, schema, validator, finish_element, contexts, _blanks(table))
+    reporter = SchemaValidator(_reporter_schema(table))
+    assembler = finisher(_builder(table), table.core)
+    return _Decoder(table, schema, validator, reporter, assembler, contexts, _blanks(table))
 
 
 def _blanks(table: Table) -> frozenset[str]:
@@ -193,31 +232,72 @@ _SIDE: Final = _index(wire.POSITION, "side")
 _SIZE: Final = _index(wire.POSITION, "size")
 
 
-def _finish_order(order: Any, category: str) -> Any:  # noqa: ANN401 - an Order
-    if not order[_ORDER_CATEGORY] and category:  # "" (and a REST row's none): the topic's
-        order = order._replace(category=category)
-    if order[_AVG_PRICE] is not None and not order[_CUM_EXEC_QTY]:
-        order = order._replace(avg_price=None)  # none before any fill
-    return order
+# One function per kind and topic finishes every element of a frame, and is what FRAMES
+# calls: one call per frame, not two per element (it runs for every frame; the rules are
+# written once per kind, in the factory). ``tuple.__new__`` makes the NamedTuple without
+# its Python-level ``__new__``. A loop, not a comprehension: one call fewer.
 
 
-def _finish_fill(fill: Any, category: str) -> Any:  # noqa: ANN401 - a Fill
-    return fill._replace(category=category) if not fill[_FILL_CATEGORY] and category else fill
+def _order_finisher(build: _Build | None, core: Any) -> _Assembler:  # noqa: ANN401 - Order
+    def assembler(category: str, tail: tuple[Any, ...], kind: Kind) -> _Assemble:
+        def assemble(data: list[_Validated], topic: str, frame_id: str, creation: int) -> _Frame:
+            orders = []
+            for validated, _ in data:
+                values = validated + tail
+                order = _new_tuple(core, values if build is None else build(values))
+                if not order[_ORDER_CATEGORY] and category:  # "" (a REST row's none)
+                    order = order._replace(category=category)
+                if order[_AVG_PRICE] is not None and not order[_CUM_EXEC_QTY]:
+                    order = order._replace(avg_price=None)  # none before any fill
+                orders.append(order)
+            return kind, topic, frame_id, creation, orders
+
+        return assemble
+
+    return assembler
 
 
-def _finish_position(report: Any, category: str) -> Any:  # noqa: ANN401 - a PositionReport
-    if report[_SIDE] is None and report[_SIZE]:
-        raise ValueError(f"size: {report[_SIZE]} with an empty side")
-    if not report[_POSITION_CATEGORY] and category:
-        report = report._replace(category=category)
-    return report
+def _fill_finisher(build: _Build | None, core: Any) -> _Assembler:  # noqa: ANN401 - Fill
+    def assembler(category: str, tail: tuple[Any, ...], kind: Kind) -> _Assemble:
+        def assemble(data: list[_Validated], topic: str, frame_id: str, creation: int) -> _Frame:
+            fills = []
+            for validated, _ in data:
+                values = validated + tail
+                fill = _new_tuple(core, values if build is None else build(values))
+                if not fill[_FILL_CATEGORY] and category:
+                    fill = fill._replace(category=category)
+                fills.append(fill)
+            return kind, topic, frame_id, creation, fills
+
+        return assemble
+
+    return assembler
+
+
+def _position_finisher(build: _Build | None, core: Any) -> _Assembler:  # noqa: ANN401 - PositionReport
+    def assembler(category: str, tail: tuple[Any, ...], kind: Kind) -> _Assemble:
+        def assemble(data: list[_Validated], topic: str, frame_id: str, creation: int) -> _Frame:
+            reports = []
+            for validated, _ in data:
+                values = validated + tail
+                report = _new_tuple(core, values if build is None else build(values))
+                if report[_SIDE] is None and report[_SIZE]:
+                    raise ValueError(f"size: {report[_SIZE]} with an empty side")
+                if not report[_POSITION_CATEGORY] and category:
+                    report = report._replace(category=category)
+                reports.append(report)
+            return kind, topic, frame_id, creation, reports
+
+        return assemble
+
+    return assembler
 
 
 _DECODERS: Final[dict[Kind, _Decoder]] = {
-    Kind.ORDER: _compile(wire.ORDER, _finish_order),
-    Kind.EXECUTION: _compile(wire.EXECUTION, _finish_fill),
-    Kind.FAST_EXECUTION: _compile(wire.FAST_EXECUTION, _finish_fill),
-    Kind.POSITION: _compile(wire.POSITION, _finish_position),
+    Kind.ORDER: _compile(wire.ORDER, _order_finisher),
+    Kind.EXECUTION: _compile(wire.EXECUTION, _fill_finisher),
+    Kind.FAST_EXECUTION: _compile(wire.FAST_EXECUTION, _fill_finisher),
+    Kind.POSITION: _compile(wire.POSITION, _position_finisher),
 }
 
 
@@ -238,20 +318,11 @@ def _wallet() -> TypeAdapter[WireModel]:
 _TOPIC_CATEGORY: Final = {topic: category_of(topic) for topic in TOPICS}
 
 
-def _assembler(kind: Kind, decoder: _Decoder) -> Callable[..., tuple[Any, ...]]:
-    finish = decoder.finish
+def _assembler(kind: Kind, decoder: _Decoder, topic: str) -> _Assemble:
+    """The frame of one topic from its validated parts (its category, the stream's tail
+    and the kind constants there)."""
     tail = decoder.tails[FillSource.STREAM if FillSource.STREAM in decoder.tails else None]
-
-    def assemble(
-        data: list[_Validated], topic: str, frame_id: str, creation: int
-    ) -> tuple[Kind, str, str, int, list[Any]]:
-        category = _TOPIC_CATEGORY[topic]
-        values = []
-        for validated, _ in data:  # (a loop: a comprehension is one more call)
-            values.append(finish(validated, category, tail))
-        return kind, topic, frame_id, creation, values
-
-    return assemble
+    return decoder.assembler(category_of(topic), tail, kind)
 
 
 def _frames() -> SchemaValidator:
@@ -268,8 +339,8 @@ def _frames() -> SchemaValidator:
             )
         ]
         arguments = core_schema.arguments_v3_schema(parameters, extra_behavior="ignore")
-        schema = core_schema.call_schema(arguments, _assembler(kind, decoder))
-        choices.update(dict.fromkeys((t for t, k in TOPICS.items() if k is kind), schema))
+        for topic in (t for t, k in TOPICS.items() if k is kind):
+            choices[topic] = core_schema.call_schema(arguments, _assembler(kind, decoder, topic))
     return SchemaValidator(core_schema.tagged_union_schema(choices, discriminator="topic"))
 
 
@@ -308,10 +379,16 @@ def decode_element(
         element = {k: "" if v is None and k in decoder.blanks else v for k, v in element.items()}
     try:
         validated, _ = decoder.validator.validate_python(element)
-    except ValidationError as exc:
-        raise ValueError(describe(exc, table=decoder.table)) from exc
+    except ValueError:  # a ValidationError, or _MissingFieldError: the reason from reporter
+        try:
+            decoder.reporter.validate_python(element)
+        except ValidationError as exc:
+            raise ValueError(describe(exc, table=decoder.table)) from exc
+        raise  # (the two schemas refuse alike: not reached)
     tails = decoder.tails
-    return decoder.finish(validated, category, tails.get(source, tails.get(None, ())))  # type: ignore[no-any-return]
+    tail = tails.get(source, tails.get(None, ()))
+    assemble = decoder.assembler(category, tail, kind)
+    return assemble([(validated, {})], "", "", 0)[4][0]  # type: ignore[no-any-return]
 
 
 def decode_exactly(text: Text) -> Decoded:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from oms.bybit.codec import FRAMES, decode_exactly
 from oms.bybit.frames import (
@@ -48,7 +48,7 @@ from oms.core.ledger import (
 from oms.errors import MalformedFrameError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from oms.bybit.models import WireModel
 
@@ -56,9 +56,16 @@ __all__ = ["STAT_KEYS", "FrameResult", "Ledger", "category_of", "now_ms"]
 
 #: Keys of ``Ledger.stats``, in display order.
 STAT_KEYS: Final = ("frames", *(o.value for o in Outcome))
-#: The stats key of each outcome (``Outcome.value`` is a Python-level property: per frame,
-#: a dict lookup is cheaper).
-_STAT_KEYS: Final = {o: o.value for o in Outcome}
+#: ``time.time_ns``, read once a frame (``now_ms()`` without its call)
+_time_ns: Final = time.time_ns
+#: How ``apply_frame`` applies each element of a frame of each kind (= ``_apply_to``'s
+#: choice by type, once a frame).
+_APPLY: Final[dict[Kind, Callable[[CoreLedger, Any, int, Batch], None]]] = {
+    Kind.ORDER: CoreLedger._apply_order,  # noqa: SLF001 - the core's own apply steps
+    Kind.EXECUTION: CoreLedger._apply_fill,  # noqa: SLF001
+    Kind.FAST_EXECUTION: CoreLedger._apply_fill,  # noqa: SLF001
+    Kind.POSITION: CoreLedger._apply_position,  # noqa: SLF001
+}
 
 
 @dataclass(slots=True)
@@ -79,24 +86,25 @@ class Ledger(CoreLedger):
 
     def __init__(self, *, settle_frames: int = DEFAULT_SETTLE_FRAMES) -> None:
         super().__init__(settle_frames=settle_frames)
-        self._stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
+        #: frames counted per outcome (``stats`` adds them up: one count a frame, not two)
+        self._counts: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
         self._wallet: dict[str, WireModel] = {}
         #: per accountType, the creationTime of the report held (its staleness clock)
         self._wallet_time: dict[str, int] = {}
         #: the Batch ``apply_frame`` records into (see there)
-        self._scratch = Batch()
+        self._scratch = Batch(records=False)
 
     @property
     def stats(self) -> dict[str, int]:
         """Frames seen, and how many ended in each outcome (a copy)."""
-        return dict(self._stats)
+        counts = self._counts
+        return {"frames": sum(counts.values()), **{o.value: counts[o] for o in Outcome}}
 
     def restore_stats(self, counts: dict[str, int]) -> None:
         """Continue counting from saved per-outcome counts (after a restart)."""
-        for key, value in counts.items():
-            if key in self._stats:
-                self._stats[key] = value
-        self._stats["frames"] = sum(v for k, v in self._stats.items() if k != "frames")
+        for outcome in Outcome:
+            if outcome.value in counts:
+                self._counts[outcome] = counts[outcome.value]
 
     def wallet(self) -> dict[str, WireModel]:
         """The newest ``wallet`` report per accountType."""
@@ -127,25 +135,36 @@ class Ledger(CoreLedger):
     def apply_frame(self, text: Text, *, received_at: int | None = None) -> list[ev.Event]:
         """Apply one raw frame as received; return the events it caused. Never raises
         for bad input (whatever ``text`` is)."""
-        at = time.time_ns() // 1_000_000 if received_at is None else received_at  # = now_ms()
+        # The hot path: ``feed`` without its FrameResult, and ``apply`` without its calls
+        # (tests/core/test_fastpath_core.py holds the two equal). Every statement here runs
+        # once a frame, and a Python call or a star-unpacking costs about as much as a
+        # dozen plain statements.
+        at = _time_ns() // 1_000_000 if received_at is None else received_at  # = now_ms()
         try:
-            *_, updates = FRAMES.validate_json(text)  # type: ignore[arg-type]
+            kind, _, _, _, updates = FRAMES.validate_json(text)  # type: ignore[arg-type]
         except (ValueError, TypeError):  # ValidationError is a ValueError; TypeError: not text
             updates = None
         if not updates:
             if isinstance(text, Mapping):  # parsed by the client: decode its JSON text
                 return self._feed_parsed(text, at).events
             return self._ingest_generally(text, at).events
-        stats = self._stats
-        stats["frames"] += 1
-        # Only the events leave this method, so one Batch serves every frame.
+        # Only the events leave this method and only the verdicts are read, so one Batch
+        # that keeps no records serves every frame: its verdicts emptied and a new events
+        # list each frame.
         batch = self._scratch
-        batch.clear()
-        self._apply_to(batch, updates, at)
+        batch.verdicts.clear()
+        events = batch.events = []
+        settle = self._settle
+        settle.tick += 1  # = self._apply_to(batch, updates, at), inline:
+        apply_one = _APPLY[kind]  # every element of a frame is of its topic's kind
+        for update in updates:
+            apply_one(self, update, at, batch)
+        if settle.pending_legs or settle.pending_fills:
+            settle.confirm(at, events, force=False)
         verdicts = batch.verdicts  # = outcome_of(verdicts), without the call for one element
         outcome = VERDICT_OUTCOME[verdicts[0]] if len(verdicts) == 1 else outcome_of(verdicts)
-        stats[_STAT_KEYS[outcome]] += 1
-        return batch.events
+        self._counts[outcome] += 1
+        return events
 
     def feed(self, text: Text, *, received_at: int | None = None) -> FrameResult:
         """Apply one raw frame and return everything it did. Never raises for bad input
@@ -159,10 +178,9 @@ class Ledger(CoreLedger):
             if isinstance(text, Mapping):  # parsed by the client: decode its JSON text
                 return self._feed_parsed(text, at)
             return self._ingest_generally(text, at)
-        self._stats["frames"] += 1
         batch = self.apply(updates, received_at=at)
         outcome = outcome_of(batch.verdicts)
-        self._stats[_STAT_KEYS[outcome]] += 1
+        self._counts[outcome] += 1
         return FrameResult(outcome, batch.events, topic, batch)
 
     #: The former name of ``feed`` (kept: it is part of the documented API).
@@ -179,17 +197,14 @@ class Ledger(CoreLedger):
         try:
             text = parsed_frame(frame)
         except MalformedFrameError as exc:
-            self._stats["frames"] += 1
-            self._stats[_STAT_KEYS[Outcome.MALFORMED]] += 1
+            self._counts[Outcome.MALFORMED] += 1
             return self._malformed(frame, at, [exc])
         return self.feed(text, received_at=at)
 
     def _ingest_generally(self, text: Text, at: int) -> FrameResult:
         """Decode, apply and count a frame the general way."""
-        stats = self._stats
-        stats["frames"] += 1
         result = self._decode_and_apply(text, at)
-        stats[_STAT_KEYS[result.outcome]] += 1
+        self._counts[result.outcome] += 1
         return result
 
     def _decode_and_apply(self, text: Text, at: int) -> FrameResult:

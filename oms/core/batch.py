@@ -82,9 +82,14 @@ class Batch:
     per frame, and a dataclass's default factories cost more than the work it records).
     """
 
-    __slots__ = ("events", "fills", "legs", "order_reports", "orders", "verdicts")
+    __slots__ = ("events", "fills", "legs", "order_reports", "orders", "records", "verdicts")
 
-    def __init__(self) -> None:
+    def __init__(self, *, records: bool = True) -> None:
+        #: whether the ledger records what changed (``orders``, ``fills``, ``legs``,
+        #: ``order_reports``); without, only the verdicts and the events (what
+        #: ``Ledger.apply_frame`` reads: the records would cost it a set or list operation
+        #: per element for nothing)
+        self.records = records
         #: the verdict on each update, in order
         self.verdicts: list[Verdict] = []
         #: ``order_updates`` as plain (previous status, report, verdict) tuples: the
