@@ -39,8 +39,8 @@ replay-demo: $(STAMP)
 test: lint typecheck layers pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check oms tests bench scripts alembic
-	$(BIN)/ruff format --check oms tests bench scripts alembic
+	$(BIN)/ruff check oms tests bench scripts alembic setup.py
+	$(BIN)/ruff format --check oms tests bench scripts alembic setup.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -61,7 +61,7 @@ def test_a_missing_build_record_is_a_stale_build(tmp_path, monkeypatch):
     if PURE:
         pytest.skip("a pure-Python install has no build record to lose")
     monkeypatch.setattr(native, "BUILD_RECORD", tmp_path / "absent.json")
-    with pytest.raises(native.StaleBuildError, match="rebuild with `pip install -e .`"):
+    with pytest.raises(native.StaleBuildError, match=r"rebuild with `pip install -e \.`"):
         native.check()
 
 

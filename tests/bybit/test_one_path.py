@@ -45,8 +45,9 @@ if TYPE_CHECKING:
 
 
 class GeneralLedger:
-    """A ledger that decodes every frame element by element: a ``Ledger`` held, not extended (``Ledger`` is a
-    compiled class, which an interpreted class cannot extend: see oms.native)."""
+    """A ledger that decodes every frame element by element: a ``Ledger`` held, not
+    extended (``Ledger`` is a compiled class, which an interpreted class cannot extend:
+    see oms.native)."""
 
     def __init__(self, **options: Any) -> None:
         self.ledger = Ledger(**options)
