@@ -6,7 +6,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo replay-demo test lint typecheck layers pytest bench clean
 
-$(STAMP): pyproject.toml
+# The hot path is compiled at install (setup.py, oms/native.py): a change to one of its
+# sources reinstalls, so that `make test` and `make demo` never run a stale build.
+NATIVE_SOURCES := $(shell $(PYTHON) oms/native.py)
+
+$(STAMP): pyproject.toml setup.py mypyc.ini oms/native.py $(NATIVE_SOURCES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -35,8 +39,8 @@ replay-demo: $(STAMP)
 test: lint typecheck layers pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check oms tests bench scripts alembic
-	$(BIN)/ruff format --check oms tests bench scripts alembic
+	$(BIN)/ruff check oms tests bench scripts alembic setup.py
+	$(BIN)/ruff format --check oms tests bench scripts alembic setup.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -62,4 +66,6 @@ bench: $(STAMP)
 	$(BIN)/python bench/commands.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info oms/native-build.json
+	find oms -name '*.so' -delete
+	rm -f *__mypyc*.so

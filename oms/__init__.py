@@ -14,6 +14,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from oms import native
+
+# A compiled module built from an older source would run instead of the source: refuse
+# (see oms.native).
+native.check()
+
 #: Where each public name lives. ``import oms`` loads nothing but this table: a name is
 #: imported on first use (PEP 562), so ``import oms.core.states`` costs the standard library
 #: only and ``oms --help`` does not pay for SQLAlchemy, pydantic or websocket-client.

@@ -183,8 +183,9 @@ class Ledger(CoreLedger):
         self._counts[outcome] += 1
         return FrameResult(outcome, batch.events, topic, batch)
 
-    #: The former name of ``feed`` (kept: it is part of the documented API).
-    ingest = feed
+    def ingest(self, text: Text, *, received_at: int | None = None) -> FrameResult:
+        """The former name of ``feed`` (kept: it is part of the documented API)."""
+        return self.feed(text, received_at=received_at)
 
     # Both methods above: a clean order, execution or position frame goes from text to
     # core values in one call (``oms.bybit.codec.FRAMES``). A frame it refuses, or that

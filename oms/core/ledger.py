@@ -344,7 +344,7 @@ class CoreLedger(Memory):
         batch.verdicts.append(_APPLIED)
         if batch.records:
             batch.fills.add(exec_id)
-        order = self._orders.get(order_id)
+        order: Order | None = self._orders.get(order_id)
         changes = exec_type not in POSITION_NEUTRAL_EXEC_TYPES  # = fill.changes_position
         moves = changes and category != "spot"
         if not moves:

@@ -35,14 +35,21 @@ HEDGE_POSITION = FRAMES[16 - 1]  # a flat hedge-mode leg, positionIdx 2
 WALLET = FRAMES[18 - 1]
 
 
-class GeneralLedger(Ledger):
-    """A ledger that never takes the one-pass path."""
+class GeneralLedger:
+    """A ledger that never takes the one-pass path: a ``Ledger`` held, not extended (``Ledger`` is a
+    compiled class, which an interpreted class cannot extend: see oms.native)."""
+
+    def __init__(self, **options: Any) -> None:
+        self.ledger = Ledger(**options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.ledger, name)
 
     def apply_frame(self, text: Any, *, received_at: int | None = None) -> list[Any]:
         return self.feed(text, received_at=received_at).events
 
     def feed(self, text: Any, *, received_at: int | None = None) -> FrameResult:
-        return self._ingest_generally(text, 0 if received_at is None else received_at)
+        return self.ledger._ingest_generally(text, 0 if received_at is None else received_at)
 
 
 def copy(line: str, *, envelope: dict[str, Any] | None = None, **element: Any) -> str:

@@ -30,6 +30,7 @@ import pytest
 from alembic.script import ScriptDirectory
 
 import tests.test_replay_truth as replay_truth
+from oms import native
 from tests.conftest import DATA
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ REPO = Path(__file__).resolve().parents[2]
 #: Building and installing may download from the registry; the rest is local.
 BUILD_TIMEOUT_S = 600
 COMMAND_TIMEOUT_S = 120
+#: The wheel's Python tag (cp311 here): the hot path is compiled for this interpreter.
+TAG = f"cp{sys.version_info.major}{sys.version_info.minor}"
 SANDBOX_SECONDS = 8
 TABLES = {
     "alembic_version",
@@ -228,9 +231,16 @@ def database(installed: Installed, tmp_path: Path) -> Path:
 
 
 def test_wheel_holds_the_package_its_marker_and_migrations(wheel, sources):
-    assert wheel.name.endswith("-py3-none-any.whl")
+    # a platform wheel: the hot path compiled (oms.native), its build record beside it
+    assert wheel.name.startswith(f"oms-0.1.0-{TAG}-{TAG}-"), wheel.name
     with zipfile.ZipFile(wheel) as archive:
         names = {PurePosixPath(n) for n in archive.namelist()}
+    for module in native.COMPILED:
+        stem = PurePosixPath(*module.split("."))
+        found = [n for n in names if n.parent == stem.parent and n.name.startswith(stem.name)]
+        assert any(n.name.startswith(f"{stem.name}.cpython-") for n in found), module
+    assert PurePosixPath("oms/native-build.json") in names
+    with zipfile.ZipFile(wheel) as archive:
         (dist_info,) = {n.parts[0] for n in names if n.parts[0].endswith(".dist-info")}
         entry_points = archive.read(f"{dist_info}/entry_points.txt").decode("utf-8")
 
@@ -262,8 +272,9 @@ def test_wheel_holds_the_package_its_marker_and_migrations(wheel, sources):
 def test_only_the_installed_wheel_is_imported(installed, wheel):
     assert installed.oms.is_file()
     probe = (
-        "import json, sys, importlib.metadata as md, oms, oms.store.db as db;"
+        "import json, sys, importlib.metadata as md, oms, oms.store.db as db, oms.core.ledger;"
         "print(json.dumps({'oms': oms.__file__, 'migrations': db.migrations_location(),"
+        "'ledger': oms.core.ledger.__file__,"
         "'path': sys.path, 'prefix': sys.prefix,"
         "'direct_url': md.distribution('oms').read_text('direct_url.json')}))"
     )
@@ -271,6 +282,8 @@ def test_only_the_installed_wheel_is_imported(installed, wheel):
     found: dict[str, Any] = json.loads(done.stdout)
     assert _inside(found["oms"], installed.venv), found["oms"]
     assert _inside(found["migrations"], installed.venv), found["migrations"]
+    assert _inside(found["ledger"], installed.venv), found["ledger"]
+    assert found["ledger"].endswith(".so"), found["ledger"]  # the compiled hot path runs
     assert Path(found["prefix"]).resolve() == installed.venv.resolve()
     assert [p for p in found["path"] if p and _inside(p, REPO)] == []
     origin = json.loads(found["direct_url"])
