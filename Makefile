@@ -68,4 +68,3 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info oms/native-build.json
 	find oms -name '*.so' -delete
-	rm -f *__mypyc*.so

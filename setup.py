@@ -23,13 +23,7 @@ from pathlib import Path
 from setuptools import setup
 
 HERE = Path(__file__).parent
-
-
 NATIVE = runpy.run_path(str(HERE / "oms" / "native.py"))
-
-
-def _native_modules() -> list[str]:
-    return [str(Path(*name.split(".")).with_suffix(".py")) for name in NATIVE["COMPILED"]]
 
 
 if os.environ.get("OMS_PURE_PYTHON", "") not in ("", "0"):
@@ -43,5 +37,5 @@ else:
     options = ["--config-file", str(HERE / "mypyc.ini")]
     # group_name: mypyc's shared library goes inside the package (oms/_compiled__mypyc...),
     # not beside it at the top level of site-packages.
-    modules = mypycify([*options, *_native_modules()], opt_level="3", group_name="oms._compiled")
+    modules = mypycify([*options, *NATIVE["sources"]()], opt_level="3", group_name="oms._compiled")
     setup(ext_modules=modules)

@@ -21,6 +21,7 @@ from oms.bybit.decode import decode, excerpt
 from oms.bybit.messages import MAX_MILLIS, MILLIS_RULE, SEQ_MAX, SEQ_MIN
 from oms.bybit.rest import fill_from_rest, order_from_rest, position_from_rest
 from oms.core.positions import LegKey
+from tests.bybit.general_ledger import GeneralLedger
 from tests.conftest import read_lines
 
 if TYPE_CHECKING:
@@ -33,23 +34,6 @@ FAST = FRAMES[15 - 1]  # execution.fast
 POSITION = FRAMES[17 - 1]  # a one-way linear position, positionIdx 0
 HEDGE_POSITION = FRAMES[16 - 1]  # a flat hedge-mode leg, positionIdx 2
 WALLET = FRAMES[18 - 1]
-
-
-class GeneralLedger:
-    """A ledger that never takes the one-pass path: a ``Ledger`` held, not extended (``Ledger`` is a
-    compiled class, which an interpreted class cannot extend: see oms.native)."""
-
-    def __init__(self, **options: Any) -> None:
-        self.ledger = Ledger(**options)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.ledger, name)
-
-    def apply_frame(self, text: Any, *, received_at: int | None = None) -> list[Any]:
-        return self.feed(text, received_at=received_at).events
-
-    def feed(self, text: Any, *, received_at: int | None = None) -> FrameResult:
-        return self.ledger._ingest_generally(text, 0 if received_at is None else received_at)
 
 
 def copy(line: str, *, envelope: dict[str, Any] | None = None, **element: Any) -> str:

@@ -37,6 +37,7 @@ from oms.testing import (
     session_from_seed,
 )
 from oms.testing.truth import FillTruth, OrderTruth, PositionTruth
+from tests.bybit import general_ledger
 from tests.conftest import DATA, read_lines
 from tests.core.frames import T0, execution, frame, ms, order, position
 
@@ -44,22 +45,12 @@ if TYPE_CHECKING:
     from oms.bybit.ledger import FrameResult
 
 
-class GeneralLedger:
-    """A ledger that decodes every frame element by element: a ``Ledger`` held, not
-    extended (``Ledger`` is a compiled class, which an interpreted class cannot extend:
-    see oms.native)."""
-
-    def __init__(self, **options: Any) -> None:
-        self.ledger = Ledger(**options)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.ledger, name)
-
-    def apply_frame(self, text: Any, *, received_at: int | None = None) -> list[Any]:
-        return self.feed(text, received_at=received_at).events
+class GeneralLedger(general_ledger.GeneralLedger):
+    """Every frame element by element, each with its time."""
 
     def feed(self, text: Any, *, received_at: int | None = None) -> FrameResult:
-        return self.ledger._ingest_generally(text, 0 if received_at is None else received_at)
+        assert received_at is not None  # the tests give every frame its time
+        return super().feed(text, received_at=received_at)
 
 
 # --- against the reference model -------------------------------------------------------------
