@@ -43,8 +43,10 @@ COMPILED: Final = (
     "oms.core.ledger",
     "oms.core.memory",
     "oms.core.positions",
+    "oms.core.queries",
     "oms.core.settling",
     "oms.core.states",
+    "oms.core.update_events",
     "oms.bybit.ledger",
 )
 _PACKAGE: Final = Path(__file__).resolve().parent

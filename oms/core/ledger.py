@@ -5,10 +5,10 @@ fills or position reports, already translated from the wire) and returns a ``Bat
 the verdict on each, the events they caused, and which orders, fills and legs changed
 (so a store can write exactly those rows). It performs no I/O and reads no clock.
 
-This module applies updates and answers queries. What it holds, and the moves on it
-every part makes, is ``oms.core.holdings``; the rules of the order lifecycle are
-``oms.core.states``; when a cross-topic disagreement becomes an anomaly is
-``oms.core.settling``; restoring, evicting and recalling terminal orders is
+This module applies updates; what a ledger answers is ``oms.core.queries``. What it
+holds, and the moves on it every part makes, is ``oms.core.holdings``; the rules of the
+order lifecycle are ``oms.core.states``; when a cross-topic disagreement becomes an
+anomaly is ``oms.core.settling``; restoring, evicting and recalling terminal orders is
 ``oms.core.memory``; the ``Batch`` and the frame's ``Outcome`` are ``oms.core.batch``.
 The names those modules define that were always imported from here still are.
 """
@@ -26,24 +26,31 @@ from oms.core.batch import (
     combine,
     outcome_of,
 )
-from oms.core.exact import ZERO, total
+from oms.core.exact import ZERO
 from oms.core.fills import POSITION_NEUTRAL_EXEC_TYPES, Fill, enriches
 from oms.core.memory import (
     ANNOUNCING_EVENTS,
     DEFAULT_KEEP_TERMINAL_ORDERS,
     Announced,
     EvictedFill,
-    Memory,
     Recall,
 )
 from oms.core.orders import CANCEL_RACE_REASON, Order, Side
-from oms.core.positions import Leg, LegKey, Opening, PositionReport, judge_report
+from oms.core.positions import Leg, Opening, PositionReport, judge_report
+from oms.core.queries import Queries
 from oms.core.settling import DEFAULT_SETTLE_FRAMES
-from oms.core.states import TERMINAL, Verdict, decide, is_overfilled, shows_cancel_race
+from oms.core.states import (
+    TERMINAL,
+    Decision,
+    Verdict,
+    decide,
+    is_overfilled,
+    shows_cancel_race,
+)
+from oms.core.update_events import amended, fill_booked, position_changed, status_changed
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from decimal import Decimal
 
 __all__ = [
     "ANNOUNCING_EVENTS",
@@ -71,119 +78,31 @@ _APPLIED: Final = Verdict.APPLIED
 _ILLEGAL: Final = Verdict.ILLEGAL
 _BUY: Final = Side.BUY
 
+# Field positions for reads by index on the hot paths: an index into a tuple compiles to
+# one C call, a NamedTuple attribute to a descriptor lookup. Checked against the classes'
+# fields by tests/core/test_ledger_indices.py.
+_ORDER_ID: Final = 0  # Order.order_id
+_CATEGORY: Final = 2  # Order.category
+_SYMBOL: Final = 3  # Order.symbol
+_POSITION_IDX: Final = 5  # Order.position_idx
+_STATUS: Final = 6  # Order.status
+_CUM: Final = 12  # Order.cum_exec_qty
+_REJECT_REASON: Final = 21  # Order.reject_reason
+_EXEC_ID: Final = 0  # Fill.exec_id
+_FILL_ORDER_ID: Final = 1  # Fill.order_id
+_FILL_CATEGORY: Final = 3  # Fill.category
+_FILL_SYMBOL: Final = 4  # Fill.symbol
+_FILL_SIDE: Final = 5  # Fill.side
+_EXEC_TYPE: Final = 6  # Fill.exec_type
+_EXEC_QTY: Final = 7  # Fill.exec_qty
+_SEQ: Final = 16  # Fill.seq
 
-class CoreLedger(Memory):
+
+class CoreLedger(Queries):
     """Orders, fills and positions of one account, built from venue updates."""
 
     def __init__(self, *, settle_frames: int = DEFAULT_SETTLE_FRAMES) -> None:
         super().__init__(settle_frames)
-
-    @property
-    def settle_frames(self) -> int:
-        """Frames a cross-topic disagreement may last before it is reported."""
-        return self._settle.frames
-
-    @settle_frames.setter
-    def settle_frames(self, frames: int) -> None:
-        self._settle.frames = frames
-
-    # --- queries ------------------------------------------------------------------------
-
-    def order(self, order_id: str) -> Order | None:
-        """The held state of an order, or None if never seen."""
-        return self._orders.get(order_id)
-
-    def orders(self) -> list[Order]:
-        """Every order seen, in first-seen order."""
-        return list(self._orders.values())
-
-    def open_orders(self, symbol: str | None = None) -> list[Order]:
-        """Orders still working or waiting for a trigger, optionally for one symbol."""
-        found = (self._orders[i] for i in self._open)
-        picked = [o for o in found if symbol is None or o.symbol == symbol]
-        picked.sort(key=lambda o: (o.created_time, o.order_id))
-        return picked
-
-    def fill(self, exec_id: str) -> Fill | None:
-        """A booked fill by execId."""
-        return self._fills.get(exec_id)
-
-    def fills(self, order_id: str | None = None) -> list[Fill]:
-        """Booked fills, all or of one order, in booking order."""
-        every = self._fills.all()
-        return every if order_id is None else [f for f in every if f.order_id == order_id]
-
-    def counts(self) -> tuple[int, int]:
-        """(open orders, fills held): what ``len(open_orders())`` and ``len(fills())``
-        say, without building either list."""
-        return len(self._open), len(self._fills)
-
-    def booked_qty(self, order_id: str) -> Decimal:
-        """Fill quantity booked against an order."""
-        return self._fills.booked_qty(order_id)
-
-    def fill_gaps(self) -> list[tuple[Order, Decimal]]:
-        """Orders whose booked fills differ from their cumExecQty: (order, booked qty).
-
-        While the stream runs this is normal (fills and orders race); after a resync it
-        names what is really missing."""
-        booked_qty = self._fills.booked_qty
-        pairs = ((order, booked_qty(order.order_id)) for order in self._orders.values())
-        return [(order, booked) for order, booked in pairs if booked != order.cum_exec_qty]
-
-    def position_report(self, key: LegKey) -> PositionReport | None:
-        """The newest report of one leg."""
-        leg = self._legs.get(key)
-        return None if leg is None else leg.report
-
-    def position_reports(self) -> list[PositionReport]:
-        """The newest report of every reported leg, sorted by key."""
-        return [leg.report for _, leg in sorted(self._legs.items()) if leg.report is not None]
-
-    def position(self, symbol: str, category: str | None = None) -> Decimal:
-        """Signed net position of a symbol as reported: long leg minus short leg. Spot
-        has no position topic: a spot symbol's position is the fills-derived net of its
-        base coin (its trades, Buy +, Sell -). Without ``category``, a symbol held in two
-        categories raises ``AmbiguousSymbolError``."""
-        category = self._category_of(symbol, category)
-        if category == "spot":
-            return self._spot_nets.get(symbol, ZERO)
-        return total(
-            leg.report.net_qty
-            for key, leg in self._legs.items()
-            if key.symbol == symbol and key.category == category and leg.report is not None
-        )
-
-    def derived_position(self, symbol: str, category: str | None = None) -> Decimal:
-        """Signed net position of a symbol as derived from booked fills (from the legs'
-        opening balances, where they have one); ``category`` as for ``position``."""
-        category = self._category_of(symbol, category)
-        if category == "spot":
-            return self._spot_nets.get(symbol, ZERO)
-        return total(
-            leg.derived_net
-            for key, leg in self._legs.items()
-            if key.symbol == symbol and key.category == category
-        )
-
-    def reported(self, symbol: str, category: str | None = None) -> bool:
-        """Whether a leg of the symbol has a report (never, for spot); ``category`` as
-        for ``position``."""
-        category = self._category_of(symbol, category)
-        return any(
-            leg.report is not None
-            for key, leg in self._legs.items()
-            if key.symbol == symbol and key.category == category
-        )
-
-    def legs(self) -> dict[LegKey, Leg]:
-        """Every leg known from reports or fills (read-only use)."""
-        return dict(self._legs)
-
-    @property
-    def has_pending(self) -> bool:
-        """Whether a cross-topic disagreement is waiting for late frames."""
-        return self._settle.pending
 
     # --- applying -----------------------------------------------------------------------
 
@@ -215,13 +134,9 @@ class CoreLedger(Memory):
 
     # --- orders -------------------------------------------------------------------------
 
-    def _apply_order(self, report: Order, received_at: int, batch: Batch) -> None:  # noqa: C901 - the hot path, in one piece on purpose (see the inlined calls)
-        # One unpacking of the whole report: cheaper than slices or a dozen NamedTuple
-        # attribute reads (each a descriptor call), and this runs for every order report.
-        # fmt: off
-        (order_id, order_link_id, category, symbol, _, position_idx, status, _, _, _, _, _,
-         cum_exec_qty, _, _, leaves_qty, _, _, _, _, _, reject_reason, _, updated_time) = report
-        # fmt: on
+    def _apply_order(self, report: Order, received_at: int, batch: Batch) -> None:
+        """One order report: judged by ``decide``, held if applied, refused if illegal."""
+        order_id = report[_ORDER_ID]
         held = self._orders.get(order_id)
         if held is None and self.recall is not None:  # perhaps evicted: ask the store
             held = self._recall_order(order_id)
@@ -229,51 +144,43 @@ class CoreLedger(Memory):
         verdict = decision.verdict
         batch.verdicts.append(verdict)
         # The reason first: it rules out nearly every report without the call.
-        if reject_reason == CANCEL_RACE_REASON and shows_cancel_race(report, verdict):
+        if report[_REJECT_REASON] == CANCEL_RACE_REASON and shows_cancel_race(report, verdict):
             self._note_cancel_race(report, received_at, batch)
-        if verdict is not _APPLIED:
-            if verdict is _ILLEGAL:
-                self._refuse_order(held, report, decision.reason, received_at, batch)
-            return
-        # = self._hold_order(report), inline: this runs for nearly every order report, and
-        # the call with its attribute reads costs the ledger 3% more instructions a frame.
-        # A held order is open exactly when it is not terminal, and an applied report keeps
-        # its category, symbol and positionIdx (``decide``) and never leaves a terminal
-        # status: only a new order joins the open or one-way sets.
+        if verdict is _APPLIED:
+            self._hold_report(held, report, decision, received_at, batch)
+        elif verdict is _ILLEGAL:
+            self._refuse_order(held, report, decision.reason, received_at, batch)
+
+    def _hold_report(
+        self, held: Order | None, report: Order, decision: Decision, at: int, batch: Batch
+    ) -> None:
+        """An applied report becomes its order's held state: rows, events, waiting fills."""
+        order_id, status, cum_exec_qty = report[_ORDER_ID], report[_STATUS], report[_CUM]
+        # = self._hold_order(report), without its redundant moves: a held order is open
+        # exactly when it is not terminal, and an applied report keeps its category,
+        # symbol and positionIdx (``decide``) and never leaves a terminal status: only a
+        # new order joins the open or one-way sets.
         self._orders[order_id] = report
         if status in TERMINAL:
             self._open.discard(order_id)
         elif held is None:
             self._open.add(order_id)
-        if held is None and position_idx == 0:
-            self._oneway.add((category, symbol))
-        previous = None if held is None else held.status
+        if held is None and report[_POSITION_IDX] == 0:
+            self._oneway.add((report[_CATEGORY], report[_SYMBOL]))
+        previous = None if held is None else held[_STATUS]
         if batch.records:
             batch.orders.add(order_id)
             batch.order_reports.append((previous, report, _APPLIED))
         if decision.status_changed:
-            batch.events.append(
-                ev.order_status_changed(  # the fields in order, see OrderStatusChanged
-                    updated_time,
-                    received_at,
-                    order_id,
-                    order_link_id,
-                    symbol,
-                    previous,
-                    status,
-                    cum_exec_qty,
-                    leaves_qty,
-                    order_link_id == "",  # external
-                )
-            )
+            batch.events.append(status_changed(report, previous, at))
         if decision.amended and held is not None:
-            batch.events.append(_amended(held, report, received_at))
+            batch.events.append(amended(held, report, at))
         if order_id in self._awaiting_order:
-            self._attribute_waiting(report, received_at, batch)
+            self._attribute_waiting(report, at, batch)
         # = is_overfilled(report, booked), its test inline: most reports are not terminal,
         # and of those that are, hardly any is over-filled.
         if status in TERMINAL and self._fills.booked.get(order_id, ZERO) > cum_exec_qty:
-            self._check_overfill(report, received_at, batch)
+            self._check_overfill(report, at, batch)
 
     def _refuse_order(
         self, held: Order | None, report: Order, reason: str, received_at: int, batch: Batch
@@ -329,12 +236,10 @@ class CoreLedger(Memory):
 
     # --- fills --------------------------------------------------------------------------
 
-    def _apply_fill(self, fill: Fill, received_at: int, batch: Batch) -> None:  # noqa: C901 - the hot path, in one piece on purpose (see _apply_order)
-        # One unpacking of the whole fill (see _apply_order).
-        # fmt: off
-        (exec_id, order_id, _, category, symbol, side, exec_type, exec_qty, exec_price, _,
-         exec_fee, _, _, _, _, exec_time, seq, _) = fill
-        # fmt: on
+    def _apply_fill(self, fill: Fill, received_at: int, batch: Batch) -> None:
+        """One execution: booked once by execId (a copy is a duplicate, or a richer copy
+        replaces it), to its order's leg, or waiting for its order."""
+        exec_id, order_id, category = fill[_EXEC_ID], fill[_FILL_ORDER_ID], fill[_FILL_CATEGORY]
         if self.recall is not None and order_id not in self._orders:
             self._recall_fill(order_id, exec_id)  # perhaps evicted: ask the store
         held = self._fills.add(fill)
@@ -345,51 +250,22 @@ class CoreLedger(Memory):
         if batch.records:
             batch.fills.add(exec_id)
         order: Order | None = self._orders.get(order_id)
-        changes = exec_type not in POSITION_NEUTRAL_EXEC_TYPES  # = fill.changes_position
+        changes = fill[_EXEC_TYPE] not in POSITION_NEUTRAL_EXEC_TYPES  # = changes_position
         moves = changes and category != "spot"
-        if not moves:
-            leg = None
-            if changes:  # a spot trade: its symbol's base-coin net
-                self._book_spot(symbol, side, exec_qty)
-        elif order is not None:  # = self._fill_leg(fill, order), inline (see below)
-            parts = (order[2], order[3], order[5])  # its leg's key (category, symbol, idx)
-            leg = self._legs.get(parts) or self._leg_of(*parts)  # type: ignore[call-overload]
-        else:
-            leg = self._fill_leg(fill, order)
-        batch.events.append(
-            ev.fill_booked(  # the fields in order, see FillBooked
-                exec_time,
-                received_at,
-                exec_id,
-                order_id,
-                symbol,
-                side,
-                exec_type,
-                exec_qty,
-                exec_price,
-                exec_fee,
-                changes,
-                None if leg is None else leg.key[2],  # its position_idx
-            )
-        )
+        if changes and not moves:  # a spot trade: its symbol's base-coin net
+            self._book_spot(fill[_FILL_SYMBOL], fill[_FILL_SIDE], fill[_EXEC_QTY])
+        leg = self._fill_leg(fill, order) if moves else None
+        batch.events.append(fill_booked(fill, changes, leg, received_at))
         if order is None:
             self._await_order(fill, leg, moves, watch=True)
-        # = self._book_to_leg(fill, leg, ...), inline: with the _fill_leg call above, a
-        # call per fill costs the ledger 3.5% more instructions a frame (measured).
-        # A fill that leaves the covered fills as they were (newer than the report: the
-        # usual case) leaves the leg's agreement as the last recheck found it: no recheck.
         if leg is not None:
-            covered = leg.add_fill(seq, exec_qty if side is _BUY else exec_qty.copy_negate())
-            if batch.records:
-                batch.legs.add(leg.key)
-            if covered:
-                self._settle.recheck(leg, received_at, batch.events)
+            self._book_to_leg(fill, leg, received_at, batch)
         # = is_overfilled(order, booked), its test inline: a fill of a terminal order is
         # the usual case (fills arrive after their order's report), an overfill is not.
         if (
             order is not None
-            and order[6] in TERMINAL  # its status
-            and self._fills.booked.get(order_id, ZERO) > order[12]  # its cum_exec_qty
+            and order[_STATUS] in TERMINAL
+            and self._fills.booked.get(order_id, ZERO) > order[_CUM]
         ):
             self._check_overfill(order, received_at, batch)
 
@@ -414,18 +290,21 @@ class CoreLedger(Memory):
                 self._book_to_leg(fill, leg, received_at, batch)
 
     def _book_to_leg(self, fill: Fill, leg: Leg, received_at: int, batch: Batch) -> None:
-        qty = fill.exec_qty  # signed: = fill.signed_qty, without the property call
-        covered = leg.add_fill(fill.seq, qty if fill.side is _BUY else qty.copy_negate())
+        """Move a leg by one fill (signed: Buy +, Sell -)."""
+        qty = fill[_EXEC_QTY]  # signed: = fill.signed_qty, without the property call
+        covered = leg.add_fill(fill[_SEQ], qty if fill[_FILL_SIDE] is _BUY else qty.copy_negate())
         if batch.records:
             batch.legs.add(leg.key)
-        if covered:  # (see _apply_fill)
+        # A fill that leaves the covered fills as they were (newer than the report: the
+        # usual case) leaves the leg's agreement as the last recheck found it: no recheck.
+        if covered:
             self._settle.recheck(leg, received_at, batch.events)
 
     # --- positions ----------------------------------------------------------------------
 
     def _apply_position(self, report: PositionReport, received_at: int, batch: Batch) -> None:
         # One unpacking instead of NamedTuple attribute reads (see _apply_order).
-        (category, symbol, position_idx, side, size, _, _, _, _, seq, updated_time) = report
+        (category, symbol, position_idx, _, _, _, _, _, _, seq, _) = report
         parts = (category, symbol, position_idx)  # finds its LegKey (see _leg_of)
         leg: Leg = self._legs.get(parts) or self._leg_of(*parts)  # type: ignore[call-overload]
         held = leg.report
@@ -448,37 +327,8 @@ class CoreLedger(Memory):
         if batch.records:
             batch.legs.add(leg.key)
         if previous != net:
-            batch.events.append(
-                ev.position_changed(  # the fields in order, see PositionChanged
-                    updated_time,
-                    received_at,
-                    category,
-                    symbol,
-                    position_idx,
-                    previous,
-                    net,
-                    size,
-                    side,
-                    seq,
-                )
-            )
+            batch.events.append(position_changed(report, previous, net, received_at))
         # The report equals every fill booked, and nothing is pending or announced: the
         # usual case, where the recheck would do nothing.
         if leg.tail or net != leg.fills_net or leg.mismatch_open or self._settle.pending_legs:
             self._settle.recheck(leg, received_at, batch.events)
-
-
-def _amended(held: Order, report: Order, received_at: int) -> ev.OrderAmended:
-    return ev.order_amended(  # the fields in order, see OrderAmended
-        report.updated_time,
-        received_at,
-        report.order_id,
-        report.symbol,
-        report.status,
-        held.qty,
-        report.qty,
-        held.price,
-        report.price,
-        held.trigger_price,
-        report.trigger_price,
-    )

@@ -149,9 +149,9 @@ class Memory(Holdings):
         """Load state saved by a store: the orders to hold, every booked fill, per leg its
         newest report, what was already announced (read back from the store's outbox) and
         the (category, symbol) pairs any stored order showed to be one-way, and the legs'
-        opening balances (``oms.core.positions.Opening``). Only for a
-        fresh ledger. A fill given as ``EvictedFill`` belongs to a stored order not held
-        in memory: it only counts in its leg.
+        opening balances (``oms.core.positions.Opening``). Only for a fresh ledger. A fill
+        given as ``EvictedFill`` belongs to a stored order not held in memory: it only
+        counts in its leg.
 
         The fills-derived nets are recomputed from the fills rather than taken from the
         saved value: a fill that was still waiting for its order when the state was saved
@@ -168,25 +168,35 @@ class Memory(Holdings):
         for order in orders:
             self._hold_order(order)
         self._oneway.update(oneway)
-        opened = {} if openings is None else openings
-        for report, key in legs:
-            leg = self._leg_of(*key)
-            if report is not None:
-                leg.set_report(report)
-            opening = opened.get(key)
-            if opening is not None:
-                leg.open_with(opening)  # before its fills: those inside it move nothing
-            if key.position_idx == 0:
-                self._oneway.add((key.category, key.symbol))
+        self._restore_legs(legs, {} if openings is None else openings)
         # Reported once per order, for every order (see ``evict``): a repeat stays silent.
         self._cancel_rejected |= said.cancel_races
         self._overfilled |= said.overfilled
+        self._restore_fills(fills, said)
+        self._restore_mismatches(said.open_mismatches)
+
+    def _restore_fills(self, fills: Iterable[Fill | EvictedFill], said: Announced) -> None:
         for fill in fills:
             if isinstance(fill, EvictedFill):  # its order stays in the store
                 self._restore_evicted(fill.fill, fill.position_idx)
             else:
                 self._restore_fill(fill, said)
-        self._restore_mismatches(said.open_mismatches)
+
+    def _restore_legs(
+        self,
+        legs: Iterable[tuple[PositionReport | None, LegKey]],
+        openings: Mapping[LegKey, Opening],
+    ) -> None:
+        """Every saved leg with its newest report and opening balance."""
+        for report, key in legs:
+            leg = self._leg_of(*key)
+            if report is not None:
+                leg.set_report(report)
+            opening = openings.get(key)
+            if opening is not None:
+                leg.open_with(opening)  # before its fills: those inside it move nothing
+            if key.position_idx == 0:
+                self._oneway.add((key.category, key.symbol))
 
     def _restore_mismatches(self, announced: set[LegKey]) -> None:
         """Mark the legs whose mismatch was announced and not resolved (its resolution is

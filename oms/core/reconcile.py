@@ -56,19 +56,8 @@ def reconcile(ledger: CoreLedger, snapshot: VenueSnapshot, *, received_at: int) 
     batch.events.extend(snapshot.refused)
     batch.events.extend(_vanished(ledger, snapshot, received_at))
     batch.events.extend(ledger.settle(received_at=received_at))
-    gaps = [(o, booked) for o, booked in ledger.fill_gaps() if not o.is_open]
-    batch.events.extend(
-        ev.FillsMissing(
-            venue_time=o.updated_time,
-            received_at=received_at,
-            reason="booked fills differ from cumExecQty after a resync",
-            order_id=o.order_id,
-            symbol=o.symbol,
-            booked_qty=booked,
-            cum_exec_qty=o.cum_exec_qty,
-        )
-        for o, booked in gaps
-    )
+    missing = _fills_missing(ledger, received_at)
+    batch.events.extend(missing)
     mismatched = sum(1 for leg in ledger.legs().values() if leg.disagreement() is not None)
     batch.events.append(
         ev.ResyncCompleted(
@@ -79,11 +68,29 @@ def reconcile(ledger: CoreLedger, snapshot: VenueSnapshot, *, received_at: int) 
             fills_added=fills_added,
             positions_changed=positions_changed,
             mismatched_legs=mismatched,
-            fill_gaps=len(gaps),
+            fill_gaps=len(missing),
             refused=len(snapshot.refused),
         )
     )
     return batch
+
+
+def _fills_missing(ledger: CoreLedger, received_at: int) -> list[ev.FillsMissing]:
+    """An event per closed order whose booked fills still differ from its cumExecQty:
+    after a resync that is a real gap, not the stream's ordinary race."""
+    return [
+        ev.FillsMissing(
+            venue_time=order.updated_time,
+            received_at=received_at,
+            reason="booked fills differ from cumExecQty after a resync",
+            order_id=order.order_id,
+            symbol=order.symbol,
+            booked_qty=booked,
+            cum_exec_qty=order.cum_exec_qty,
+        )
+        for order, booked in ledger.fill_gaps()
+        if not order.is_open
+    ]
 
 
 def _unopened(leg: Leg | None) -> bool:

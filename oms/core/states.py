@@ -214,7 +214,7 @@ def _sign(a: int | Decimal, b: int | Decimal) -> int:
     return (a > b) - (a < b)
 
 
-def decide(held: Order | None, report: Order) -> Decision:  # noqa: PLR0911 - a return per rule
+def decide(held: Order | None, report: Order) -> Decision:
     """Decide what ``report`` does to the order whose held state is ``held``.
 
     Pure and total: never raises, never mutates. The caller stores ``report`` as the new
@@ -242,6 +242,12 @@ def decide(held: Order | None, report: Order) -> Decision:  # noqa: PLR0911 - a 
         return Decision(Verdict.ILLEGAL, reason=_contradiction(signs))
     if status is held_status:
         return _same_status(held, report, newer=newer, older=older)
+    return _new_status(held, report, newer=newer, older=older)
+
+
+def _new_status(held: Order, report: Order, *, newer: bool, older: bool) -> Decision:
+    """``decide`` for a report whose status differs from the held one."""
+    status, held_status = report.status, held.status
     if not newer:
         # Equal keys with a different status of the same rank (Filled vs Cancelled at the
         # same instant and quantity) is a contradiction, not staleness.
