@@ -8,22 +8,18 @@ define is run here. A change that breaks the documented example breaks this test
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-DOC = Path(__file__).resolve().parent.parent / "README.md"
+from tests.readme import README, python_blocks
+
 SECTION = "## Property-testing your own consumer: `oms.testing`"
-BLOCK = re.compile(r"^```python\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 TEST = re.compile(r"^def (test_\w+)", re.MULTILINE)
 
 
 def blocks() -> list[str]:
-    text = DOC.read_text(encoding="utf-8")
-    start = text.index(SECTION)
-    end = text.find("\n## ", start + len(SECTION))
-    return BLOCK.findall(text[start : end if end != -1 else len(text)])
+    return python_blocks(SECTION)
 
 
 def documented_tests() -> list[str]:
@@ -34,7 +30,7 @@ def documented_tests() -> list[str]:
 def namespace() -> dict[str, Any]:
     space: dict[str, Any] = {"__name__": "docs_testing_example"}
     for number, code in enumerate(blocks(), start=1):
-        exec(compile(code, f"{DOC}:python block {number}", "exec"), space)  # noqa: S102 - our own docs
+        exec(compile(code, f"{README}:python block {number}", "exec"), space)  # noqa: S102 - our own docs
     return space
 
 

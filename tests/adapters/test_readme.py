@@ -4,25 +4,19 @@ DB, REST_URL, WS_URL), and pybit's URL constant points at the sandbox."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import Any
 
 import pybit.unified_trading
 import pytest
 
 from tests.adapters.conftest import KEY, SECRET, differences, history_in_the_past
+from tests.readme import README, python_blocks
 
-DOC = Path(__file__).resolve().parents[2] / "README.md"
 SECTION = "## Using oms with pybit / ccxt / websocket-client"
-BLOCK = re.compile(r"^```python\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 
 
 def blocks() -> list[str]:
-    text = DOC.read_text(encoding="utf-8")
-    start = text.index(SECTION)
-    end = text.find("\n## ", start + len(SECTION))
-    return BLOCK.findall(text[start:end])
+    return python_blocks(SECTION)
 
 
 def test_the_section_has_the_three_examples():
@@ -49,7 +43,7 @@ def test_the_example_runs_against_the_sandbox(number, sandbox, tmp_path, monkeyp
     }
     # the later blocks reuse the first one's imports, not its socket
     code = (_imports(blocks()[0]) if number else "") + blocks()[number]
-    exec(compile(code, f"{DOC}:integration block {number + 1}", "exec"), space)  # noqa: S102
+    exec(compile(code, f"{README}:integration block {number + 1}", "exec"), space)  # noqa: S102
     assert differences(db, sandbox) == []  # whichever way it was fed, it equals the truth
     out = capsys.readouterr().out
     if number == 0:

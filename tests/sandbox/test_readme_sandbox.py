@@ -5,28 +5,22 @@ saw beside what the venue reports."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.readme import README, python_blocks
 from tests.sandbox.process import sandbox_process, stop
 
 if TYPE_CHECKING:
     import subprocess
     from collections.abc import Iterator
 
-DOC = Path(__file__).resolve().parents[2] / "README.md"
 SECTION = "## The sandbox"
-BLOCK = re.compile(r"^```python\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 
 
 def blocks() -> list[str]:
-    text = DOC.read_text(encoding="utf-8")
-    start = text.index(SECTION)
-    end = text.find("\n## ", start + len(SECTION))
-    return BLOCK.findall(text[start:end])
+    return python_blocks(SECTION)
 
 
 @pytest.fixture
@@ -53,7 +47,7 @@ def test_the_pybit_example_runs_against_python_m_oms_sandbox(running, tmp_path, 
         "WS_URL": urls["stream"],
         "REST_URL": urls["rest"],
     }
-    exec(compile(blocks()[0], f"{DOC}:sandbox block 1", "exec"), space)  # noqa: S102
+    exec(compile(blocks()[0], f"{README}:sandbox block 1", "exec"), space)  # noqa: S102
     printed = capsys.readouterr().out.split()
     assert printed == ["Filled", "0.01", "0.01", "0.01"]  # as the README says it prints
     assert "stopped (SIGTERM)" in stop(process)
