@@ -131,22 +131,36 @@ def run_demo(  # noqa: PLR0913 - keyword-only settings, each with a safe default
             metrics_host=metrics_host,
             store_fault_deadline_s=store_fault_deadline_s,
         )
-        with serving_metrics(options) as metrics:
-            session = Session(options, Credentials(key, Secret(secret)), metrics=metrics)
-            sandbox.start_trading(rate_per_s)
-            quiet = threading.Timer(max(seconds - QUIET_TAIL_S, 0.0), sandbox.stop_trading)
-            quiet.start()
-            try:
-                code = run_session(session, options, console)
-            finally:
-                quiet.cancel()
-                quiet.join()
-                sandbox.stop_trading()
+        credentials = Credentials(key, Secret(secret))
+        code = _run_while_trading(sandbox, options, credentials, rate_per_s, console)
         truth = sandbox.truth()
     ledger = load_ledger(db)
     diffs = compare_with_truth(ledger, truth)
     print_result(console, ledger, diffs)
     return code or (1 if diffs else 0)
+
+
+def _run_while_trading(
+    sandbox: Sandbox,
+    options: RunOptions,
+    credentials: Credentials,
+    rate_per_s: float,
+    console: Console,
+) -> int:
+    """The OMS session against ``sandbox`` while it trades; trading stops
+    ``QUIET_TAIL_S`` before the end, so that the last frames land before the comparison."""
+    with serving_metrics(options) as metrics:
+        session = Session(options, credentials, metrics=metrics)
+        sandbox.start_trading(rate_per_s)
+        seconds = options.duration_s or 0.0  # run_demo always sets one
+        quiet = threading.Timer(max(seconds - QUIET_TAIL_S, 0.0), sandbox.stop_trading)
+        quiet.start()
+        try:
+            return run_session(session, options, console)
+        finally:
+            quiet.cancel()
+            quiet.join()
+            sandbox.stop_trading()
 
 
 def run_against_sandbox(args: argparse.Namespace) -> int:

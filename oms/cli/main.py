@@ -292,6 +292,16 @@ def _add_run(sub: _Sub, common: list[argparse.ArgumentParser]) -> None:
     )
     run.add_argument("--duration", type=float, help="stop after this many seconds")
     run.add_argument("--no-view", action="store_true", help="no live table (log lines only)")
+    _add_resync_options(run)
+    _add_connection_options(run)
+    _add_metrics_options(run)
+    _add_store_fault_deadline(run)
+    _add_lease_options(run)
+    run.set_defaults(handler=_Command("oms.cli.commands", "cmd_run"))
+
+
+def _add_resync_options(run: argparse.ArgumentParser) -> None:
+    """What a resync of ``oms run`` fetches over REST."""
     run.add_argument(
         "--category",
         nargs="+",
@@ -299,6 +309,10 @@ def _add_run(sub: _Sub, common: list[argparse.ArgumentParser]) -> None:
         help="resync categories (default: all four)",
     )
     run.add_argument("--settle-coin", nargs="+", default=["USDT"], help="resync settle coins")
+
+
+def _add_connection_options(run: argparse.ArgumentParser) -> None:
+    """The private stream's connection: its login, idle limit and liveness checks."""
     run.add_argument("--max-active-time", help="server idle limit, e.g. 60s (30s-600s)")
     run.add_argument("--auth-expiry-ms", type=int, default=10_000, help="login signature validity")
     run.add_argument("--ping-interval", type=float, default=20.0, help="seconds between pings")
@@ -316,6 +330,10 @@ def _add_run(sub: _Sub, common: list[argparse.ArgumentParser]) -> None:
         default=None,
         help="optional limit on seconds of silence since the last frame (default: off)",
     )
+
+
+def _add_metrics_options(run: argparse.ArgumentParser) -> None:
+    """The Prometheus exporter of ``oms run``."""
     run.add_argument(
         "--metrics-port",
         type=_port,
@@ -324,9 +342,6 @@ def _add_run(sub: _Sub, common: list[argparse.ArgumentParser]) -> None:
     run.add_argument(
         "--metrics-host", default="127.0.0.1", help="address the metrics are served on"
     )
-    _add_store_fault_deadline(run)
-    _add_lease_options(run)
-    run.set_defaults(handler=_Command("oms.cli.commands", "cmd_run"))
 
 
 class _Args(argparse.Namespace):

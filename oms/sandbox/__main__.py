@@ -88,14 +88,30 @@ def _stats_line(sandbox: Sandbox) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """The arguments, the numbers checked (a usage error exits with status 2)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
     if not (math.isfinite(args.latency_ms) and args.latency_ms >= 0):
-        _parser().error("--latency-ms must be a finite number, 0 or more")
+        parser.error("--latency-ms must be a finite number, 0 or more")
     if not (math.isfinite(args.rate) and args.rate >= 0):
-        _parser().error("--rate must be a finite number, 0 or more")
+        parser.error("--rate must be a finite number, 0 or more")
     if not (math.isfinite(args.tick_ms) and args.tick_ms > 0):
-        _parser().error("--tick-ms must be a finite number above 0")
+        parser.error("--tick-ms must be a finite number above 0")
+    return args
+
+
+def _announce(sandbox: Sandbox, args: argparse.Namespace) -> None:
+    """Where to connect, and the credentials to log in with."""
+    public = " ".join(sandbox.public_url(c) for c in sandbox.exchange.categories)
+    _say(
+        f"stream  {sandbox.ws_url}\ntrade   {sandbox.trade_url}\npublic  {public}\n"
+        f"rest    {sandbox.rest_url}\nkey     {args.key}\nsecret  {args.secret}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
     done = threading.Event()
     reason = ["time is up"]
 
@@ -114,11 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             tick_ms=args.tick_ms,
         )
         with sandbox:
-            public = " ".join(sandbox.public_url(c) for c in sandbox.exchange.categories)
-            _say(
-                f"stream  {sandbox.ws_url}\ntrade   {sandbox.trade_url}\npublic  {public}\n"
-                f"rest    {sandbox.rest_url}\nkey     {args.key}\nsecret  {args.secret}"
-            )
+            _announce(sandbox, args)
             if args.rate > 0:
                 sandbox.start_trading(args.rate)
             _run(sandbox, done, args.seconds)

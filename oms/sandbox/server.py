@@ -2,13 +2,13 @@
 stream, its WebSocket trade endpoint, and REST.
 
 Two servers on free ports: a ``websockets`` asyncio server (``ws_url``) on a background
-thread with its own event loop, and a ``ThreadingHTTPServer`` (``rest_url``, see
-``oms.sandbox.rest``). The WebSocket server picks what a connection is by its path
-(``SOCKETS``, optional ``?max_active_time=30s..600s|1m..10m`` on every path):
-``/v5/private`` the private stream (``oms.sandbox.private_socket``), ``/v5/trade`` order
-entry (``oms.sandbox.trade_socket``), ``/v5/public/<category>`` the public channels of the
-categories traded (``oms.sandbox.public_socket``); any other path is refused at the
-handshake (404).
+thread with its own event loop (``oms.sandbox.websocket_server``), and a
+``ThreadingHTTPServer`` (``rest_url``, see ``oms.sandbox.rest``). The WebSocket server
+picks what a connection is by its path (``SOCKETS``, optional
+``?max_active_time=30s..600s|1m..10m`` on every path): ``/v5/private`` the private stream
+(``oms.sandbox.private_socket``), ``/v5/trade`` order entry (``oms.sandbox.trade_socket``),
+``/v5/public/<category>`` the public channels of the categories traded
+(``oms.sandbox.public_socket``); any other path is refused at the handshake (404).
 A connection that sends nothing for its idle limit (600 s, ``max_active_time``, or the
 ``idle_timeout`` argument) is closed. ``Faults`` are applied live. Every WebSocket
 message and REST answer leaves ``latency_ms`` late (3 ms by default, in order), as over
@@ -25,25 +25,15 @@ trade socket share them.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import math
 import random
-import re
-import string
 import threading
 import time
-from http import HTTPStatus
 from http.server import ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Final, Self
-from urllib.parse import parse_qs, urlsplit
-
-from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
 
 from oms.sandbox import private_socket, public_socket, trade_socket
-from oms.sandbox.connection import Client, Connection, SocketKind, login_refusal, write
+from oms.sandbox.connection import Client, SocketKind, login_refusal
 from oms.sandbox.drivers import MarketClock, Trader
 from oms.sandbox.exchange import Exchange
 from oms.sandbox.faults import Faults
@@ -52,35 +42,20 @@ from oms.sandbox.private_socket import PrivateSocket
 from oms.sandbox.public_socket import ExchangeMarket, PublicStreams
 from oms.sandbox.rest import RestApi, make_handler
 from oms.sandbox.trade_socket import TradeSocket
+from oms.sandbox.websocket_server import WebSocketServer
 from oms.sim.market import FUNDING_INTERVAL_MS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from types import TracebackType
 
-    from websockets.http11 import Request, Response
-
 __all__ = ["DEFAULT_LATENCY_MS", "DEFAULT_TICK_MS", "Sandbox"]
 
-_ACTIVE_TIME: Final = re.compile(r"(\d+)([sm]?)")
-_MONITOR_S: Final = 0.05
 #: Like any real network, the sandbox answers a few ms late by default: pybit sends a
 #: subscribe before it records its req_id, so an ack within microseconds finds no
 #: request to match and kills pybit's socket (about one connection in ten).
 DEFAULT_LATENCY_MS: Final = 3.0
 
-
-class _NoFrames(logging.Filter):
-    """Drops websockets' DEBUG record of each frame: a client's login frame carries its
-    signature, and the excerpt websockets logs shows the signature's tail."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.msg not in ("< %s", "> %s")
-
-
-#: the WebSocket server's logger (websockets' own name, so its handlers apply), frames off
-_WS_LOG: Final = logging.getLogger("websockets.server.sandbox")
-_WS_LOG.addFilter(_NoFrames())
 
 #: One market step every 250 ms: the tape, book and tickers move at a live pace and a
 #: resting order fills within a fraction of a second of the price crossing it, while the
@@ -88,6 +63,13 @@ _WS_LOG.addFilter(_NoFrames())
 #: shared 2-core machine; every test starts a sandbox, so Bybit's 100 ms ticker cadence
 #: would cost 2.5 times that in each).
 DEFAULT_TICK_MS: Final = 250.0
+
+
+def _seconds(name: str, ms: float) -> float:
+    """``ms`` milliseconds in seconds, refused unless finite and 0 or more."""
+    if not (math.isfinite(ms) and ms >= 0):
+        raise ValueError(f"{name} must be finite and 0 or more, not {ms!r}")
+    return ms / 1000
 
 
 class Sandbox:
@@ -108,60 +90,66 @@ class Sandbox:
         rate_limits: Mapping[str | tuple[str, str], int] | None = None,
         funding_interval_ms: int = FUNDING_INTERVAL_MS,
     ) -> None:
-        if not (math.isfinite(latency_ms) and latency_ms >= 0):
-            raise ValueError(f"latency_ms must be finite and 0 or more, not {latency_ms!r}")
-        if not (math.isfinite(tick_ms) and tick_ms >= 0):
-            raise ValueError(f"tick_ms must be finite and 0 or more, not {tick_ms!r}")
+        #: seconds added before every WebSocket message and REST answer leaves the sandbox
+        self.latency = _seconds("latency_ms", latency_ms)
+        self.tick_s = _seconds("tick_ms", tick_ms)
         self.api_key = api_key
         self._secret = api_secret.encode()
         self.faults = faults if faults is not None else Faults()
-        self.idle_timeout = idle_timeout
-        #: seconds added before every WebSocket message and REST answer leaves the sandbox
-        self.latency = latency_ms / 1000
-        self.tick_s = tick_ms / 1000
+        self._ids = random.Random(seed)  # noqa: S311 - ids, not secrets
+        self._ws = WebSocketServer(
+            self.faults, idle_timeout=idle_timeout, latency=self.latency, ids=self._ids
+        )
         self.exchange = Exchange(
             seed=seed, symbols=symbols, categories=categories, sink=self._on_push,
             funding_interval_ms=funding_interval_ms,
         )  # fmt: skip
-        self._ids = random.Random(seed)  # noqa: S311 - ids, not secrets
         self._rest = RestApi(
             self.exchange, self.faults, api_key, api_secret, rate_limits=rate_limits
         )
         self.limits = self._rest.limits
         self._rest.latency = self.latency
+        self._init_sockets()
+        self._init_runtime()
+
+    def _init_sockets(self) -> None:
+        """The socket kinds served, by path: the private stream, order entry, and the
+        public channels of the categories traded."""
         # looked up at each login, so that a test may wrap the instance's check
         self._private = PrivateSocket(lambda args: self._auth_refusal(args))  # noqa: PLW0108
         self._trade = TradeSocket(
-            self._rest.entry, self.faults, api_key=api_key, secret=self._secret,
+            self._rest.entry, self.faults, api_key=self.api_key, secret=self._secret,
             categories=self.exchange.categories, now=self._rest.server_ms, rng=self._ids,
         )  # fmt: skip
-        #: path -> the kind of socket served there
-        self.sockets: dict[str, SocketKind] = {
-            private_socket.PATH: self._private,
-            trade_socket.PATH: self._trade,
-        }
+        #: path -> the kind of socket served there (the WebSocket server's own table)
+        self.sockets: dict[str, SocketKind] = self._ws.sockets
+        self.sockets[private_socket.PATH] = self._private
+        self.sockets[trade_socket.PATH] = self._trade
         #: the public channels /v5/public/<category> of the categories traded
         self.public = PublicStreams(self.exchange.specs, ExchangeMarket(self.exchange))
         self.exchange.public_sink = self.public.sink
         self.sockets.update(self.public.channels())
-        self._init_runtime()
 
     def _init_runtime(self) -> None:
         """The state of the running servers and threads (none yet)."""
         self._state = "new"
         self._guard = threading.Lock()
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-        self._clients: set[Client] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._thread: threading.Thread | None = None
+        #: the WebSocket connections open now (the server's own set)
+        self._clients: set[Client] = self._ws.clients
         self._http: ThreadingHTTPServer | None = None
         self._http_thread: threading.Thread | None = None
-        self._ws_port = 0
         self._trader = Trader(self.exchange)
         self._clock = MarketClock(self.exchange, self.tick_s)
+
+    @property
+    def idle_timeout(self) -> float:
+        """Seconds a connection may send nothing before it is closed (unless its
+        ``max_active_time`` says otherwise); read at each handshake."""
+        return self._ws.idle_timeout
+
+    @idle_timeout.setter
+    def idle_timeout(self, seconds: float) -> None:
+        self._ws.idle_timeout = seconds
 
     # --- life cycle -----------------------------------------------------------------------
 
@@ -178,11 +166,9 @@ class Sandbox:
             target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
         self._http_thread.start()
-        self._thread = threading.Thread(target=self._run_loop, name="sandbox-ws", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10) or self._error is not None:
+        if not self._ws.start():
             self.stop()
-            raise RuntimeError("sandbox WebSocket server did not start") from self._error
+            raise RuntimeError("sandbox WebSocket server did not start") from self._ws.error
         if self.tick_s > 0:
             self._clock.start()
 
@@ -196,12 +182,7 @@ class Sandbox:
             self._state = "stopped"
         self.stop_trading()
         self._clock.stop()
-        loop, stopping = self._loop, self._stopping
-        if loop is not None and stopping is not None:
-            with contextlib.suppress(RuntimeError):  # the loop already ended
-                loop.call_soon_threadsafe(stopping.set)
-        if self._thread is not None:
-            self._thread.join(10)
+        self._ws.stop()
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
@@ -238,9 +219,9 @@ class Sandbox:
     @property
     def ws_base(self) -> str:
         """``ws://127.0.0.1:PORT``: every WebSocket path is served there."""
-        if not self._ws_port:
+        if not self._ws.port:
             raise RuntimeError("sandbox not started")
-        return f"ws://127.0.0.1:{self._ws_port}"
+        return f"ws://127.0.0.1:{self._ws.port}"
 
     @property
     def rest_url(self) -> str:
@@ -311,119 +292,7 @@ class Sandbox:
 
     def drop_connections(self) -> None:
         """Cut every WebSocket connection now (TCP abort, no close frame)."""
-        if self._loop is not None:
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._abort_all)
-
-    # --- the event loop -----------------------------------------------------------------
-
-    def _run_loop(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:  # noqa: BLE001 - reported to start()
-            self._error = exc
-            self._ready.set()
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
-        async with serve(
-            self._handle,
-            "127.0.0.1",
-            0,
-            process_request=self._process_request,
-            create_connection=Connection,
-            ping_interval=None,
-            close_timeout=1,
-            compression=None,
-            logger=_WS_LOG,
-        ) as server:
-            self._ws_port = next(iter(server.sockets)).getsockname()[1]
-            monitor = asyncio.create_task(self._monitor())
-            self._ready.set()
-            await self._stopping.wait()
-            monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await monitor
-            self._abort_all()
-            server.close(close_connections=False)
-            await server.wait_closed()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def _abort_all(self) -> None:
-        for client in list(self._clients):
-            client.cut()
-
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        """The handshake: the path picks the socket kind (``sockets``); any other is 404."""
-        url = urlsplit(request.path)
-        kind = self.sockets.get(url.path)
-        if kind is None:
-            return connection.respond(HTTPStatus.NOT_FOUND, f"no stream at {url.path}\n")
-        limit = self.idle_timeout
-        active = parse_qs(url.query).get("max_active_time")
-        if active:
-            match = _ACTIVE_TIME.fullmatch(active[0])
-            if match is None:
-                return connection.respond(
-                    HTTPStatus.BAD_REQUEST, "max_active_time must look like 30s..600s or 1m\n"
-                )
-            seconds = int(match.group(1)) * (60 if match.group(2) == "m" else 1)
-            limit = float(min(600, max(30, seconds)))
-        if isinstance(connection, Connection):
-            connection.idle_limit = limit
-            connection.kind = kind
-        return None
-
-    def _conn_id(self) -> str:
-        chars = string.ascii_lowercase + string.digits
-        head = "".join(self._ids.choices(chars, k=20))
-        return f"{head}-{''.join(self._ids.choices(chars, k=self._ids.randint(1, 5)))}"
-
-    async def _handle(self, ws: ServerConnection) -> None:
-        if not isinstance(ws, Connection) or ws.kind is None:  # pragma: no cover
-            return
-        kind = ws.kind
-        ws.last_rx = time.monotonic()
-        client = Client(ws, self._conn_id(), self.latency)
-        self._clients.add(client)
-        if self.faults.is_silent():
-            ws.transport.pause_reading()
-            client.paused = True
-        writer = asyncio.create_task(write(client, self.faults))
-        try:
-            async for message in ws:
-                kind.on_message(client, message)
-        except ConnectionClosed:
-            pass
-        finally:
-            self._clients.discard(client)
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
-
-    async def _monitor(self) -> None:
-        """Apply silence (pause/resume reading) and close idle connections."""
-        while True:
-            silent = self.faults.is_silent()
-            now = time.monotonic()
-            for client in list(self._clients):
-                ws = client.ws
-                if silent and not client.paused:
-                    ws.transport.pause_reading()
-                    client.paused = True
-                elif not silent and client.paused:
-                    ws.transport.resume_reading()
-                    client.paused = False
-                    ws.last_rx = now  # its messages were held up by us, not missing
-                if not silent and not client.closing and now - ws.last_rx > ws.idle_limit:
-                    client.closing = True
-                    task = asyncio.create_task(ws.close(1000, "idle timeout"))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
-            await asyncio.sleep(_MONITOR_S)
+        self._ws.call_soon(self._ws.abort_all)
 
     # --- frames -------------------------------------------------------------------------
 
@@ -435,10 +304,8 @@ class Sandbox:
         """Run ``callback(*args)`` on the WebSocket loop, after what was scheduled before
         (from any thread; nothing when the sandbox is not running). A socket kind that
         pushes (the private stream, the public streams) delivers this way."""
-        loop = self._loop
-        if loop is not None and self._state == "running":
-            with contextlib.suppress(RuntimeError):  # loop closed while stopping
-                loop.call_soon_threadsafe(callback, *args)
+        if self._state == "running":
+            self._ws.call_soon(callback, *args)
 
     def clients_of(self, kind: SocketKind) -> list[Client]:
         """The connections served by ``kind`` now (on the loop)."""

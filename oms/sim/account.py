@@ -62,24 +62,7 @@ class Account:
         wallet: bool = False,
         fast_frames: bool = False,
     ) -> None:
-        if not symbols or len({s.key for s in symbols}) != len(symbols):
-            raise VenueError("symbols must be non-empty and distinct")
-        if any(s.category not in CATEGORIES for s in symbols):
-            raise VenueError(f"a symbol's category is one of {', '.join(CATEGORIES)}")
-        #: specs and markets by instrument key (``oms.sim.specs.instrument_key``)
-        self.specs: dict[str, SymbolSpec] = {s.key: s for s in symbols}
-        self.markets = {s.key: Market.of(s) for s in symbols}
-        #: the position legs (linear and inverse), by (instrument key, positionIdx)
-        self.legs: dict[LegId, Leg] = {
-            (s.key, i): Leg(self.markets[s.key], i) for s in symbols for i in s.legs
-        }
-        #: per spot pair, the base coin its fills bought net of what they sold (never
-        #: reported: spot has no position topic)
-        self.spot_legs: dict[str, Leg] = {
-            s.key: Leg(self.markets[s.key], 0) for s in symbols if s.category == "spot"
-        }
-        #: every coin the spot fills moved, net of their fees (the deposits excluded)
-        self.spot_flows: dict[str, Decimal] = {}
+        self._init_instruments(symbols)
         self.orders: dict[str, Order] = {}
         #: orderLinkId -> orderId of every order that had one (Bybit: unique forever)
         self.links: dict[str, str] = {}
@@ -98,6 +81,28 @@ class Account:
         self._clock = clock or (lambda: 0)
         self._pending: list[wire.Push] = []
         self._ordinal = self._links = self._fundings = 0
+
+    def _init_instruments(self, symbols: Sequence[SymbolSpec]) -> None:
+        """The specs, markets and position legs of ``symbols`` (checked: some, distinct,
+        each of a category the venue trades)."""
+        if not symbols or len({s.key for s in symbols}) != len(symbols):
+            raise VenueError("symbols must be non-empty and distinct")
+        if any(s.category not in CATEGORIES for s in symbols):
+            raise VenueError(f"a symbol's category is one of {', '.join(CATEGORIES)}")
+        #: specs and markets by instrument key (``oms.sim.specs.instrument_key``)
+        self.specs: dict[str, SymbolSpec] = {s.key: s for s in symbols}
+        self.markets = {s.key: Market.of(s) for s in symbols}
+        #: the position legs (linear and inverse), by (instrument key, positionIdx)
+        self.legs: dict[LegId, Leg] = {
+            (s.key, i): Leg(self.markets[s.key], i) for s in symbols for i in s.legs
+        }
+        #: per spot pair, the base coin its fills bought net of what they sold (never
+        #: reported: spot has no position topic)
+        self.spot_legs: dict[str, Leg] = {
+            s.key: Leg(self.markets[s.key], 0) for s in symbols if s.category == "spot"
+        }
+        #: every coin the spot fills moved, net of their fees (the deposits excluded)
+        self.spot_flows: dict[str, Decimal] = {}
 
     # --- time, lookups, frames --------------------------------------------------------
 
@@ -230,16 +235,23 @@ class Account:
         price = _check_terms(spec, market, terms)
         if funded and not self.affordable(spec, terms.side, terms.qty, price):
             raise VenueError(f"insufficient balance for a {terms.side} of {terms.qty}")
+        o = self._order_of(terms, spec, market, price)
+        self.orders[o.order_id] = o
+        if o.link_id:
+            self.links[o.link_id] = o.order_id
+        self._file(o)
+        self.stats["orders"] += 1
+        return o
+
+    def _order_of(self, terms: Terms, spec: SymbolSpec, market: Market, price: Decimal) -> Order:
+        """The ``Order`` of checked ``terms`` at ``price``, stamped now (not filed yet)."""
         trigger, stop = terms.trigger_price, terms.stop_order_type
         tpsl = stop in TPSL_STOP_ORDER_TYPES
         reduce_only = terms.reduce_only or tpsl
         spot = spec.category == "spot"
         leg = self.spot_legs[spec.key] if spot else self.legs[spec.key, _leg_idx(spec, terms)]
         t = self.stamp()
-        link_id = terms.link_id
-        if link_id is None:
-            self._links += 0 if tpsl else 1
-            link_id = "" if tpsl else f"{self.link_prefix}{self._links}"
+        link_id = self._next_link_id(tpsl=tpsl) if terms.link_id is None else terms.link_id
         o = Order(
             ordinal=self._next_ordinal(), order_id=self.ids.uuid(),
             link_id=link_id, market=market,
@@ -259,12 +271,13 @@ class Account:
         if trigger is not None:
             o.trigger_direction = terms.trigger_direction or (1 if trigger > market.mid else 2)
             o.last_price_on_created = wire.fmt(market.mid)
-        self.orders[o.order_id] = o
-        if o.link_id:
-            self.links[o.link_id] = o.order_id
-        self._file(o)
-        self.stats["orders"] += 1
         return o
+
+    def _next_link_id(self, *, tpsl: bool) -> str:
+        """The orderLinkId of an order sent without one: the prefix and a count (a TP/SL
+        order gets none and takes no number)."""
+        self._links += 0 if tpsl else 1
+        return "" if tpsl else f"{self.link_prefix}{self._links}"
 
     # --- views ------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
 from oms.sim.mixes import BENCH_MIX, SANDBOX_MIX, Mix  # re-exported from here
+from oms.sim.new_orders import lots, pick_terms
 from oms.sim.records import WORKING, Terms, to_tick
 
 if TYPE_CHECKING:
@@ -102,56 +103,6 @@ class RandomPolicy:
         market.mark_ticks = market.mid_ticks + self.rng.randint(-3, 3)
         market.index_ticks = market.mid_ticks + self.rng.randint(-5, 5)
 
-    def _lots(self, market: Market, cap: Decimal | None = None) -> Decimal:
-        step, top = market.spec.qty_step, market.spec.max_lots
-        if cap is not None:
-            top = max(1, min(top, int(cap / step)))
-        lots = self.rng.randint(1, top) if self.rng.random() < 0.7 else self.rng.randint(1, 5)
-        return step * min(lots, top)
-
-    def _pick_side(self, market: Market) -> Terms | None:
-        """Symbol, side, qty and reduce_only of a new order: open or add, sometimes close
-        (spot: what the wallet can pay for; None when it can pay for nothing)."""
-        spec, legs = market.spec, self.venue.legs
-        if spec.category == "spot":
-            return self._pick_spot(market)
-        cap = spec.qty_step * spec.max_lots * 3  # beyond this, lean towards closing
-        if not spec.hedge:
-            net = legs[spec.key, 0].net
-            side = self.rng.choice(("Buy", "Sell"))
-            if abs(net) > cap and self.rng.random() < 0.6:
-                side = "Sell" if net > 0 else "Buy"
-            closable = legs[spec.key, 0].closable(side)
-            reduce = bool(closable) and self.rng.random() < 0.2
-            qty = self._lots(market, closable if reduce else None)
-            return Terms(spec.symbol, side, qty, reduce_only=reduce, category=spec.category)
-        long_net, short_net = legs[spec.key, 1].net, -legs[spec.key, 2].net
-        roll = self.rng.random()
-        if (long_net > cap and roll < 0.3) or (roll < 0.2 and long_net > 0):
-            qty = self._lots(market, long_net)
-            return Terms(spec.symbol, "Sell", qty, reduce_only=True, category=spec.category)
-        if (short_net > cap and roll > 0.7) or (roll < 0.4 and short_net > 0):
-            qty = self._lots(market, short_net)
-            return Terms(spec.symbol, "Buy", qty, reduce_only=True, category=spec.category)
-        side = "Buy" if roll < 0.7 else "Sell"
-        return Terms(spec.symbol, side, self._lots(market), category=spec.category)
-
-    def _pick_spot(self, market: Market) -> Terms | None:
-        """A spot order the wallet can pay for: a sell of free base coin, a buy of what the
-        free quote coin buys at a price up to 5% above the mid (a market order's 3%
-        protection price fits). The other side when one cannot be paid for."""
-        spec, venue = market.spec, self.venue
-        caps = {
-            "Sell": venue.free(spec.base_coin),
-            "Buy": venue.free(spec.quote_coin) / (market.mid * D("1.05")),
-        }
-        side = self.rng.choice(("Buy", "Sell"))
-        if caps[side] < spec.qty_step:
-            side = "Sell" if side == "Buy" else "Buy"
-        if caps[side] < spec.qty_step:
-            return None
-        return Terms(spec.symbol, side, self._lots(market, caps[side]), category="spot")
-
     def _report_leg(self, o: Order) -> None:
         """Bybit's position report after an order create, amend or cancel (sometimes; never
         on spot, which has no position)."""
@@ -223,7 +174,7 @@ class RandomPolicy:
     # --- actions ----------------------------------------------------------------------
 
     def place_market(self, market: Market) -> bool:
-        picked = self._pick_side(market)
+        picked = pick_terms(self.rng, self.venue, market)
         if picked is None:
             return False
         terms = replace(picked, order_type="Market")
@@ -235,7 +186,7 @@ class RandomPolicy:
         return True
 
     def place_limit(self, market: Market) -> bool:
-        terms = self._pick_side(market)
+        terms = pick_terms(self.rng, self.venue, market)
         if terms is None:
             return False
         away = self.rng.randint(1, 60) * (-1 if terms.side == "Buy" else 1)
@@ -254,7 +205,7 @@ class RandomPolicy:
         return True
 
     def place_ioc_limit(self, market: Market) -> bool:
-        terms = self._pick_side(market)
+        terms = pick_terms(self.rng, self.venue, market)
         if terms is None:
             return False
         tif = self.rng.choice(("IOC", "FOK"))
@@ -283,13 +234,13 @@ class RandomPolicy:
             side = "Sell" if leg.net > 0 else "Buy"
             take_profit = self.rng.random() < 0.5
             up, order_type = take_profit == (leg.net > 0), "Market"
-            qty = self._lots(market, abs(leg.net))
+            qty = lots(self.rng, market, abs(leg.net))
             stop = "PartialTakeProfit" if take_profit else "PartialStopLoss"
         else:  # a plain conditional (stop) order that opens or adds
-            picked = self._pick_side(market)
+            picked = pick_terms(self.rng, self.venue, market)
             if picked is None:  # pragma: no cover - only spot pairs pick nothing
                 return False
-            side, qty = picked.side, self._lots(market)
+            side, qty = picked.side, lots(self.rng, market)
             up, stop = self.rng.random() < 0.5, ""
             order_type = self.rng.choice(("Market", "Limit"))
         away = self.rng.randint(5, 80)

@@ -126,35 +126,47 @@ class Leg:
         if not net:
             self.cur_realised = ZERO
             self.created = t
-        closed = pnl = ZERO
-        inverse = self.market.spec.category == "inverse"
         if not net or (net > 0) == (signed_qty > 0):
-            size = abs(net) + abs(signed_qty)
-            if inverse:  # the contracts' average over their values: a harmonic mean
-                value = (abs(net) / self.entry if net else ZERO) + abs(signed_qty) / price
-                self.entry = q8(size / value)
-            else:
-                self.entry = q8((abs(net) * self.entry + abs(signed_qty) * price) / size)
+            closed, pnl = ZERO, ZERO
+            self._add(net, signed_qty, price)
         else:
-            closed = min(abs(net), abs(signed_qty))
-            if inverse:  # in the base coin: USD contracts valued at entry minus at exit
-                pnl = q8(closed * (1 / self.entry - 1 / price)) * (1 if net > 0 else -1)
-            else:
-                pnl = closed * (price - self.entry) * (1 if net > 0 else -1)
-            self.cur_realised += pnl
-            self.cum_realised += pnl
-            remaining = net + signed_qty
-            if not remaining:
-                self.entry = ZERO
-            elif (remaining > 0) != (net > 0):
-                self.entry = price  # flipped through zero
-                self.take_profit = self.stop_loss = ZERO
+            closed, pnl = self._reduce(net, signed_qty, price)
         self.net = net + signed_qty
         if not self.net:  # a closed position keeps no TP/SL
             self.take_profit = self.stop_loss = ZERO
         self.charge(fee, t)
         if self.market.spec.hedge and (self.net < 0 if self.idx == 1 else self.net > 0):
             raise RuntimeError(f"simulator bug: hedge leg {self.key} crossed zero")
+        return closed, pnl
+
+    def _add(self, net: Decimal, signed_qty: Decimal, price: Decimal) -> None:
+        """A fill that opens the leg or adds to it: the entry becomes the average price of
+        the old and the new contracts."""
+        size = abs(net) + abs(signed_qty)
+        if self.market.spec.category == "inverse":
+            # the contracts' average over their values: a harmonic mean
+            value = (abs(net) / self.entry if net else ZERO) + abs(signed_qty) / price
+            self.entry = q8(size / value)
+        else:
+            self.entry = q8((abs(net) * self.entry + abs(signed_qty) * price) / size)
+
+    def _reduce(self, net: Decimal, signed_qty: Decimal, price: Decimal) -> tuple[Decimal, Decimal]:
+        """A fill against the leg's side: the size it closed and the PnL that realised
+        (booked); a fill that flips the leg through zero opens the rest at ``price``."""
+        closed = min(abs(net), abs(signed_qty))
+        if self.market.spec.category == "inverse":
+            # in the base coin: USD contracts valued at entry minus at exit
+            pnl = q8(closed * (1 / self.entry - 1 / price)) * (1 if net > 0 else -1)
+        else:
+            pnl = closed * (price - self.entry) * (1 if net > 0 else -1)
+        self.cur_realised += pnl
+        self.cum_realised += pnl
+        remaining = net + signed_qty
+        if not remaining:
+            self.entry = ZERO
+        elif (remaining > 0) != (net > 0):
+            self.entry = price  # flipped through zero
+            self.take_profit = self.stop_loss = ZERO
         return closed, pnl
 
     def charge(self, fee: Decimal, t: int) -> None:

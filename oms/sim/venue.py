@@ -201,27 +201,14 @@ class Venue(Account):
         and the leg's position report. ``maker`` defaults to "a limit order";
         ``cancel_rest`` cancels what is left (an IOC order that ran out of book)."""
         o = self.order(order_id)
-        step = o.market.spec.qty_step
-        total = sum((qty for qty, _ in parts), ZERO)
-        if not parts or any(q <= 0 or q % step or p <= 0 for q, p in parts):
-            raise VenueError("each part is a positive qty on the step at a positive price")
-        if total > o.fillable():
-            raise VenueError(f"cannot fill {total} of {order_id} ({o.status})")
-        self._check_spot_funds(o, parts)
+        self._check_parts(o, parts)
         maker = o.order_type == "Limit" if maker is None else maker
         t = self.stamp()
         seq = o.market.take_seq(self.ids.seq_step())
         executions = [
             self._execute(o, qty, price, maker=maker, t=t, seq=seq) for qty, price in parts
         ]
-        o.updated = t
-        if o.cum_qty == o.qty:
-            self._close(o, "Filled", t)
-        elif cancel_rest:
-            o.reject_reason = "EC_CancelForNoFullFill"
-            self._close(o, _cancelled(o), t)
-        else:
-            o.status = "PartiallyFilled"
+        self._after_fills(o, t, cancel_rest=cancel_rest)
         spot = o.category == "spot"
         changed = [o, *(s for s in self._sweep(o.leg, t) if s is not o)]
         elements = [wire.execution_element(e, detail=self.detail) for e in executions]
@@ -234,6 +221,29 @@ class Venue(Account):
         ]
         self._send(t, group, wallet=True)
         return executions
+
+    def _check_parts(self, o: Order, parts: Sequence[tuple[Decimal, Decimal]]) -> None:
+        """Refuse a match whose parts are not positive lots at positive prices, fill more
+        than the order may, or (spot) cost more than the wallet holds."""
+        step = o.market.spec.qty_step
+        total = sum((qty for qty, _ in parts), ZERO)
+        if not parts or any(q <= 0 or q % step or p <= 0 for q, p in parts):
+            raise VenueError("each part is a positive qty on the step at a positive price")
+        if total > o.fillable():
+            raise VenueError(f"cannot fill {total} of {o.order_id} ({o.status})")
+        self._check_spot_funds(o, parts)
+
+    def _after_fills(self, o: Order, t: int, *, cancel_rest: bool) -> None:
+        """The order's status once a match booked its fills: Filled, Cancelled if the rest
+        is cancelled (``cancel_rest``), else PartiallyFilled."""
+        o.updated = t
+        if o.cum_qty == o.qty:
+            self._close(o, "Filled", t)
+        elif cancel_rest:
+            o.reject_reason = "EC_CancelForNoFullFill"
+            self._close(o, _cancelled(o), t)
+        else:
+            o.status = "PartiallyFilled"
 
     def _check_spot_funds(self, o: Order, parts: Sequence[tuple[Decimal, Decimal]]) -> None:
         """A spot buy's fills may cost no more quote coin than the wallet holds (a sell's

@@ -46,6 +46,11 @@ COIN_COLUMNS: Final = {
     "cum_realised_pnl": "cumRealisedPnl",
     "locked": "locked",
 }
+#: The ``positions`` columns of a leg's newest report (``Rows._report_columns``).
+_REPORT_COLUMNS: Final = (
+    "side", "size", "net_qty", "entry_price", "mark_price", "unrealised_pnl",
+    "cum_realised_pnl", "seq", "updated_time",
+)  # fmt: skip
 #: The ``events.type`` of each kind in ``ANNOUNCING_EVENTS``.
 ANNOUNCING: Final = tuple(kind.__name__ for kind in ANNOUNCING_EVENTS)
 
@@ -169,38 +174,34 @@ class Rows:
         """The ``positions`` row of a leg: its newest report (or None), the net derived
         from fills, the exact net of its symbol over all legs, and its opening balance."""
         dec = self._dec
-        row: Row = {
+        return {
             "account": self.account,
             "category": key.category,
             "symbol": key.symbol,
             "position_idx": key.position_idx,
-            "side": None,
-            "size": None,
-            "net_qty": None,
-            "entry_price": None,
-            "mark_price": None,
-            "unrealised_pnl": None,
-            "cum_realised_pnl": None,
-            "seq": None,
-            "updated_time": None,
+            **self._report_columns(report),
             "fills_net_qty": dec(fills_net),
             "symbol_net_qty": dec(symbol_net),
             "opening_net_qty": None if opening is None else dec(opening.net_qty),
             "opening_seq": None if opening is None else opening.seq,
         }
-        if report is not None:
-            row.update(
-                side=report.side.value if report.side else "",
-                size=dec(report.size),
-                net_qty=dec(report.net_qty),
-                entry_price=dec(report.entry_price),
-                mark_price=dec(report.mark_price),
-                unrealised_pnl=dec(report.unrealised_pnl),
-                cum_realised_pnl=dec(report.cum_realised_pnl),
-                seq=report.seq,
-                updated_time=report.updated_time,
-            )
-        return row
+
+    def _report_columns(self, report: PositionReport | None) -> Row:
+        """The ``positions`` columns a leg's newest report fills (NULL without one)."""
+        if report is None:
+            return dict.fromkeys(_REPORT_COLUMNS)
+        dec = self._dec
+        return {
+            "side": report.side.value if report.side else "",
+            "size": dec(report.size),
+            "net_qty": dec(report.net_qty),
+            "entry_price": dec(report.entry_price),
+            "mark_price": dec(report.mark_price),
+            "unrealised_pnl": dec(report.unrealised_pnl),
+            "cum_realised_pnl": dec(report.cum_realised_pnl),
+            "seq": report.seq,
+            "updated_time": report.updated_time,
+        }
 
     def _wire_decimal(self, text: str) -> Any:  # noqa: ANN401 - the driver's form
         return self._dec(None if text == "" else Decimal(text))

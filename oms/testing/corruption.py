@@ -137,25 +137,45 @@ def corrupted(frame: str) -> SearchStrategy[Corruption]:
     truncated text, a field of one element replaced by a value of the wrong JSON type
     (``"abc"`` for a number, null, a list, NaN, a float...), a required field removed, an
     element that is not an object, ``data`` missing or not a list, a bad envelope."""
-    tree = json.loads(frame)
-    topic = tree["topic"]
-    data = tree["data"]
-    if topic not in _FIELDS or not data:
-        raise ValueError("corrupted() takes a non-empty data frame of a tracked topic")
+    original = _Original(frame)
+    data = original.data
+    element_level = st.integers(0, len(data) - 1).flatmap(
+        lambda i: st.one_of(
+            original.wrong_field(i), original.missing_field(i), original.not_an_object(i)
+        )
+    )
+    truncated = st.integers(1, len(frame) - 1).map(
+        lambda n: Corruption(frame[:n], f"truncated at {n}")
+    )
+    return st.one_of(element_level, truncated, original.bad_envelope())
 
-    def with_element(index: int, element: object) -> str:
-        copy = json.loads(frame)
+
+class _Original:
+    """The valid frame ``corrupted()`` copies, parsed once: each method gives one kind of
+    corrupted copy (of an element, or of the envelope)."""
+
+    def __init__(self, frame: str) -> None:
+        tree = json.loads(frame)
+        self.frame = frame
+        self.topic = tree["topic"]
+        self.data = tree["data"]
+        if self.topic not in _FIELDS or not self.data:
+            raise ValueError("corrupted() takes a non-empty data frame of a tracked topic")
+
+    def with_element(self, index: int, element: object) -> str:
+        copy = json.loads(self.frame)
         copy["data"][index] = element
         return _dump(copy)
 
-    def wrong_field(index: int) -> SearchStrategy[Corruption]:
-        kinds = _FIELDS[topic]
-        names = sorted(k for k in data[index] if k in kinds)
+    def wrong_field(self, index: int) -> SearchStrategy[Corruption]:
+        kinds = _FIELDS[self.topic]
+        names = sorted(k for k in self.data[index] if k in kinds)
 
         def build(name: str, value: object) -> Corruption:
-            element = dict(data[index])
+            element = dict(self.data[index])
             element[name] = value
-            return Corruption(with_element(index, element), f"{name}={value!r}", frozenset({index}))
+            text = self.with_element(index, element)
+            return Corruption(text, f"{name}={value!r}", frozenset({index}))
 
         return st.sampled_from(names).flatmap(
             lambda name: st.sampled_from(_WRONG_FOR[kinds[name]] + _WRONG_ANY).map(
@@ -163,43 +183,41 @@ def corrupted(frame: str) -> SearchStrategy[Corruption]:
             )
         )
 
-    def missing_field(index: int) -> SearchStrategy[Corruption]:
+    def missing_field(self, index: int) -> SearchStrategy[Corruption]:
         def build(name: str) -> Corruption:
-            element = {k: v for k, v in data[index].items() if k != name}
-            return Corruption(with_element(index, element), f"no {name}", frozenset({index}))
+            element = {k: v for k, v in self.data[index].items() if k != name}
+            return Corruption(self.with_element(index, element), f"no {name}", frozenset({index}))
 
-        return st.sampled_from(_REQUIRED[topic]).map(build)
+        return st.sampled_from(_REQUIRED[self.topic]).map(build)
 
-    def not_an_object(index: int) -> SearchStrategy[Corruption]:
-        return st.sampled_from((None, 5, "x", [], [data[index]], True)).map(
-            lambda v: Corruption(with_element(index, v), f"element {v!r}", frozenset({index}))
+    def not_an_object(self, index: int) -> SearchStrategy[Corruption]:
+        return st.sampled_from((None, 5, "x", [], [self.data[index]], True)).map(
+            lambda v: Corruption(self.with_element(index, v), f"element {v!r}", frozenset({index}))
         )
 
-    def envelope(key: str, value: object, how: str) -> Corruption:
-        copy = json.loads(frame)
+    def envelope(self, key: str, value: object, how: str) -> Corruption:
+        copy = json.loads(self.frame)
         if value is _REMOVE:
             del copy[key]
         else:
             copy[key] = value
         return Corruption(_dump(copy), how)
 
-    element_level = st.integers(0, len(data) - 1).flatmap(
-        lambda i: st.one_of(wrong_field(i), missing_field(i), not_an_object(i))
-    )
-    truncated = st.integers(1, len(frame) - 1).map(
-        lambda n: Corruption(frame[:n], f"truncated at {n}")
-    )
-    bad_envelope = st.one_of(
-        st.sampled_from((_REMOVE, None, {}, "x", 5, {"0": data[0]})).map(
-            lambda v: envelope("data", v, f"data={v!r}")
-        ),
-        st.sampled_from(("abc", 1.5, [], None)).map(
-            lambda v: envelope("creationTime", v, f"creationTime={v!r}")
-        ),
-        st.sampled_from((5, [], None)).map(lambda v: envelope("id", v, f"id={v!r}")),
-        st.sampled_from((5, [], None, _REMOVE)).map(lambda v: envelope("topic", v, f"topic={v!r}")),
-    )
-    return st.one_of(element_level, truncated, bad_envelope)
+    def bad_envelope(self) -> SearchStrategy[Corruption]:
+        """``data``, ``creationTime``, ``id`` or ``topic`` removed or of the wrong type."""
+        envelope = self.envelope
+        return st.one_of(
+            st.sampled_from((_REMOVE, None, {}, "x", 5, {"0": self.data[0]})).map(
+                lambda v: envelope("data", v, f"data={v!r}")
+            ),
+            st.sampled_from(("abc", 1.5, [], None)).map(
+                lambda v: envelope("creationTime", v, f"creationTime={v!r}")
+            ),
+            st.sampled_from((5, [], None)).map(lambda v: envelope("id", v, f"id={v!r}")),
+            st.sampled_from((5, [], None, _REMOVE)).map(
+                lambda v: envelope("topic", v, f"topic={v!r}")
+            ),
+        )
 
 
 _FRAME_KEYS: Final = ("topic", "data", "op", "id", "creationTime", "success", "ret_msg")

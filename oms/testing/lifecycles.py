@@ -253,11 +253,7 @@ def _tpsl(c: ch.Chooser, ex: SimulatedExchange) -> str:
     )  # fmt: skip
     ch.noise(c, ex, oid)
     if c.integer(0, 3) == 0:
-        ch.next_action(c, ex)
-        trigger = ch.price_near(c, ex, symbol, away=True)
-        if trigger == ex.current(oid).trigger_price:
-            trigger += ex.specs[symbol].tick
-        ex.amend(oid, trigger_price=trigger)
+        _move_trigger(c, ex, oid, symbol)
     match c.integer(0, 3):
         case 0:  # the trigger fires and the TP/SL closes (part of) the position
             ch.next_action(c, ex)
@@ -276,6 +272,15 @@ def _tpsl(c: ch.Chooser, ex: SimulatedExchange) -> str:
         case _:
             pass
     return oid
+
+
+def _move_trigger(c: ch.Chooser, ex: SimulatedExchange, oid: str, symbol: str) -> None:
+    """Amend a conditional order's trigger price to another one near the market."""
+    ch.next_action(c, ex)
+    trigger = ch.price_near(c, ex, symbol, away=True)
+    if trigger == ex.current(oid).trigger_price:
+        trigger += ex.specs[symbol].tick
+    ex.amend(oid, trigger_price=trigger)
 
 
 @st.composite
