@@ -8,8 +8,8 @@ since a symbol is unique only within its category).
 - ``records``: the account's records (markets, legs, orders, executions) and fill math;
 - ``wire``: those records as the exact v5 elements and frames (``Push``);
 - ``venue``: ``Venue``, the strict account, driven by requests (scripted or random);
-- ``policies``: ``RandomPolicy``, an account trading by itself (``BENCH_MIX``,
-  ``SANDBOX_MIX``);
+- ``policies`` (with ``new_orders``, the terms of a new order): ``RandomPolicy``, an
+  account trading by itself (``BENCH_MIX``, ``SANDBOX_MIX``);
 - ``market`` (with ``book``, ``tape``, ``matching``): ``Markets``, each symbol's seeded
   market over a venue (price path, book, tape, tickers, liquidations, funding) and the
   matching of the account's orders against it;
