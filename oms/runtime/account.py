@@ -19,23 +19,23 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Final, Self
+from typing import TYPE_CHECKING, Self
 
 from oms.bybit.frames import parsed_frame
-from oms.bybit.rest import REST_URLS, RestClient
-from oms.bybit.signing import Credentials, Secret
-from oms.bybit.stream import NETWORKS, PrivateStream, StreamSettings, Subscribed
+from oms.bybit.stream import StreamSettings, Subscribed
 from oms.clock import now_ms
 from oms.core.expectations import DEFAULT_POSITION_GRACE_MS
 from oms.core.ledger import DEFAULT_KEEP_TERMINAL_ORDERS
 from oms.errors import AccountFailedError, LocalError, MalformedFrameError
-from oms.runtime.expecting import Expecting, net_position
-from oms.runtime.health import Health, Position
-from oms.runtime.logs import account_context, bound, set_connection
+from oms.runtime.expecting import Expecting
+from oms.runtime.health import Health
+from oms.runtime.logs import account_context, bound
 from oms.runtime.metrics import NO_METRICS
 from oms.runtime.pipeline import Pipeline
 from oms.runtime.publish import DEFAULT_MAX_PENDING, Subscription
+from oms.runtime.queries import Queries
 from oms.runtime.resync import RestRows, ResyncScope
+from oms.runtime.wiring import private_stream, rest_client, watch_with
 from oms.runtime.worker import DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_BUFFERED_FRAMES, Worker
 from oms.store.faults import DEFAULT_STORE_FAULT_DEADLINE_S
 from oms.store.lease import DEFAULT_LEASE_TTL_S
@@ -43,35 +43,17 @@ from oms.store.tables import DEFAULT_ACCOUNT
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from decimal import Decimal
 
     from oms.bybit.frames import Text
+    from oms.bybit.signing import Credentials
     from oms.bybit.stream import StreamStatus
     from oms.core.events import Event, ResyncCompleted
-    from oms.core.fills import Fill
-    from oms.core.orders import Order
     from oms.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-#: REST host of each named stream host, for ``stream=`` settings given without ``rest_url``.
-_REST_OF_STREAM: Final = {NETWORKS[name]: url for name, url in REST_URLS.items()}
 
-
-class _StreamHooks:
-    """The stream's news of its connections, into the log context and the metrics."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self._metrics = metrics
-
-    def named(self, label: str) -> None:
-        set_connection(label)
-
-    def connected(self, number: int) -> None:
-        self._metrics.connected(number)
-
-
-class Account(Expecting):
+class Account(Queries, Expecting):
     """One Bybit account kept in a database, queried and watched from any thread.
 
     ``url`` is a SQLAlchemy URL (``sqlite:///oms.db``, ``postgresql+psycopg://...``).
@@ -105,7 +87,7 @@ class Account(Expecting):
         self.name = account
         #: Every log line of this account's threads names it and the stream's connection.
         self.log_context = account_context(account)
-        rest = _rest_client(stream, rest_url, credentials)  # before the database: may refuse
+        rest = rest_client(stream, rest_url, credentials)  # before the database: may refuse
         with bound(self.log_context):
             self._service = Pipeline(
                 url,
@@ -133,17 +115,8 @@ class Account(Expecting):
             max_buffered_bytes=max_buffered_bytes,
             on_failed=self._on_failed,
         )
-        self._stream = (
-            PrivateStream(stream, self._runner.feed, self._on_status, hooks=_StreamHooks(metrics))
-            if stream is not None
-            else None
-        )
-        if metrics is not NO_METRICS:
-            self._publisher.listen(metrics.event_published)
-            metrics.watch(
-                queue_depth=lambda: self._runner.queued,
-                last_frame_at=self._last_frame_at,
-            )
+        self._stream = private_stream(stream, self._runner, self._on_status, metrics)
+        watch_with(metrics, self._publisher, self._runner, self._last_frame_at)
         #: The stream's own state, as last reported ("stopped" before it starts).
         self._stream_state = "stopped"
         self._subscribed_once = False
@@ -289,70 +262,7 @@ class Account(Expecting):
             return True
         return self._runner.drain(timeout)
 
-    # --- queries (any thread) -----------------------------------------------------------
-
-    def order(self, order_id: str) -> Order | None:
-        """An order by Bybit's orderId (from the database if it has left memory)."""
-        self._raise_if_failed()
-        with self._service.lock:
-            held = self._service.ledger.order(order_id)
-        return held if held is not None else self._service.stored_order(order_id)
-
-    def order_by_link_id(self, order_link_id: str) -> Order | None:
-        """The newest order carrying this orderLinkId (your client order id)."""
-        self._raise_if_failed()
-        if not order_link_id:
-            return None
-        with self._service.lock:
-            found = [o for o in self._service.ledger.orders() if o.order_link_id == order_link_id]
-        if found:
-            return max(found, key=lambda o: (o.created_time, o.updated_time))
-        return self._service.stored_order_by_link_id(order_link_id)
-
-    def open_orders(self, symbol: str | None = None) -> list[Order]:
-        """Orders still working or waiting for a trigger, oldest first."""
-        self._raise_if_failed()
-        with self._service.lock:
-            return self._service.ledger.open_orders(symbol)
-
-    def fills(self, order_id: str | None = None) -> list[Fill]:
-        """Booked fills (unique by execId) held in memory, in booking order; with
-        ``order_id``, that order's fills (from the database if it has left memory)."""
-        self._raise_if_failed()
-        with self._service.lock:
-            held = self._service.ledger.fills(order_id)
-            in_memory = order_id is None or self._service.ledger.order(order_id) is not None
-        return held if in_memory or held else self._service.stored_fills(order_id or "")
-
-    def positions(self) -> list[Position]:
-        """Every leg known from position reports or fills, sorted."""
-        self._raise_if_failed()
-        out = []
-        # Legs are mutable: read them under the lock, so the list is one consistent moment.
-        with self._service.lock:
-            for key, leg in sorted(self._service.ledger.legs().items()):
-                report = leg.report
-                out.append(
-                    Position(
-                        category=key.category,
-                        symbol=key.symbol,
-                        position_idx=key.position_idx,
-                        side=report.side if report else None,
-                        size=report.size if report else None,
-                        net_qty=report.net_qty if report else None,
-                        fills_net_qty=leg.derived_net,
-                        seq=report.seq if report else None,
-                        updated_time=report.updated_time if report else None,
-                    )
-                )
-        return out
-
-    def net_position(self, symbol: str, category: str | None = None) -> Decimal:
-        """Signed net position of a symbol (hedge mode: long leg minus short leg), as the
-        exchange reported it; from the fills if no report has arrived."""
-        self._raise_if_failed()
-        with self._service.lock:
-            return net_position(self._service, symbol, category)
+    # --- health (any thread; the queries are ``oms.runtime.queries``) -------------------
 
     def health(self) -> Health:
         """State (see ``HEALTH_STATES``), error, counters, and the last resync. Never
@@ -455,21 +365,3 @@ class Account(Expecting):
     def unsubscribe(self, subscription: Subscription) -> None:
         """Deliver what is queued for ``subscription`` and stop it."""
         self._publisher.remove(subscription)
-
-
-def _rest_client(
-    stream: StreamSettings | None, rest_url: str | None, credentials: Credentials | None
-) -> RestClient | None:
-    if rest_url is None and stream is not None:
-        rest_url = _REST_OF_STREAM.get(stream.url)
-        if rest_url is None:
-            raise LocalError(f"give rest_url: no known REST host for stream {stream.url}")
-    if rest_url is None:
-        return None
-    if credentials is None:
-        credentials = (
-            Credentials(stream.api_key, Secret(stream.secret.reveal()))
-            if stream is not None
-            else Credentials.from_env()
-        )
-    return RestClient(rest_url, credentials)
