@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Self
 
 from oms.bybit.frames import parsed_frame
@@ -51,6 +52,21 @@ if TYPE_CHECKING:
     from oms.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Lifecycle:
+    """Where the account is in its life: what ``health()`` makes its state of."""
+
+    #: The stream's own state, as last reported ("stopped" before it starts).
+    stream_state: str = "stopped"
+    subscribed_once: bool = False
+    #: Since when (epoch ms) the account is in its state.
+    since: int = field(default_factory=now_ms)
+    started: bool = False
+    closed: bool = False
+    #: Feed mode: why the caller's socket ended for good, once it says so.
+    feed_error: BaseException | None = None
 
 
 class Account(Queries, Expecting):
@@ -117,14 +133,7 @@ class Account(Queries, Expecting):
         )
         self._stream = private_stream(stream, self._runner, self._on_status, metrics)
         watch_with(metrics, self._publisher, self._runner, self._last_frame_at)
-        #: The stream's own state, as last reported ("stopped" before it starts).
-        self._stream_state = "stopped"
-        self._subscribed_once = False
-        self._state_since = now_ms()
-        self._started = False
-        self._closed = False
-        #: Feed mode: why the caller's socket ended for good, once it says so.
-        self._feed_error: BaseException | None = None
+        self._life = _Lifecycle()
 
     def __repr__(self) -> str:
         return f"Account({self.name!r}, state={self.health().state!r})"
@@ -133,16 +142,16 @@ class Account(Queries, Expecting):
 
     def start(self) -> Self:
         """Start the worker thread (and the stream, if configured). Idempotent."""
-        if self._closed:
+        if self._life.closed:
             raise LocalError("this Account is closed")
         self._raise_if_failed()
-        if not self._started:
-            self._started = True
-            self._state_since = now_ms()
+        if not self._life.started:
+            self._life.started = True
+            self._life.since = now_ms()
             with bound(self.log_context):  # the threads inherit it
                 self._runner.start()
                 if self._stream is not None:
-                    self._stream_state = "connecting"
+                    self._life.stream_state = "connecting"
                     self._stream.start()
                 elif self._runner.rest is not None:
                     # Feed mode with REST: what the account did before is fetched now,
@@ -158,12 +167,12 @@ class Account(Queries, Expecting):
         could not be committed (a store fault that outlasted its deadline): ``close``
         never discards frames quietly. ``timeout``: seconds to wait for the worker
         (None: as long as it takes, which a store fault bounds by its deadline)."""
-        if self._closed:
+        if self._life.closed:
             self._raise_if_failed()
             return
-        self._closed = True
+        self._life.closed = True
         self._stop_everything(timeout)
-        self._state_since = now_ms()
+        self._life.since = now_ms()
         self._raise_if_failed()
 
     def _stop_everything(self, timeout: float | None) -> None:
@@ -171,7 +180,7 @@ class Account(Queries, Expecting):
             if self._stream is not None:
                 self._stream.stop()
             finished = True
-            if self._started:
+            if self._life.started:
                 finished = self._runner.stop(timeout)
             self._publisher.close(10.0 if timeout is None else timeout)
             if not finished:  # the worker still holds the database: leave it to finish
@@ -191,16 +200,16 @@ class Account(Queries, Expecting):
         self.close()
 
     def _on_status(self, status: StreamStatus) -> None:
-        self._stream_state = type(status).__name__.lower()
-        self._state_since = now_ms()
+        self._life.stream_state = type(status).__name__.lower()
+        self._life.since = now_ms()
         log.info("stream: %s", status)
         if isinstance(status, Subscribed):
-            self._subscribed_once = True
+            self._life.subscribed_once = True
             self._runner.on_subscribed(f"subscribed on connection {status.conn_id}")
 
     def _on_failed(self, error: AccountFailedError) -> None:
         """The worker failed: stop the stream too (nothing received could be applied)."""
-        self._state_since = now_ms()
+        self._life.since = now_ms()
         if self._stream is not None:
             self._stream.stop(timeout=0)
         log.debug("stream stopped: the account failed (%s)", error.reason)
@@ -250,15 +259,15 @@ class Account(Queries, Expecting):
         this ``error`` (``health()``, ``failure``, ``ended``), like an account whose own
         stream ended; what was fed stays applied and queryable."""
         log.error("the feed ended for good: %s", error)
-        if self._feed_error is None:
-            self._feed_error = error
-            self._state_since = now_ms()
+        if self._life.feed_error is None:
+            self._life.feed_error = error
+            self._life.since = now_ms()
 
     def drain(self, timeout: float = 10.0) -> bool:
         """Wait until everything fed or received so far is applied and committed, and its
         events handed to the subscriptions' queues. False on timeout."""
         self._raise_if_failed()
-        if not self._started:
+        if not self._life.started:
             return True
         return self._runner.drain(timeout)
 
@@ -287,7 +296,7 @@ class Account(Queries, Expecting):
             resync_failures=stats.resync_failures,
             last_resync_at=stats.last_resync_at,
             last_resync=stats.last_resync,
-            stream=None if self._stream is None else self._stream_state,
+            stream=None if self._stream is None else self._life.stream_state,
             uncommitted=self._service.staged_frames,
             received=stream.frames if stream else stats.frames,
             outcomes=outcomes,
@@ -306,20 +315,20 @@ class Account(Queries, Expecting):
         failure = self._service.failure or self._runner.error
         if failure is None and self._stream is not None and self._stream.error is not None:
             failure = AccountFailedError(str(self._stream.error))  # e.g. refused credentials
-        if failure is None and self._feed_error is not None:
-            failure = AccountFailedError(f"feed: {self._feed_error}")
+        if failure is None and self._life.feed_error is not None:
+            failure = AccountFailedError(f"feed: {self._life.feed_error}")
         if failure is not None:
-            return "failed", failure.reason, self._state_since
-        if self._closed or not self._started:
-            return "stopped", None, self._state_since
+            return "failed", failure.reason, self._life.since
+        if self._life.closed or not self._life.started:
+            return "stopped", None, self._life.since
         fault = self._service.fault
         if fault is not None:
             return "degraded", f"store: {fault.error}", fault.since_ms
-        if self._stream is None or self._stream_state == "subscribed":
-            return "running", None, self._state_since
-        if self._subscribed_once:
-            return "degraded", f"stream: {self._stream_state}", self._state_since
-        return "starting", None, self._state_since
+        if self._stream is None or self._life.stream_state == "subscribed":
+            return "running", None, self._life.since
+        if self._life.subscribed_once:
+            return "degraded", f"stream: {self._life.stream_state}", self._life.since
+        return "starting", None, self._life.since
 
     @property
     def failure(self) -> BaseException | None:
@@ -329,7 +338,7 @@ class Account(Queries, Expecting):
         failure: BaseException | None = self._runner.error or self._service.failure
         if failure is None and self._stream is not None:
             failure = self._stream.error
-        return failure or self._feed_error
+        return failure or self._life.feed_error
 
     @property
     def ended(self) -> bool:
@@ -337,8 +346,8 @@ class Account(Queries, Expecting):
         socket did (``feed_ended``); see ``failure``."""
         stream = self._stream
         if stream is None:
-            return self._feed_error is not None
-        return self._started and stream.wait(0)
+            return self._life.feed_error is not None
+        return self._life.started and stream.wait(0)
 
     @property
     def last_resync(self) -> ResyncCompleted | None:
@@ -356,7 +365,7 @@ class Account(Queries, Expecting):
         """Call ``callback(event)`` for every committed event of the given types (all
         events if none given; subclasses included, e.g. ``Anomaly``). Delivery runs on
         the subscription's own thread; ``unsubscribe`` ends it."""
-        if self._closed:
+        if self._life.closed:
             raise LocalError("this Account is closed")
         with bound(self.log_context):  # its thread's log lines name the account
             subscription = Subscription(callback, types, max_pending=max_pending)
