@@ -19,23 +19,24 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Final, Self
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Self
 
 from oms.bybit.frames import parsed_frame
-from oms.bybit.rest import REST_URLS, RestClient
-from oms.bybit.signing import Credentials, Secret
-from oms.bybit.stream import NETWORKS, PrivateStream, StreamSettings, Subscribed
+from oms.bybit.stream import StreamSettings, Subscribed
 from oms.clock import now_ms
 from oms.core.expectations import DEFAULT_POSITION_GRACE_MS
 from oms.core.ledger import DEFAULT_KEEP_TERMINAL_ORDERS
 from oms.errors import AccountFailedError, LocalError, MalformedFrameError
-from oms.runtime.expecting import Expecting, net_position
-from oms.runtime.health import Health, Position
-from oms.runtime.logs import account_context, bound, set_connection
+from oms.runtime.expecting import Expecting
+from oms.runtime.health import Health
+from oms.runtime.logs import account_context, bound
 from oms.runtime.metrics import NO_METRICS
 from oms.runtime.pipeline import Pipeline
 from oms.runtime.publish import DEFAULT_MAX_PENDING, Subscription
+from oms.runtime.queries import Queries
 from oms.runtime.resync import RestRows, ResyncScope
+from oms.runtime.wiring import private_stream, rest_client, watch_with
 from oms.runtime.worker import DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_BUFFERED_FRAMES, Worker
 from oms.store.faults import DEFAULT_STORE_FAULT_DEADLINE_S
 from oms.store.lease import DEFAULT_LEASE_TTL_S
@@ -43,35 +44,32 @@ from oms.store.tables import DEFAULT_ACCOUNT
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from decimal import Decimal
 
     from oms.bybit.frames import Text
+    from oms.bybit.signing import Credentials
     from oms.bybit.stream import StreamStatus
     from oms.core.events import Event, ResyncCompleted
-    from oms.core.fills import Fill
-    from oms.core.orders import Order
     from oms.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-#: REST host of each named stream host, for ``stream=`` settings given without ``rest_url``.
-_REST_OF_STREAM: Final = {NETWORKS[name]: url for name, url in REST_URLS.items()}
+
+@dataclass(slots=True)
+class _Lifecycle:
+    """Where the account is in its life: what ``health()`` makes its state of."""
+
+    #: The stream's own state, as last reported ("stopped" before it starts).
+    stream_state: str = "stopped"
+    subscribed_once: bool = False
+    #: Since when (epoch ms) the account is in its state.
+    since: int = field(default_factory=now_ms)
+    started: bool = False
+    closed: bool = False
+    #: Feed mode: why the caller's socket ended for good, once it says so.
+    feed_error: BaseException | None = None
 
 
-class _StreamHooks:
-    """The stream's news of its connections, into the log context and the metrics."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self._metrics = metrics
-
-    def named(self, label: str) -> None:
-        set_connection(label)
-
-    def connected(self, number: int) -> None:
-        self._metrics.connected(number)
-
-
-class Account(Expecting):
+class Account(Queries, Expecting):
     """One Bybit account kept in a database, queried and watched from any thread.
 
     ``url`` is a SQLAlchemy URL (``sqlite:///oms.db``, ``postgresql+psycopg://...``).
@@ -105,7 +103,7 @@ class Account(Expecting):
         self.name = account
         #: Every log line of this account's threads names it and the stream's connection.
         self.log_context = account_context(account)
-        rest = _rest_client(stream, rest_url, credentials)  # before the database: may refuse
+        rest = rest_client(stream, rest_url, credentials)  # before the database: may refuse
         with bound(self.log_context):
             self._service = Pipeline(
                 url,
@@ -133,25 +131,9 @@ class Account(Expecting):
             max_buffered_bytes=max_buffered_bytes,
             on_failed=self._on_failed,
         )
-        self._stream = (
-            PrivateStream(stream, self._runner.feed, self._on_status, hooks=_StreamHooks(metrics))
-            if stream is not None
-            else None
-        )
-        if metrics is not NO_METRICS:
-            self._publisher.listen(metrics.event_published)
-            metrics.watch(
-                queue_depth=lambda: self._runner.queued,
-                last_frame_at=self._last_frame_at,
-            )
-        #: The stream's own state, as last reported ("stopped" before it starts).
-        self._stream_state = "stopped"
-        self._subscribed_once = False
-        self._state_since = now_ms()
-        self._started = False
-        self._closed = False
-        #: Feed mode: why the caller's socket ended for good, once it says so.
-        self._feed_error: BaseException | None = None
+        self._stream = private_stream(stream, self._runner, self._on_status, metrics)
+        watch_with(metrics, self._publisher, self._runner, self._last_frame_at)
+        self._life = _Lifecycle()
 
     def __repr__(self) -> str:
         return f"Account({self.name!r}, state={self.health().state!r})"
@@ -160,16 +142,16 @@ class Account(Expecting):
 
     def start(self) -> Self:
         """Start the worker thread (and the stream, if configured). Idempotent."""
-        if self._closed:
+        if self._life.closed:
             raise LocalError("this Account is closed")
         self._raise_if_failed()
-        if not self._started:
-            self._started = True
-            self._state_since = now_ms()
+        if not self._life.started:
+            self._life.started = True
+            self._life.since = now_ms()
             with bound(self.log_context):  # the threads inherit it
                 self._runner.start()
                 if self._stream is not None:
-                    self._stream_state = "connecting"
+                    self._life.stream_state = "connecting"
                     self._stream.start()
                 elif self._runner.rest is not None:
                     # Feed mode with REST: what the account did before is fetched now,
@@ -185,12 +167,12 @@ class Account(Expecting):
         could not be committed (a store fault that outlasted its deadline): ``close``
         never discards frames quietly. ``timeout``: seconds to wait for the worker
         (None: as long as it takes, which a store fault bounds by its deadline)."""
-        if self._closed:
+        if self._life.closed:
             self._raise_if_failed()
             return
-        self._closed = True
+        self._life.closed = True
         self._stop_everything(timeout)
-        self._state_since = now_ms()
+        self._life.since = now_ms()
         self._raise_if_failed()
 
     def _stop_everything(self, timeout: float | None) -> None:
@@ -198,7 +180,7 @@ class Account(Expecting):
             if self._stream is not None:
                 self._stream.stop()
             finished = True
-            if self._started:
+            if self._life.started:
                 finished = self._runner.stop(timeout)
             self._publisher.close(10.0 if timeout is None else timeout)
             if not finished:  # the worker still holds the database: leave it to finish
@@ -218,16 +200,16 @@ class Account(Expecting):
         self.close()
 
     def _on_status(self, status: StreamStatus) -> None:
-        self._stream_state = type(status).__name__.lower()
-        self._state_since = now_ms()
+        self._life.stream_state = type(status).__name__.lower()
+        self._life.since = now_ms()
         log.info("stream: %s", status)
         if isinstance(status, Subscribed):
-            self._subscribed_once = True
+            self._life.subscribed_once = True
             self._runner.on_subscribed(f"subscribed on connection {status.conn_id}")
 
     def _on_failed(self, error: AccountFailedError) -> None:
         """The worker failed: stop the stream too (nothing received could be applied)."""
-        self._state_since = now_ms()
+        self._life.since = now_ms()
         if self._stream is not None:
             self._stream.stop(timeout=0)
         log.debug("stream stopped: the account failed (%s)", error.reason)
@@ -277,82 +259,19 @@ class Account(Expecting):
         this ``error`` (``health()``, ``failure``, ``ended``), like an account whose own
         stream ended; what was fed stays applied and queryable."""
         log.error("the feed ended for good: %s", error)
-        if self._feed_error is None:
-            self._feed_error = error
-            self._state_since = now_ms()
+        if self._life.feed_error is None:
+            self._life.feed_error = error
+            self._life.since = now_ms()
 
     def drain(self, timeout: float = 10.0) -> bool:
         """Wait until everything fed or received so far is applied and committed, and its
         events handed to the subscriptions' queues. False on timeout."""
         self._raise_if_failed()
-        if not self._started:
+        if not self._life.started:
             return True
         return self._runner.drain(timeout)
 
-    # --- queries (any thread) -----------------------------------------------------------
-
-    def order(self, order_id: str) -> Order | None:
-        """An order by Bybit's orderId (from the database if it has left memory)."""
-        self._raise_if_failed()
-        with self._service.lock:
-            held = self._service.ledger.order(order_id)
-        return held if held is not None else self._service.stored_order(order_id)
-
-    def order_by_link_id(self, order_link_id: str) -> Order | None:
-        """The newest order carrying this orderLinkId (your client order id)."""
-        self._raise_if_failed()
-        if not order_link_id:
-            return None
-        with self._service.lock:
-            found = [o for o in self._service.ledger.orders() if o.order_link_id == order_link_id]
-        if found:
-            return max(found, key=lambda o: (o.created_time, o.updated_time))
-        return self._service.stored_order_by_link_id(order_link_id)
-
-    def open_orders(self, symbol: str | None = None) -> list[Order]:
-        """Orders still working or waiting for a trigger, oldest first."""
-        self._raise_if_failed()
-        with self._service.lock:
-            return self._service.ledger.open_orders(symbol)
-
-    def fills(self, order_id: str | None = None) -> list[Fill]:
-        """Booked fills (unique by execId) held in memory, in booking order; with
-        ``order_id``, that order's fills (from the database if it has left memory)."""
-        self._raise_if_failed()
-        with self._service.lock:
-            held = self._service.ledger.fills(order_id)
-            in_memory = order_id is None or self._service.ledger.order(order_id) is not None
-        return held if in_memory or held else self._service.stored_fills(order_id or "")
-
-    def positions(self) -> list[Position]:
-        """Every leg known from position reports or fills, sorted."""
-        self._raise_if_failed()
-        out = []
-        # Legs are mutable: read them under the lock, so the list is one consistent moment.
-        with self._service.lock:
-            for key, leg in sorted(self._service.ledger.legs().items()):
-                report = leg.report
-                out.append(
-                    Position(
-                        category=key.category,
-                        symbol=key.symbol,
-                        position_idx=key.position_idx,
-                        side=report.side if report else None,
-                        size=report.size if report else None,
-                        net_qty=report.net_qty if report else None,
-                        fills_net_qty=leg.derived_net,
-                        seq=report.seq if report else None,
-                        updated_time=report.updated_time if report else None,
-                    )
-                )
-        return out
-
-    def net_position(self, symbol: str, category: str | None = None) -> Decimal:
-        """Signed net position of a symbol (hedge mode: long leg minus short leg), as the
-        exchange reported it; from the fills if no report has arrived."""
-        self._raise_if_failed()
-        with self._service.lock:
-            return net_position(self._service, symbol, category)
+    # --- health (any thread; the queries are ``oms.runtime.queries``) -------------------
 
     def health(self) -> Health:
         """State (see ``HEALTH_STATES``), error, counters, and the last resync. Never
@@ -377,7 +296,7 @@ class Account(Expecting):
             resync_failures=stats.resync_failures,
             last_resync_at=stats.last_resync_at,
             last_resync=stats.last_resync,
-            stream=None if self._stream is None else self._stream_state,
+            stream=None if self._stream is None else self._life.stream_state,
             uncommitted=self._service.staged_frames,
             received=stream.frames if stream else stats.frames,
             outcomes=outcomes,
@@ -396,20 +315,20 @@ class Account(Expecting):
         failure = self._service.failure or self._runner.error
         if failure is None and self._stream is not None and self._stream.error is not None:
             failure = AccountFailedError(str(self._stream.error))  # e.g. refused credentials
-        if failure is None and self._feed_error is not None:
-            failure = AccountFailedError(f"feed: {self._feed_error}")
+        if failure is None and self._life.feed_error is not None:
+            failure = AccountFailedError(f"feed: {self._life.feed_error}")
         if failure is not None:
-            return "failed", failure.reason, self._state_since
-        if self._closed or not self._started:
-            return "stopped", None, self._state_since
+            return "failed", failure.reason, self._life.since
+        if self._life.closed or not self._life.started:
+            return "stopped", None, self._life.since
         fault = self._service.fault
         if fault is not None:
             return "degraded", f"store: {fault.error}", fault.since_ms
-        if self._stream is None or self._stream_state == "subscribed":
-            return "running", None, self._state_since
-        if self._subscribed_once:
-            return "degraded", f"stream: {self._stream_state}", self._state_since
-        return "starting", None, self._state_since
+        if self._stream is None or self._life.stream_state == "subscribed":
+            return "running", None, self._life.since
+        if self._life.subscribed_once:
+            return "degraded", f"stream: {self._life.stream_state}", self._life.since
+        return "starting", None, self._life.since
 
     @property
     def failure(self) -> BaseException | None:
@@ -419,7 +338,7 @@ class Account(Expecting):
         failure: BaseException | None = self._runner.error or self._service.failure
         if failure is None and self._stream is not None:
             failure = self._stream.error
-        return failure or self._feed_error
+        return failure or self._life.feed_error
 
     @property
     def ended(self) -> bool:
@@ -427,8 +346,8 @@ class Account(Expecting):
         socket did (``feed_ended``); see ``failure``."""
         stream = self._stream
         if stream is None:
-            return self._feed_error is not None
-        return self._started and stream.wait(0)
+            return self._life.feed_error is not None
+        return self._life.started and stream.wait(0)
 
     @property
     def last_resync(self) -> ResyncCompleted | None:
@@ -446,7 +365,7 @@ class Account(Expecting):
         """Call ``callback(event)`` for every committed event of the given types (all
         events if none given; subclasses included, e.g. ``Anomaly``). Delivery runs on
         the subscription's own thread; ``unsubscribe`` ends it."""
-        if self._closed:
+        if self._life.closed:
             raise LocalError("this Account is closed")
         with bound(self.log_context):  # its thread's log lines name the account
             subscription = Subscription(callback, types, max_pending=max_pending)
@@ -455,21 +374,3 @@ class Account(Expecting):
     def unsubscribe(self, subscription: Subscription) -> None:
         """Deliver what is queued for ``subscription`` and stop it."""
         self._publisher.remove(subscription)
-
-
-def _rest_client(
-    stream: StreamSettings | None, rest_url: str | None, credentials: Credentials | None
-) -> RestClient | None:
-    if rest_url is None and stream is not None:
-        rest_url = _REST_OF_STREAM.get(stream.url)
-        if rest_url is None:
-            raise LocalError(f"give rest_url: no known REST host for stream {stream.url}")
-    if rest_url is None:
-        return None
-    if credentials is None:
-        credentials = (
-            Credentials(stream.api_key, Secret(stream.secret.reveal()))
-            if stream is not None
-            else Credentials.from_env()
-        )
-    return RestClient(rest_url, credentials)

@@ -136,90 +136,113 @@ def require() -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class _Families:
+class _TrafficFamilies:
+    """What flows from the stream through the worker."""
+
     frames: Counter
     event_lag: Histogram
     ingestion_lag: Histogram
     reconnects: Counter
-    resyncs: Counter
-    anomalies: Counter
     queue_depth: Gauge
     last_frame: Gauge
+
+
+@dataclass(frozen=True, slots=True)
+class _IncidentFamilies:
+    """Repairs, anomalies and faults."""
+
+    resyncs: Counter
+    anomalies: Counter
     store_faults: Counter
     store_degraded: Gauge
     failed: Gauge
 
 
+@dataclass(frozen=True, slots=True)
+class _Families:
+    traffic: _TrafficFamilies
+    incidents: _IncidentFamilies
+
+
 _families: weakref.WeakKeyDictionary[CollectorRegistry, _Families] = weakref.WeakKeyDictionary()
 _families_lock = threading.Lock()
+#: The label every series has.
+_ACCOUNT: Final = ("account",)
 
 
 def _families_of(registry: CollectorRegistry) -> _Families:
     """The metric families in ``registry``, created once (a registry refuses duplicates)."""
-    from prometheus_client import Counter, Gauge, Histogram  # noqa: PLC0415
-
     with _families_lock:
         found = _families.get(registry)
-        if found is not None:
-            return found
-        account = ("account",)
-        made = _Families(
-            frames=Counter(
-                "oms_frames",
-                "Stream frames handled, by topic and outcome",
-                (*account, "topic", "outcome"),
-                registry=registry,
-            ),
-            event_lag=Histogram(
-                "oms_event_lag_ms",
-                "Receipt time minus venue time of order, fill and position events (ms)",
-                account,
-                registry=registry,
-                buckets=LAG_BUCKETS_MS,
-            ),
-            ingestion_lag=Histogram(
-                "oms_ingestion_lag_ms",
-                "Time a frame waited in the queue before the worker took it (ms)",
-                account,
-                registry=registry,
-                buckets=QUEUE_BUCKETS_MS,
-            ),
-            reconnects=Counter(
-                "oms_reconnects", "Stream connections after the first", account, registry=registry
-            ),
-            resyncs=Counter(
-                "oms_resyncs", "REST resyncs by result", (*account, "result"), registry=registry
-            ),
-            anomalies=Counter(
-                "oms_anomalies", "Anomaly events by type", (*account, "type"), registry=registry
-            ),
-            queue_depth=Gauge(
-                "oms_queue_depth", "Items waiting for the live worker", account, registry=registry
-            ),
-            last_frame=Gauge(
-                "oms_last_frame_timestamp_seconds",
-                "Receipt time of the newest stream frame (epoch seconds; 0: none yet)",
-                account,
-                registry=registry,
-            ),
-            store_faults=Counter(
-                "oms_store_faults", "Store faults begun", account, registry=registry
-            ),
-            store_degraded=Gauge(
-                "oms_store_degraded",
-                "1 while database writes fail and are retried",
-                account,
-                registry=registry,
-            ),
-            failed=Gauge(
-                "oms_account_failed",
-                "1 once the account stopped on a fault",
-                account,
-                registry=registry,
-            ),
-        )
-        _families[registry] = made
-        return made
+        if found is None:
+            found = _Families(_traffic_families(registry), _incident_families(registry))
+            _families[registry] = found
+        return found
+
+
+def _traffic_families(registry: CollectorRegistry) -> _TrafficFamilies:
+    from prometheus_client import Counter, Gauge, Histogram  # noqa: PLC0415
+
+    return _TrafficFamilies(
+        frames=Counter(
+            "oms_frames",
+            "Stream frames handled, by topic and outcome",
+            (*_ACCOUNT, "topic", "outcome"),
+            registry=registry,
+        ),
+        event_lag=Histogram(
+            "oms_event_lag_ms",
+            "Receipt time minus venue time of order, fill and position events (ms)",
+            _ACCOUNT,
+            registry=registry,
+            buckets=LAG_BUCKETS_MS,
+        ),
+        ingestion_lag=Histogram(
+            "oms_ingestion_lag_ms",
+            "Time a frame waited in the queue before the worker took it (ms)",
+            _ACCOUNT,
+            registry=registry,
+            buckets=QUEUE_BUCKETS_MS,
+        ),
+        reconnects=Counter(
+            "oms_reconnects", "Stream connections after the first", _ACCOUNT, registry=registry
+        ),
+        queue_depth=Gauge(
+            "oms_queue_depth", "Items waiting for the live worker", _ACCOUNT, registry=registry
+        ),
+        last_frame=Gauge(
+            "oms_last_frame_timestamp_seconds",
+            "Receipt time of the newest stream frame (epoch seconds; 0: none yet)",
+            _ACCOUNT,
+            registry=registry,
+        ),
+    )
+
+
+def _incident_families(registry: CollectorRegistry) -> _IncidentFamilies:
+    from prometheus_client import Counter, Gauge  # noqa: PLC0415
+
+    return _IncidentFamilies(
+        resyncs=Counter(
+            "oms_resyncs", "REST resyncs by result", (*_ACCOUNT, "result"), registry=registry
+        ),
+        anomalies=Counter(
+            "oms_anomalies", "Anomaly events by type", (*_ACCOUNT, "type"), registry=registry
+        ),
+        store_faults=Counter("oms_store_faults", "Store faults begun", _ACCOUNT, registry=registry),
+        store_degraded=Gauge(
+            "oms_store_degraded",
+            "1 while database writes fail and are retried",
+            _ACCOUNT,
+            registry=registry,
+        ),
+        failed=Gauge(
+            "oms_account_failed",
+            "1 once the account stopped on a fault",
+            _ACCOUNT,
+            registry=registry,
+        ),
+    )
 
 
 def _topic_label(topic: str | None) -> str:
@@ -241,12 +264,12 @@ class PrometheusMetrics:
         self.registry = registry if registry is not None else REGISTRY
         self._f = _families_of(self.registry)
         self._frames: dict[tuple[str | None, str], Counter] = {}
-        self._event_lag = self._f.event_lag.labels(account)
-        self._ingestion_lag = self._f.ingestion_lag.labels(account)
-        self._reconnects = self._f.reconnects.labels(account)
+        self._event_lag = self._f.traffic.event_lag.labels(account)
+        self._ingestion_lag = self._f.traffic.ingestion_lag.labels(account)
+        self._reconnects = self._f.traffic.reconnects.labels(account)
         self._resyncs = {
-            True: self._f.resyncs.labels(account, "ok"),
-            False: self._f.resyncs.labels(account, "failed"),
+            True: self._f.incidents.resyncs.labels(account, "ok"),
+            False: self._f.incidents.resyncs.labels(account, "failed"),
         }
 
     def connected(self, number: int) -> None:
@@ -259,7 +282,7 @@ class PrometheusMetrics:
         key = (result.topic, result.outcome.value)
         counter = self._frames.get(key)
         if counter is None:
-            counter = self._f.frames.labels(self.account, _topic_label(key[0]), key[1])
+            counter = self._f.traffic.frames.labels(self.account, _topic_label(key[0]), key[1])
             self._frames[key] = counter
         counter.inc()
         self._ingestion_lag.observe(max(0, dequeued_at - received_at))
@@ -275,29 +298,29 @@ class PrometheusMetrics:
     def event_published(self, event: ev.Event) -> None:
         """Count anomalies by type."""
         if isinstance(event, ev.Anomaly):
-            self._f.anomalies.labels(self.account, type(event).__name__).inc()
+            self._f.incidents.anomalies.labels(self.account, type(event).__name__).inc()
 
     def store_fault(self, *, active: bool) -> None:
         """Count a store fault as it begins; the gauge says whether one lasts."""
         if active:
-            self._f.store_faults.labels(self.account).inc()
-        self._f.store_degraded.labels(self.account).set(1 if active else 0)
+            self._f.incidents.store_faults.labels(self.account).inc()
+        self._f.incidents.store_degraded.labels(self.account).set(1 if active else 0)
 
     def failed(self) -> None:
         """Set the failed gauge."""
-        self._f.failed.labels(self.account).set(1)
+        self._f.incidents.failed.labels(self.account).set(1)
 
     def watch(
         self, *, queue_depth: Callable[[], int], last_frame_at: Callable[[], int | None]
     ) -> None:
         """Gauges read at scrape time."""
-        self._f.queue_depth.labels(self.account).set_function(lambda: float(queue_depth()))
+        self._f.traffic.queue_depth.labels(self.account).set_function(lambda: float(queue_depth()))
 
         def last_frame() -> float:
             at = last_frame_at()
             return 0.0 if at is None else at / 1000.0
 
-        self._f.last_frame.labels(self.account).set_function(last_frame)
+        self._f.traffic.last_frame.labels(self.account).set_function(last_frame)
 
 
 class Exporter:

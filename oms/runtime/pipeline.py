@@ -18,7 +18,8 @@ connection lost) keeps the staged group and raises ``StoreUnavailableError``; th
 retries with ``commit_pending``, which backs off (capped) until the write succeeds or the
 store-fault deadline passes. Meanwhile ``fault`` says since when and why. Anything else
 (a deadline passed, a write the database refuses for good, a bug while applying a frame)
-fails the service: ``failure`` holds the reason, and every later call raises it.
+fails the service: ``failure`` holds the reason, and every later call raises it (the
+handling is ``oms.runtime.write_faults``).
 
 Threads: frames are applied by one thread (the caller's, or ``oms.runtime.worker``'s worker). Other
 threads may read the ledger while holding ``lock``, which every mutation of the ledger
@@ -51,19 +52,15 @@ from oms.errors import (
     LeaseLostError,
     OmsError,
     StorageError,
-    StoreUnavailableError,
 )
 from oms.runtime.commit import Staged, write_group
 from oms.runtime.publish import Publisher
 from oms.runtime.restore import StoredState, restore
 from oms.runtime.staging import complete_row, journal_row, stage
+from oms.runtime.write_faults import WriteFaults
 from oms.store.db import checkpoint_if_due, ensure_schema, open_engine, safe_url
 from oms.store.faults import (
     DEFAULT_STORE_FAULT_DEADLINE_S,
-    RETRY_DELAY_S,
-    StoreFault,
-    describe,
-    is_transient,
 )
 from oms.store.lease import DEFAULT_LEASE_TTL_S, Lease
 from oms.store.repository import Repository
@@ -102,7 +99,7 @@ class Watcher(Protocol):
         ...
 
 
-class Pipeline:
+class Pipeline(WriteFaults):
     """One account's durable ledger in one database."""
 
     def __init__(  # noqa: PLR0913 - keyword-only settings, each with a safe default
@@ -121,21 +118,14 @@ class Pipeline:
         lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
         publisher: Publisher | None = None,
     ) -> None:
+        super().__init__(store_fault_deadline_s)
         self.account = account
-        #: A store fault lasting longer than this (seconds) fails the service.
-        self.store_fault_deadline_s = store_fault_deadline_s
-        #: The write fault in progress, if any (what ``health()`` reports as degraded).
-        self.fault: StoreFault | None = None
-        #: Why the service stopped for good, if it did; every later call raises it.
-        self.failure: AccountFailedError | None = None
         self.group_frames = group_frames
         self.group_ms = group_ms
         #: None: keep every order in memory (and load every order on open).
         self.keep_terminal_orders = keep_terminal_orders
         #: Terminal orders last updated longer ago than this (venue time) leave memory too.
         self.keep_terminal_ms = keep_terminal_ms
-        # Evict in steps (a tenth of what is kept) rather than one order per commit.
-        self._evict_slack = 0 if keep_terminal_orders is None else keep_terminal_orders // 10
         self.engine: Engine = open_engine(url)
         self.repo = Repository(self.engine.dialect, account)
         self.ledger = Ledger(settle_frames=settle_frames)
@@ -150,11 +140,16 @@ class Pipeline:
         self.lease: Lease | None = None
         #: What the lease's heartbeat reports besides itself (``oms status`` shows it).
         self.heartbeat: Callable[[], dict[str, object]] = self._heartbeat
+        self._open(url, take_lease=take_lease, wait_lease_s=wait_lease_s, lease_ttl_s=lease_ttl_s)
+
+    def _open(self, url: str, *, take_lease: bool, wait_lease_s: float, lease_ttl_s: float) -> None:
+        """Migrate the schema, take the lease (a writer) and restore the state; a refused
+        open leaves nothing taken or open behind."""
         try:
             ensure_schema(self.engine)
             if take_lease:
                 # Before the state is loaded, so it is the last owner's final state.
-                self.lease = Lease(self.engine, account, ttl_s=lease_ttl_s)
+                self.lease = Lease(self.engine, self.account, ttl_s=lease_ttl_s)
                 self.lease.acquire(wait_s=wait_lease_s)
                 self.lease.start_renewing(lambda: self.heartbeat())  # noqa: PLW0108 - read late: Account replaces it
             self._connection = self.engine.connect()
@@ -320,82 +315,9 @@ class Pipeline:
             raise self._write_failed(exc, began) from exc
         self._staged = Staged()
         checkpoint_if_due(self.connection)  # keeps the SQLite WAL bounded; never waits
-        if self.fault is not None:
-            log.warning(
-                "store: writing again after %.1f s and %d failed attempts",
-                (time.monotonic() - self.fault.since),
-                self.fault.attempts,
-            )
-            self.fault = None
+        self._wrote_again()
         self._evict()
         self.publisher.publish(events)
-
-    def _write_failed(self, exc: BaseException, began: float) -> OmsError:
-        """Classify a failed write: kept for a retry, or the service fails. A fault
-        dates from when its first failing write began (SQLite's busy wait included)."""
-        self._drop_connection()
-        if isinstance(exc, LeaseLostError):  # another process owns the account now
-            return self.fail(exc.reason)
-        if not is_transient(exc):
-            log.error("store: the database refused a write", exc_info=exc)
-            return self.fail(f"the database refused a write for good: {describe(exc)}")
-        error = describe(exc)
-        fault = self.fault
-        if fault is None:
-            waited_ms = int((time.monotonic() - began) * 1000)
-            self.fault = StoreFault(since_ms=now_ms() - waited_ms, since=began, error=error)
-            kept = self.staged_frames
-            log.warning("store: cannot write (%s); keeping %d frames and retrying", error, kept)
-        else:
-            fault.attempts += 1
-            fault.error = error
-            log.info("store: still cannot write (attempt %d): %s", fault.attempts, error)
-        return StoreUnavailableError(f"cannot write to the database: {error}")
-
-    def commit_pending(self, *, abort: Callable[[], str | None] | None = None) -> None:
-        """Write what is staged, retrying with capped backoff while the fault lasts.
-
-        Fails the service (``AccountFailedError``) when the fault outlasts
-        ``store_fault_deadline_s`` (checked before every attempt; an attempt itself may
-        wait up to SQLite's busy timeout), or when ``abort()`` returns a reason to stop."""
-        delay = RETRY_DELAY_S[0]
-        while True:
-            self._check_deadline(abort)
-            try:
-                self.flush()
-            except StoreUnavailableError:
-                fault = self.fault
-                waited = 0.0 if fault is None else time.monotonic() - fault.since
-                time.sleep(min(delay, max(self.store_fault_deadline_s - waited, 0.0)))
-                delay = min(delay * 2, RETRY_DELAY_S[1])
-            else:
-                return
-
-    def _check_deadline(self, abort: Callable[[], str | None] | None) -> None:
-        fault = self.fault
-        if fault is None:
-            return
-        waited = time.monotonic() - fault.since
-        if waited >= self.store_fault_deadline_s:
-            raise self.fail(
-                f"the database stayed unwritable for {waited:.0f} s (store-fault deadline "
-                f"{self.store_fault_deadline_s:g} s): {fault.error}"
-            )
-        reason = abort() if abort is not None else None
-        if reason is not None:
-            raise self.fail(f"{reason} while the database was unwritable: {fault.error}")
-
-    def fail(self, reason: str) -> AccountFailedError:
-        """Stop the service for good with ``reason`` (every later call raises it); the
-        first reason stays. Returns the failure, for the caller to raise."""
-        if self.failure is None:
-            self.failure = AccountFailedError(reason)
-            log.error("account %s failed: %s", self.account, reason)
-        return self.failure
-
-    def _check_usable(self) -> None:
-        if self.failure is not None:
-            raise self.failure
 
     @property
     def staged_frames(self) -> int:
@@ -409,7 +331,8 @@ class Pipeline:
             return
         # An age pass scans the orders held (a few thousand) once per commit.
         before = None if self.keep_terminal_ms is None else now_ms() - self.keep_terminal_ms
-        if before is not None or self.ledger.terminal_count > keep + self._evict_slack:
+        # Evict in steps (a tenth of what is kept) rather than one order per commit.
+        if before is not None or self.ledger.terminal_count > keep + keep // 10:
             with self.lock:
                 if self.ledger.recall is None:
                     self.ledger.recall = StoredState(self)

@@ -20,6 +20,8 @@ from oms.errors import StorageError
 if TYPE_CHECKING:
     from typing import Any
 
+    from sqlalchemy.engine import Connection
+
     from oms.bybit.models import WireModel
     from oms.core.fills import Fill
     from oms.core.orders import Order
@@ -36,11 +38,7 @@ def restore(pipeline: Pipeline) -> None:
         orders = pipeline.repo.load_orders(conn, keep_terminal=keep)
         held = {o.order_id for o in orders}
         if keep is not None and pipeline.repo.count_orders(conn) > len(orders):
-            # Some orders stay in the database: reports naming them must find them.
-            pipeline.ledger.recall = StoredState(pipeline)
-            for order_id in pipeline.repo.iter_order_ids(conn):
-                if order_id not in held:
-                    pipeline.ledger.evicted.add(order_id)
+            _recall_the_rest(pipeline, conn, held)
         legs = pipeline.repo.load_legs(conn)
         counts = pipeline.repo.frame_counts(conn)
         wallets = [(_wallet(report), at) for report, at in pipeline.repo.load_wallets(conn)]
@@ -69,6 +67,14 @@ def restore(pipeline: Pipeline) -> None:
             len(pipeline.ledger.fills()),
             len(legs),
         )
+
+
+def _recall_the_rest(pipeline: Pipeline, conn: Connection, held: set[str]) -> None:
+    """Some orders stay in the database: reports naming them must find them."""
+    pipeline.ledger.recall = StoredState(pipeline)
+    for order_id in pipeline.repo.iter_order_ids(conn):
+        if order_id not in held:
+            pipeline.ledger.evicted.add(order_id)
 
 
 def _wallet(report: dict[str, Any]) -> WireModel:

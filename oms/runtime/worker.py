@@ -84,8 +84,6 @@ class Worker:
         self.max_buffered_frames = max_buffered_frames
         self.max_buffered_bytes = max_buffered_bytes
         self._on_failed = on_failed
-        self._buffered_bytes = 0
-        self._bytes_lock = threading.Lock()
         #: Frames received after the account failed (never applied; a restart resyncs).
         self.lost_frames = 0
         self.metrics = metrics
@@ -96,7 +94,7 @@ class Worker:
         self.scope = scope or ResyncScope()
         self.stats = LiveStats()
         self._record = record
-        self._queue: queue.Queue[tuple[str, Any, int]] = queue.Queue()
+        self._queue = _Inbox()
         self._worker: threading.Thread | None = None
         self._stopping = threading.Event()
         self._connections = 0
@@ -118,10 +116,7 @@ class Worker:
         if self.error is not None:
             self.lost_frames += 1
             return
-        size = len(text) if isinstance(text, str | bytes) else 0
-        with self._bytes_lock:
-            self._buffered_bytes += size
-            buffered = self._buffered_bytes
+        buffered = self._queue.count_bytes(text)
         frames = self._queue.qsize()
         if frames >= self.max_buffered_frames or buffered > self.max_buffered_bytes:
             self.lost_frames += 1
@@ -254,9 +249,7 @@ class Worker:
         self._taken_at = received_at
         self.stats.frames += 1
         self._last_frame = time.monotonic()
-        if isinstance(frame, str | bytes):
-            with self._bytes_lock:
-                self._buffered_bytes -= len(frame)
+        self._queue.uncount_bytes(frame)
         if self._record is not None:
             self._record(frame)  # type: ignore[arg-type]
         self._guard(self._apply, frame, received_at)
@@ -300,23 +293,31 @@ class Worker:
         try:
             fetched = fetch_snapshot(self.rest, self.convert, self.service, self.scope)
         except OmsError as exc:
-            self.stats.resync_failures += 1
-            self.metrics.resynced(ok=False)
-            log.error(  # noqa: TRY400 - the reason, not a trace
-                "resync failed (retrying in %.0f s), state may miss what the gap lost: %s",
-                self._retry_delay,
-                exc,
-            )
-            self._retry_at = time.monotonic() + self._retry_delay
-            self._retry_delay = min(self._retry_delay * 2, RESYNC_RETRY_S[1])
-            self.service.flush()
+            self._resync_failed(exc)
             return
         self._retry_delay = RESYNC_RETRY_S[0]
         batch = self.service.reconcile(fetched.snapshot, raw=fetched.raw, wallets=fetched.wallets)
+        self._resynced(reason, batch.events)
+
+    def _resync_failed(self, exc: OmsError) -> None:
+        """Count and log a failed resync, retried later (the gap stays recorded)."""
+        self.stats.resync_failures += 1
+        self.metrics.resynced(ok=False)
+        log.error(  # the reason, not a trace
+            "resync failed (retrying in %.0f s), state may miss what the gap lost: %s",
+            self._retry_delay,
+            exc,
+        )
+        self._retry_at = time.monotonic() + self._retry_delay
+        self._retry_delay = min(self._retry_delay * 2, RESYNC_RETRY_S[1])
+        self.service.flush()
+
+    def _resynced(self, reason: str, events: list[ev.Event]) -> None:
+        """Count a completed resync and log what it corrected."""
         self.stats.resyncs += 1
         self.metrics.resynced(ok=True)
         self.stats.last_resync_at = now_ms()
-        done = [e for e in batch.events if isinstance(e, ev.ResyncCompleted)]
+        done = [e for e in events if isinstance(e, ev.ResyncCompleted)]
         self.stats.last_resync = done[-1] if done else None
         if done:
             d = done[-1]
@@ -332,6 +333,31 @@ class Worker:
                 d.fill_gaps,
                 d.refused,
             )
+
+
+class _Inbox(queue.Queue[tuple[str, Any, int]]):
+    """The worker's queue, with the bytes of the frames in it (the stream adds them as it
+    queues, the worker takes them off as it takes the frames), to bound what it holds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._bytes = 0
+        self._bytes_lock = threading.Lock()
+
+    def count_bytes(self, frame: object) -> int:
+        """Count a frame about to be queued; the bytes queued with it."""
+        with self._bytes_lock:
+            self._bytes += _size(frame)
+            return self._bytes
+
+    def uncount_bytes(self, frame: object) -> None:
+        """The worker took ``frame`` off the queue."""
+        with self._bytes_lock:
+            self._bytes -= _size(frame)
+
+
+def _size(frame: object) -> int:
+    return len(frame) if isinstance(frame, str | bytes) else 0
 
 
 def _isolated(action: Callable[[], object]) -> None:

@@ -62,13 +62,13 @@ from oms.store.lease_records import (
     BOOT_ID,
     DEFAULT_LEASE_TTL_S,
     LeaseRecord,
+    died_here,
     held_error,
     is_pg,
     iso_utc,
     lease_clock_ms,
     lease_condition,
     local_ms,
-    process_alive,
     read_leases,
     record_of,
     refuse_while_written,
@@ -211,7 +211,7 @@ class Lease:
                 row = self._locked_row(connection)
                 record, now = record_of(row), int(row["now_ms"])
                 live = not record.released and now - record.heartbeat_at <= self._ttl_ms
-                if self._pg and live and not self._died_here(record):
+                if self._pg and live and not died_here(record, self._host):
                     raise held_error(self.account, record, now)  # rolls the transaction back
                 epoch = record.epoch + 1
                 connection.execute(
@@ -223,14 +223,6 @@ class Lease:
             check_leases_table(engine)
             raise storage_error(f"take the lease of account {self.account!r}", engine, exc) from exc
         return epoch, now
-
-    def _died_here(self, record: LeaseRecord) -> bool:
-        """Whether the owner ran on this very machine (same host name and boot) and its
-        process is gone: then its lease is free at once, as a dead owner's OS lock is on
-        SQLite, and a supervisor's restart after a crash need not wait for the expiry."""
-        if BOOT_ID is None or (record.owner_host, record.owner_boot) != (self._host, BOOT_ID):
-            return False
-        return not process_alive(record.owner_pid)
 
     def _locked_row(self, connection: Connection) -> RowMapping:
         """The account's row, made if absent, locked against other takers. SQLite: the

@@ -80,6 +80,15 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+def died_here(record: LeaseRecord, host: str) -> bool:
+    """Whether the owner ran on this very machine (same host name ``host`` and boot) and
+    its process is gone: then its lease is free at once, as a dead owner's OS lock is on
+    SQLite, and a supervisor's restart after a crash need not wait for the expiry."""
+    if BOOT_ID is None or (record.owner_host, record.owner_boot) != (host, BOOT_ID):
+        return False
+    return not process_alive(record.owner_pid)
+
+
 def local_ms() -> int:
     return time.time_ns() // 1_000_000
 
