@@ -6,14 +6,15 @@ of ``oms.bybit.wire``.
 pydantic-core parses the JSON and validates each element straight into its core value
 (the rules' ``value`` schemas: numbers already ``Decimal``, sides and statuses already
 enums), and Python only puts the values in field order and applies the rules that span
-fields (``_finish_*``). ``decode_element`` is the same schema and the same finishing for
-one element (a REST row, an element of a refused frame).
+fields (``oms.bybit.finishers``). ``decode_element`` is the same schema and the same
+finishing for one element (a REST row, an element of a refused frame).
 
 Only when ``FRAMES`` refuses a frame (anything wrong in it, a wallet, a control frame, an
 unknown topic) does ``decode_exactly`` parse the JSON to a tree and decode element by
-element with ``decode_element``, so that one bad element is named, with the precise reason,
-without losing its valid siblings. A frame ``FRAMES`` takes comes out exactly as
-``decode_exactly`` would make it, by construction: the same schemas, the same finishing.
+element with ``decode_element``, so that one bad element is named, with the precise reason
+(``describe``: ``oms.bybit.reasons``), without losing its valid siblings. A frame
+``FRAMES`` takes comes out exactly as ``decode_exactly`` would make it, by construction:
+the same schemas, the same finishing.
 
 JSON ``null`` in a field that may be empty (``oms.bybit.wire.Column.may_be_empty``) is
 read as ``""``; ``FRAMES`` takes no ``null`` (the hot path pays nothing for it), so a frame
@@ -27,7 +28,6 @@ naming its type, like any other unusable frame.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from operator import itemgetter
@@ -37,6 +37,7 @@ import pydantic_core
 from pydantic_core import CoreSchema, SchemaValidator, ValidationError, core_schema
 
 from oms.bybit import wire
+from oms.bybit.finishers import fill_finisher, order_finisher, position_finisher
 from oms.bybit.frames import (
     OTHER_PRIVATE_TOPICS,
     TOPICS,
@@ -52,13 +53,17 @@ from oms.bybit.frames import (
     excerpt,
     valid_unicode,
 )
-from oms.bybit.rules import CREATION_TIME, DECIMAL_RULE, UNKNOWN_VALUE
+from oms.bybit.reasons import describe
+from oms.bybit.rules import CREATION_TIME
 from oms.core.fills import FillSource
 from oms.errors import MalformedFrameError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pydantic import TypeAdapter
 
+    from oms.bybit.finishers import Assemble, Assembler, Build
     from oms.bybit.models import WireModel
     from oms.bybit.wire import Table
     from oms.core.ledger import Update
@@ -84,19 +89,6 @@ __all__ = [
     "valid_unicode",
 ]
 
-_new_tuple: Final = tuple.__new__
-#: A validated element: (values in validation order, extra keyword arguments: none).
-_Validated = tuple[tuple[Any, ...], dict[str, Any]]
-#: A decoded frame: (kind, topic, id, creationTime, [core values]).
-_Frame = tuple[Kind, str, str, int, list[Any]]
-#: ``assemble(elements, topic, frame_id, creation)``: the frame of validated elements.
-_Assemble = Callable[[list[_Validated], str, str, int], _Frame]
-#: ``assembler(category, tail, kind)``: the ``_Assemble`` of frames of one topic (see
-#: ``_Decoder``).
-_Assembler = Callable[[str, tuple[Any, ...], Kind], _Assemble]
-#: values + tail -> the core fields in order (an ``itemgetter``)
-_Build = Callable[[tuple[Any, ...]], tuple[Any, ...]]
-
 
 @dataclass(frozen=True, slots=True)
 class _Decoder:
@@ -113,7 +105,7 @@ class _Decoder:
     #: the same rules with the required fields first, which names every refused field with
     #: its reason ("Field required" too): run only for an element ``validator`` refused
     reporter: SchemaValidator
-    assembler: _Assembler
+    assembler: Assembler
     #: the tail of each context (a fill's source); ``()`` without context
     tails: dict[object, tuple[Any, ...]]
     #: wire keys whose ``null`` is read as ``""``
@@ -170,7 +162,7 @@ def _reporter_schema(table: Table) -> CoreSchema:
     return core_schema.arguments_v3_schema(parameters, extra_behavior="ignore")
 
 
-def _builder(table: Table) -> _Build | None:
+def _builder(table: Table) -> Build | None:
     """values + tail (the fixed values, then the context's) -> the core fields in order;
     None when they are in order already (the order, execution and position tables)."""
     names = [c.core for c in table.columns] + [*table.fixed, *table.context]
@@ -180,7 +172,7 @@ def _builder(table: Table) -> _Build | None:
     return itemgetter(*(names.index(name) for name in fields))
 
 
-def _compile(table: Table, finisher: Callable[[_Build | None, Any], _Assembler]) -> _Decoder:
+def _compile(table: Table, finisher: Callable[[Build | None, Any], Assembler]) -> _Decoder:
     contexts: dict[object, tuple[Any, ...]] = {None: tuple(table.fixed.values())}
     if table.context == ("source",):
         contexts = {source: (source,) for source in FillSource}
@@ -213,91 +205,11 @@ def _blank_wallet(table: Table, element: object) -> object:
     return out
 
 
-# --- the rules that span fields ------------------------------------------------------------
-
-
-def _index(table: Table, name: str) -> int:
-    fields: tuple[str, ...] = table.core._fields  # type: ignore[union-attr]
-    return fields.index(name)
-
-
-# Positions, not attributes: indexing a tuple costs a third of reading a NamedTuple
-# attribute (a descriptor call), and these run for every element.
-_ORDER_CATEGORY: Final = _index(wire.ORDER, "category")
-_FILL_CATEGORY: Final = _index(wire.EXECUTION, "category")
-_POSITION_CATEGORY: Final = _index(wire.POSITION, "category")
-_AVG_PRICE: Final = _index(wire.ORDER, "avg_price")
-_CUM_EXEC_QTY: Final = _index(wire.ORDER, "cum_exec_qty")
-_SIDE: Final = _index(wire.POSITION, "side")
-_SIZE: Final = _index(wire.POSITION, "size")
-
-
-# One function per kind and topic finishes every element of a frame, and is what FRAMES
-# calls: one call per frame, not two per element (it runs for every frame; the rules are
-# written once per kind, in the factory). ``tuple.__new__`` makes the NamedTuple without
-# its Python-level ``__new__``. A loop, not a comprehension: one call fewer.
-
-
-def _order_finisher(build: _Build | None, core: Any) -> _Assembler:  # noqa: ANN401 - Order
-    def assembler(category: str, tail: tuple[Any, ...], kind: Kind) -> _Assemble:
-        def assemble(data: list[_Validated], topic: str, frame_id: str, creation: int) -> _Frame:
-            orders = []
-            for validated, _ in data:
-                values = validated + tail
-                order = _new_tuple(core, values if build is None else build(values))
-                if not order[_ORDER_CATEGORY] and category:  # "" (a REST row's none)
-                    order = order._replace(category=category)
-                if order[_AVG_PRICE] is not None and not order[_CUM_EXEC_QTY]:
-                    order = order._replace(avg_price=None)  # none before any fill
-                orders.append(order)
-            return kind, topic, frame_id, creation, orders
-
-        return assemble
-
-    return assembler
-
-
-def _fill_finisher(build: _Build | None, core: Any) -> _Assembler:  # noqa: ANN401 - Fill
-    def assembler(category: str, tail: tuple[Any, ...], kind: Kind) -> _Assemble:
-        def assemble(data: list[_Validated], topic: str, frame_id: str, creation: int) -> _Frame:
-            fills = []
-            for validated, _ in data:
-                values = validated + tail
-                fill = _new_tuple(core, values if build is None else build(values))
-                if not fill[_FILL_CATEGORY] and category:
-                    fill = fill._replace(category=category)
-                fills.append(fill)
-            return kind, topic, frame_id, creation, fills
-
-        return assemble
-
-    return assembler
-
-
-def _position_finisher(build: _Build | None, core: Any) -> _Assembler:  # noqa: ANN401 - PositionReport
-    def assembler(category: str, tail: tuple[Any, ...], kind: Kind) -> _Assemble:
-        def assemble(data: list[_Validated], topic: str, frame_id: str, creation: int) -> _Frame:
-            reports = []
-            for validated, _ in data:
-                values = validated + tail
-                report = _new_tuple(core, values if build is None else build(values))
-                if report[_SIDE] is None and report[_SIZE]:
-                    raise ValueError(f"size: {report[_SIZE]} with an empty side")
-                if not report[_POSITION_CATEGORY] and category:
-                    report = report._replace(category=category)
-                reports.append(report)
-            return kind, topic, frame_id, creation, reports
-
-        return assemble
-
-    return assembler
-
-
 _DECODERS: Final[dict[Kind, _Decoder]] = {
-    Kind.ORDER: _compile(wire.ORDER, _order_finisher),
-    Kind.EXECUTION: _compile(wire.EXECUTION, _fill_finisher),
-    Kind.FAST_EXECUTION: _compile(wire.FAST_EXECUTION, _fill_finisher),
-    Kind.POSITION: _compile(wire.POSITION, _position_finisher),
+    Kind.ORDER: _compile(wire.ORDER, order_finisher),
+    Kind.EXECUTION: _compile(wire.EXECUTION, fill_finisher),
+    Kind.FAST_EXECUTION: _compile(wire.FAST_EXECUTION, fill_finisher),
+    Kind.POSITION: _compile(wire.POSITION, position_finisher),
 }
 
 
@@ -318,7 +230,7 @@ def _wallet() -> TypeAdapter[WireModel]:
 _TOPIC_CATEGORY: Final = {topic: category_of(topic) for topic in TOPICS}
 
 
-def _assembler(kind: Kind, decoder: _Decoder, topic: str) -> _Assemble:
+def _assembler(kind: Kind, decoder: _Decoder, topic: str) -> Assemble:
     """The frame of one topic from its validated parts (its category, the stream's tail
     and the kind constants there)."""
     tail = decoder.tails[FillSource.STREAM if FillSource.STREAM in decoder.tails else None]
@@ -469,35 +381,3 @@ def _control(tree: dict[str, Any]) -> ControlFrame:
     else:
         kind = ControlKind.OTHER
     return ControlFrame(kind, message)
-
-
-#: pydantic error type -> what a reason says (the rest: pydantic's own message)
-_MESSAGES: Final = {
-    "string_pattern_mismatch": DECIMAL_RULE,
-    "missing_argument": "Field required",
-    "arguments_type": "not an object",
-    "enum": UNKNOWN_VALUE,
-}
-
-
-def describe(exc: ValidationError, *, located: bool = True, table: Table | None = None) -> str:
-    """A one-line reason from a pydantic error: ``field: message (got value)`` (without
-    the ``field: `` when not ``located``); the fields in ``table``'s order, if given."""
-    errors = exc.errors(include_url=False)
-    if table is not None:
-        keys = [c.wire for c in table.columns]
-        errors.sort(key=lambda e: keys.index(e["loc"][0]) if e["loc"] else -1)  # type: ignore[arg-type]
-    parts = []
-    for err in errors[:3]:
-        loc = ".".join(str(p) for p in err["loc"]) or "element"
-        got = repr(err.get("input"))
-        if len(got) > 40:
-            got = got[:40] + "..."
-        message = _MESSAGES.get(err["type"], err["msg"])
-        if err.get("input", "") is None and err["type"] != "missing_argument":
-            message = f"{message}, not null"  # (null is "" only where a field may be empty)
-        parts.append(f"{loc}: {message} (got {got})" if located else f"{message} (got {got})")
-    more = exc.error_count() - len(parts)
-    if more > 0:
-        parts.append(f"and {more} more")
-    return "; ".join(parts)

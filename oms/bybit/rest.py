@@ -25,15 +25,12 @@ Failures (what pybit gets wrong, done deliberately here):
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import logging
 import random
-import ssl
 import time
 import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urlsplit
 
 from oms.bybit.rest_answers import (
     MAX_BODY,
@@ -62,6 +59,7 @@ from oms.bybit.rest_rows import (  # the row converters and paths are re-exporte
     wallet_from_rest,
     with_category,
 )
+from oms.bybit.rest_transport import default_opener, host_of  # default_opener re-exported
 from oms.bybit.signing import Credentials, query_string, rest_headers
 from oms.errors import (  # RestError and its kin are re-exported from here
     AuthError,
@@ -110,28 +108,6 @@ POSITIONS_PAGE: Final = 200
 MAX_PAGES: Final = 10_000
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Refuse redirects: following one would send the signed headers elsewhere."""
-
-    def redirect_request(self, *_args: object, **_kwargs: object) -> None:
-        return None
-
-
-def default_opener() -> urllib.request.OpenerDirector:
-    """An opener that verifies TLS (system CAs) and never follows redirects."""
-    https = urllib.request.HTTPSHandler(context=ssl.create_default_context())
-    return urllib.request.build_opener(https, _NoRedirect())
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class RestClient:
     """Signed GETs against Bybit v5 (``base_url`` such as ``https://api.bybit.com``)."""
 
@@ -166,15 +142,11 @@ class RestClient:
         jitter: Callable[[], float] = random.random,
         allow_insecure_http: bool = False,
     ) -> None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise LocalError(f"base_url must be an http(s) URL, got {base_url!r}")
-        if parts.scheme == "http" and not (allow_insecure_http or _is_loopback(parts.hostname)):
-            raise LocalError(f"refusing plain http to {parts.hostname}: use https")
+        host = host_of(base_url, allow_insecure_http=allow_insecure_http)
         if recv_window_ms <= 0 or timeout_s <= 0 or max_retries < 0:
             raise LocalError("recv_window_ms and timeout_s must be positive, max_retries >= 0")
         self._base = base_url.rstrip("/")
-        self._host = parts.hostname
+        self._host = host
         self._creds = credentials
         self._recv_window_ms = recv_window_ms
         self._timeout_s = timeout_s

@@ -29,7 +29,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, NoReturn, Protocol
+from typing import TYPE_CHECKING, Final, NoReturn
 
 import websocket
 
@@ -53,6 +53,7 @@ from oms.bybit.session import (
     Subscribed,
     subscribe_batches,
 )
+from oms.bybit.stream_hooks import ConnectionHooks, NoHooks  # ConnectionHooks re-exported
 from oms.bybit.wsio import ScrubSignatures, close, close_reason, describe, interrupt, scrubbed
 from oms.errors import (  # LoginRefusedError and SubscribeError are re-exported from here
     LocalError,
@@ -100,26 +101,6 @@ class _Outcome:
     fatal: OmsError | None = None
 
 
-class ConnectionHooks(Protocol):
-    """What the stream tells its owner about connections, on the stream thread. The codec
-    knows no logging context or metrics registry: the runtime passes hooks that feed them.
-    Both must be cheap and must not raise."""
-
-    def named(self, label: str) -> None:
-        """The current connection is now called ``label``: ``c<n>``, then Bybit's conn_id."""
-
-    def connected(self, number: int) -> None:
-        """The stream opened its ``number``-th connection (2 and up: a reconnect)."""
-
-
-class _NoHooks:
-    def named(self, label: str) -> None:
-        """Nothing."""
-
-    def connected(self, number: int) -> None:
-        """Nothing."""
-
-
 class PrivateStream:
     """Bybit's private stream on one background thread; see the module docstring."""
 
@@ -135,7 +116,7 @@ class PrivateStream:
         hooks: ConnectionHooks | None = None,
     ) -> None:
         self._settings = settings
-        self._hooks = hooks if hooks is not None else _NoHooks()
+        self._hooks = hooks if hooks is not None else NoHooks()
         self._on_frame = on_frame
         self._on_status = on_status
         self._clock = clock  # receipt times and the login expiry
