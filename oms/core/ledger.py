@@ -79,8 +79,10 @@ _ILLEGAL: Final = Verdict.ILLEGAL
 _BUY: Final = Side.BUY
 
 # Field positions for reads by index on the hot paths: an index into a tuple compiles to
-# one C call, a NamedTuple attribute to a descriptor lookup. Checked against the classes'
-# fields by tests/core/test_ledger_indices.py.
+# one C call, a NamedTuple attribute to a descriptor lookup. Literals, not
+# ``Order._fields.index(...)`` (as oms.bybit.finishers derives its own): only a literal
+# index tells mypy and mypyc the field's type. Checked against the classes' fields by
+# tests/core/test_ledger_indices.py.
 _ORDER_ID: Final = 0  # Order.order_id
 _CATEGORY: Final = 2  # Order.category
 _SYMBOL: Final = 3  # Order.symbol

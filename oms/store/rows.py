@@ -48,9 +48,16 @@ COIN_COLUMNS: Final = {
 }
 #: The ``positions`` columns of a leg's newest report (``Rows._report_columns``).
 _REPORT_COLUMNS: Final = (
-    "side", "size", "net_qty", "entry_price", "mark_price", "unrealised_pnl",
-    "cum_realised_pnl", "seq", "updated_time",
-)  # fmt: skip
+    "side",
+    "size",
+    "net_qty",
+    "entry_price",
+    "mark_price",
+    "unrealised_pnl",
+    "cum_realised_pnl",
+    "seq",
+    "updated_time",
+)
 #: The ``events.type`` of each kind in ``ANNOUNCING_EVENTS``.
 ANNOUNCING: Final = tuple(kind.__name__ for kind in ANNOUNCING_EVENTS)
 
