@@ -47,6 +47,7 @@ COMPILED: Final = (
     "oms.core.settling",
     "oms.core.states",
     "oms.core.update_events",
+    "oms.bybit.finishers",
     "oms.bybit.ledger",
 )
 _PACKAGE: Final = Path(__file__).resolve().parent

@@ -12,13 +12,12 @@ element. Kept apart from the schemas they finish, which the codec builds from th
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
-from oms.bybit import wire
 from oms.bybit.frames import Kind
-
-if TYPE_CHECKING:
-    from oms.bybit.wire import Table
+from oms.core.fills import Fill
+from oms.core.orders import Order
+from oms.core.positions import PositionReport
 
 __all__ = ["Assemble", "Assembler", "Build", "fill_finisher", "order_finisher", "position_finisher"]
 
@@ -36,20 +35,16 @@ Assembler = Callable[[str, tuple[Any, ...], Kind], Assemble]
 Build = Callable[[tuple[Any, ...]], tuple[Any, ...]]
 
 
-def _index(table: Table, name: str) -> int:
-    fields: tuple[str, ...] = table.core._fields  # type: ignore[union-attr]
-    return fields.index(name)
-
-
 # Positions, not attributes: indexing a tuple costs a third of reading a NamedTuple
-# attribute (a descriptor call), and these run for every element.
-_ORDER_CATEGORY: Final = _index(wire.ORDER, "category")
-_FILL_CATEGORY: Final = _index(wire.EXECUTION, "category")
-_POSITION_CATEGORY: Final = _index(wire.POSITION, "category")
-_AVG_PRICE: Final = _index(wire.ORDER, "avg_price")
-_CUM_EXEC_QTY: Final = _index(wire.ORDER, "cum_exec_qty")
-_SIDE: Final = _index(wire.POSITION, "side")
-_SIZE: Final = _index(wire.POSITION, "size")
+# attribute (a descriptor call), and these run for every element. Derived from the core
+# types the tables make (``oms.bybit.wire``), which this compiled module can type.
+_ORDER_CATEGORY: Final = Order._fields.index("category")
+_FILL_CATEGORY: Final = Fill._fields.index("category")
+_POSITION_CATEGORY: Final = PositionReport._fields.index("category")
+_AVG_PRICE: Final = Order._fields.index("avg_price")
+_CUM_EXEC_QTY: Final = Order._fields.index("cum_exec_qty")
+_SIDE: Final = PositionReport._fields.index("side")
+_SIZE: Final = PositionReport._fields.index("size")
 
 
 # One function per kind and topic finishes every element of a frame, and is what FRAMES

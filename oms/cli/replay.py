@@ -8,6 +8,7 @@ memory: a summary by default (``--summary`` is the same), every order and fill w
 
 from __future__ import annotations
 
+import gc
 import gzip
 import logging
 import math
@@ -43,17 +44,39 @@ _REPLAY_MAX_GROUP_LINES: Final = 20_000
 _MORE: Final = "stored rows, newest first: oms inspect --db URL orders|fills|positions|events"
 
 
+#: The collector's thresholds while a replay without ``--db`` runs (a batch that exits,
+#: not a service). Such a replay keeps every order and fill it books, and at the default
+#: thresholds (700, 10, 10) the collector traverses each of them two or three times on the
+#: way to the oldest generation: 0.17 s of a 100k-frame ``replay --json`` (measured with
+#: ``gc.callbacks``), 0.06 s at these. Cyclic garbage is still collected, in batches of
+#: at most 50,000 objects. ``--db`` keeps the defaults: its store objects (SQLAlchemy's)
+#: are what a service holds too, and its target is met at them.
+_BATCH_GC_THRESHOLDS: Final = (50_000, 20, 20)
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     try:
         if args.db:
             _replay_into_db(args)
             _print_stored(args)
         else:
-            _print_ledger(_replay_in_memory(args), args)
+            with _batch_collection():
+                _print_ledger(_replay_in_memory(args), args)
     except _READ_ERRORS as exc:
         log.error("cannot read %s: %s", args.capture, exc)  # noqa: TRY400 - a clear line, no trace
         return 2
     return 0
+
+
+@contextmanager
+def _batch_collection() -> Iterator[None]:
+    """The collector at ``_BATCH_GC_THRESHOLDS`` inside, as it was after."""
+    before = gc.get_threshold()
+    gc.set_threshold(*_BATCH_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _log_anomalies(events: list[Event]) -> int:
