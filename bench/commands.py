@@ -286,7 +286,16 @@ def _git(directory: Path, *args: str) -> str | None:
 
 def context(oms_src: Path) -> dict[str, Any]:
     """The machine, the load on it, and the code measured."""
-    status = _git(oms_src, "status", "--porcelain", "--untracked-files=no")
+    # The results files are rewritten by benchmarks: a change there is not code.
+    status = _git(
+        oms_src,
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        ":(exclude)bench/results*.json",
+    )
     return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {

@@ -281,6 +281,9 @@ def _compare(capture: Capture | FileCapture, ledger: oms.Ledger) -> list[str]:
 # --- reporting ----------------------------------------------------------------------------
 
 
+RESULTS_EXCLUDED = ":(exclude)bench/results*.json"
+
+
 def code_state() -> dict[str, Any]:
     """The commit measured, and whether the working tree differed from it."""
     git = shutil.which("git")
@@ -293,7 +296,8 @@ def code_state() -> dict[str, Any]:
         )
         return done.stdout.strip() if done.returncode == 0 else None
 
-    status = ask("status", "--porcelain", "--untracked-files=no")
+    # The results files are rewritten by the run itself: a change there is not code.
+    status = ask("status", "--porcelain", "--untracked-files=no", "--", ".", RESULTS_EXCLUDED)
     return {"commit": ask("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)}
 
 
