@@ -286,7 +286,8 @@ def _git(directory: Path, *args: str) -> str | None:
 
 def context(oms_src: Path) -> dict[str, Any]:
     """The machine, the load on it, and the code measured."""
-    # The results files are rewritten by benchmarks: a change there is not code.
+    # The results files are rewritten by benchmarks: a change there is not code. (The same
+    # pathspec as run.RESULTS_EXCLUDED: this driver imports no oms, and run.py does.)
     status = _git(
         oms_src,
         "status",
