@@ -15,6 +15,7 @@ import pytest
 
 from oms.sim.wire import fmt
 from tests.clients.conftest import ccxt_for
+from tests.sandbox.client import between_ticks
 
 TERMINAL = {"Filled", "Cancelled", "Rejected", "Deactivated", "PartiallyFilledCanceled"}
 ALL = {"paginate": True}  # ccxt follows nextPageCursor itself
@@ -117,8 +118,7 @@ def test_fetch_positions_are_the_open_legs(traded):
 
 
 def test_fetch_balance_is_the_wallet(traded):
-    balance = ccxt_for(traded.rest_url).fetch_balance()
-    wallet = traded.exchange.wallet_row()
+    balance, wallet = between_ticks(traded.exchange, ccxt_for(traded.rest_url).fetch_balance)
     assert balance["info"]["result"]["list"] == [wallet]  # the wallet frame's own row
     (coin,) = wallet["coin"]
     used = (

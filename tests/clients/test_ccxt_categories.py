@@ -13,7 +13,7 @@ import pytest
 from oms.sandbox import Sandbox
 from oms.sim.wire import fmt
 from tests.clients.conftest import ccxt_for
-from tests.sandbox.client import KEY, SECRET
+from tests.sandbox.client import KEY, SECRET, between_ticks
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -75,8 +75,8 @@ def test_load_markets_lists_every_category_with_its_steps(every_category):
 
 
 def test_fetch_balance_reads_every_coin_of_the_wallet(every_category):
-    balance = ccxt_for(every_category.rest_url).fetch_balance()
-    wallet = every_category.exchange.wallet_row()
+    exchange = ccxt_for(every_category.rest_url)
+    balance, wallet = between_ticks(every_category.exchange, exchange.fetch_balance)
     assert balance["info"]["result"]["list"] == [wallet]
     coins = {str(c["coin"]): c for c in wallet["coin"]}  # type: ignore[union-attr]
     assert {"USDT", "BTC"} <= set(coins)

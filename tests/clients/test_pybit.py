@@ -18,7 +18,7 @@ from pybit.exceptions import InvalidRequestError
 
 from oms.sandbox import Sandbox
 from tests.clients.conftest import pybit_http_for
-from tests.sandbox.client import KEY, SECRET
+from tests.sandbox.client import KEY, SECRET, between_ticks
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -119,8 +119,11 @@ def test_pybit_http_reads_the_sandbox_state():
         want = {k for k, p in sandbox.truth()["positions"].items() if p["size"] != "0"}
         got = {f"{p['symbol']}:{p['positionIdx']}" for p in body["result"]["list"]}
         assert got == want
-        wallet = session.get_wallet_balance(accountType="UNIFIED", coin="USDT")
-        assert wallet["result"]["list"] == [sandbox.exchange.wallet_row()]
+        wallet, row = between_ticks(
+            sandbox.exchange,
+            lambda: session.get_wallet_balance(accountType="UNIFIED", coin="USDT"),
+        )
+        assert wallet["result"]["list"] == [row]
         assert session.get_server_time()["retCode"] == 0
 
 

@@ -9,13 +9,18 @@ import json
 import time
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import websocket
 
 from oms import Ledger
 from oms.core.events import Anomaly
 from oms.sim.compare import differences
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+_T = TypeVar("_T")
 
 KEY = "sandbox-test-key"
 SECRET = "sandbox-test-secret"  # noqa: S105 - a test credential
@@ -114,6 +119,21 @@ def wait_for(predicate: Any, timeout: float = TIMEOUT, what: str = "condition") 
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.01)
+
+
+def between_ticks(exchange: Any, read: Callable[[], _T]) -> tuple[_T, dict[str, Any]]:
+    """``read()`` (a client's request for the wallet) and the exchange's own wallet row,
+    taken while the market clock did not move it: the clock ticks in the background
+    (every ``tick_ms``), and a tick between the request and the row would change the
+    unrealised P&L of one of them. Read again (a few times at most) until the row is the
+    same before and after the request."""
+    for _ in range(20):
+        before = exchange.wallet_row()
+        value = read()
+        after = exchange.wallet_row()
+        if before == after:
+            return value, after
+    raise AssertionError("the market clock moved the wallet during every read")
 
 
 def rest_get(

@@ -16,7 +16,7 @@ import pytest
 
 from oms.sandbox import Sandbox
 from oms.sim.wire import fmt
-from tests.sandbox.client import KEY, SECRET, auth, connect, now_ms, rest_get
+from tests.sandbox.client import KEY, SECRET, auth, between_ticks, connect, now_ms, rest_get
 
 INSTRUMENTS = "/v5/market/instruments-info"
 
@@ -83,11 +83,14 @@ def test_tickers_carry_the_simulator_prices(sandbox):
 def test_wallet_balance_is_the_wallet_frame_row_with_a_coin_filter(sandbox):
     sandbox.step(200)
     url, path = sandbox.rest_url, "/v5/account/wallet-balance"
-    body = rest_get(url, path, "accountType=UNIFIED")
-    assert body["result"]["list"] == [sandbox.exchange.wallet_row()]
+    queries = ("", "&coin=USDT,BTC", "&coin=BTC")
+    (body, both, btc), row = between_ticks(
+        sandbox.exchange, lambda: [rest_get(url, path, f"accountType=UNIFIED{q}") for q in queries]
+    )
+    assert body["result"]["list"] == [row]
     assert body["result"]["list"][0]["coin"][0]["coin"] == "USDT"
-    assert rest_get(url, path, "accountType=UNIFIED&coin=USDT,BTC")["result"] == body["result"]
-    none = rest_get(url, path, "accountType=UNIFIED&coin=BTC")["result"]["list"][0]
+    assert both["result"] == body["result"]
+    none = btc["result"]["list"][0]
     assert none["coin"] == []
     assert none["totalEquity"] == body["result"]["list"][0]["totalEquity"]
     for query in ("", "accountType=CONTRACT", "accountType=SPOT"):
