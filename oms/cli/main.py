@@ -132,7 +132,7 @@ def _logging_options(defaults: bool) -> argparse.ArgumentParser:
         type=str.upper,
         choices=LEVELS,
         default=None if defaults else argparse.SUPPRESS,
-        help="log this level and above on stderr (default ERROR, INFO with -v)",
+        help="log this level and above on stderr (default WARNING, INFO with -v)",
     )
     parser.add_argument(
         "--log-json",
@@ -364,7 +364,10 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``oms`` console script."""
     args = parse(argv)
-    level = args.log_level or ("INFO" if args.verbose else "ERROR")
+    # WARNING by default: what an operator must see without asking (a store that cannot
+    # write and is being retried, a lease that cannot be renewed, a REST call retried, a
+    # refused login) is logged at WARNING; routine progress is INFO (-v).
+    level = args.log_level or ("INFO" if args.verbose else "WARNING")
     configure(json=args.log_json, level=level)
     from oms.errors import LeaseHeldError, LocalError, NewerSchemaError, OmsError  # noqa: PLC0415
 

@@ -67,7 +67,12 @@ class WriteFaults:
             waited_ms = int((time.monotonic() - began) * 1000)
             self.fault = StoreFault(since_ms=now_ms() - waited_ms, since=began, error=error)
             kept = self.staged_frames
-            log.warning("store: cannot write (%s); keeping %d frames and retrying", error, kept)
+            log.warning(
+                "store: cannot write (%s); keeping %d frames and retrying for up to %g s",
+                error,
+                kept,
+                self.store_fault_deadline_s,
+            )
         else:
             fault.attempts += 1
             fault.error = error

@@ -92,6 +92,7 @@ from oms.store.lease_sql import (
     storage_error,
     take_update,
 )
+from oms.threads import start_thread
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -286,13 +287,12 @@ class Lease:
         if self._renewer is not None and self._renewer.is_alive():
             return  # renewing already: a second call changes nothing
         self._status = status
-        self._renewer = threading.Thread(
-            target=self._renew_loop,
-            args=(self._stop, self._epoch),
-            name=f"oms-lease-{self.account}",
-            daemon=True,  # never keeps the process from exiting
+        stop, epoch = self._stop, self._epoch
+        # A daemon (never keeps the process from exiting), in the caller's log context:
+        # its warnings name the account like every other line.
+        self._renewer = start_thread(
+            lambda: self._renew_loop(stop, epoch), name=f"oms-lease-{self.account}"
         )
-        self._renewer.start()
 
     def _renew_loop(self, stop: threading.Event, epoch: int) -> None:
         failing = False

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import signal
@@ -36,6 +37,7 @@ from oms.errors import (
     StorageError,
     StoreUnavailableError,
 )
+from oms.runtime import logs
 from oms.store.db import open_engine, upgrade
 from oms.store.lease import (
     DEFAULT_LEASE_TTL_S,
@@ -508,6 +510,42 @@ def test_renewal_stores_only_valid_report_values_and_survives_a_broken_report(en
     record = row(engine)
     assert record.state == "x" * 16
     assert (record.frames, record.lag_ms, record.last_frame_at) == (None, None, None)
+    assert owner.lost is None
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_failed_renewal_is_a_warning_in_the_log_context_of_who_started_it(db_url, engine, leases):
+    seen: list[tuple[str, str, logs.LogContext | None]] = []
+
+    class Spy(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:  # on the logging thread
+            seen.append((record.levelname, record.getMessage(), logs.current()))
+
+    logger = logging.getLogger("oms.store.lease")
+    spy, level = Spy(), logger.level
+    logger.addHandler(spy)
+    logger.setLevel(logging.INFO)
+    try:
+        owner = leases(ttl_s=0.6)
+        owner.acquire()
+        with logs.bound(logs.account_context("main")):
+            owner.start_renewing()
+        blocker = sqlite3.connect(make_url(db_url).database, isolation_level=None, timeout=5)
+        blocker.execute("BEGIN EXCLUSIVE")  # every renewal's write now fails
+        try:
+            wait_until(lambda: any(lvl == "WARNING" for lvl, _, _ in seen), "a failed renewal")
+        finally:
+            blocker.execute("COMMIT")
+            blocker.close()
+        wait_until(lambda: any("again" in message for _, message, _ in seen), "renewing again")
+    finally:
+        logger.removeHandler(spy)
+        logger.setLevel(level)
+    ((message, context),) = [(m, c) for lvl, m, c in seen if lvl == "WARNING"]
+    assert "cannot renew the lease of account 'main'" in message
+    assert "database is locked" in message
+    assert context is not None
+    assert context.account == "main"  # the renewer runs in its starter's context
     assert owner.lost is None
 
 
