@@ -209,7 +209,9 @@ class PrivateStream:
             self._hooks.named(f"c{self._connections + 1}")  # Bybit's conn_id once logged in
             self._emit(Connecting(attempt))
             outcome = self._session(attempt)
-            log.info("disconnected: %s", outcome.reason)
+            # A connection lost while running is a gap (a resync follows): a warning.
+            level = logging.INFO if self._stopping.is_set() else logging.WARNING
+            log.log(level, "disconnected: %s", outcome.reason)
             self._emit(Disconnected(outcome.reason))
             if outcome.fatal is not None:
                 raise outcome.fatal

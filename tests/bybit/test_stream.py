@@ -792,6 +792,17 @@ def test_secret_and_signature_never_reach_the_log(server, make_stream, caplog):
         assert line in caplog.text
 
 
+def test_a_connection_lost_is_a_warning_and_a_stop_is_not(server, make_stream, caplog):
+    caplog.set_level(logging.INFO, logger="oms.stream")
+    recorder = Recorder()
+    stream = start_subscribed(make_stream, recorder)
+    server.drop()  # a gap: shown by default (the CLI logs WARNING and above)
+    wait_until(lambda: len(recorder.of(Subscribed)) == 2, what="second connection")
+    assert stream.stop()  # asked for: routine
+    disconnects = [r for r in caplog.records if r.getMessage().startswith("disconnected: ")]
+    assert [r.levelname for r in disconnects] == ["WARNING", "INFO"]
+
+
 # -- TLS -------------------------------------------------------------------------------------
 
 
