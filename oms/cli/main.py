@@ -364,9 +364,9 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``oms`` console script."""
     args = parse(argv)
-    # WARNING by default: what an operator must see without asking (a store that cannot
-    # write and is being retried, a lease that cannot be renewed, a REST call retried, a
-    # refused login) is logged at WARNING; routine progress is INFO (-v).
+    # WARNING by default: what an operator must see without asking (a connection lost, a
+    # store that cannot write and is being retried, a lease that cannot be renewed, a REST
+    # call retried, a refused login) is logged at WARNING; routine progress is INFO (-v).
     level = args.log_level or ("INFO" if args.verbose else "WARNING")
     configure(json=args.log_json, level=level)
     from oms.errors import LeaseHeldError, LocalError, NewerSchemaError, OmsError  # noqa: PLC0415
