@@ -120,12 +120,24 @@ async def write(client: Client, faults: Faults) -> None:
         if faults.is_silent():
             continue  # lost, as on a dead link
         try:
+            if is_data:
+                _note_arming(client, faults)
             await ws.send(text)
             if is_data and await _after_data(client, faults, text):
                 ws.transport.abort()
                 return
         except ConnectionClosed:
             return
+
+
+def _note_arming(client: Client, faults: Faults) -> None:
+    """Before a data frame is sent: if ``drop_after_frames`` was (re)armed since the last
+    one, count anew from this frame. Checked before the send, not after it: the client
+    may read a frame (and the fault be armed) before the send returns, and that frame was
+    sent before the fault, so it is not one of the N."""
+    if faults.drop_after_frames != client.drop_n:
+        client.drop_n = faults.drop_after_frames
+        client.drop_base = client.data_sent
 
 
 async def _after_data(client: Client, faults: Faults, text: str) -> bool:
@@ -137,7 +149,4 @@ async def _after_data(client: Client, faults: Faults, text: str) -> bool:
         await ws.send(faults.corrupt(text))
     if faults.poison_after(client.data_sent):
         await ws.send(faults.poison(text))
-    if faults.drop_after_frames != client.drop_n:  # (re)armed: count anew
-        client.drop_n = faults.drop_after_frames
-        client.drop_base = client.data_sent - 1
     return faults.take_drop(client.data_sent - client.drop_base)
