@@ -16,17 +16,13 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
-from typing import TYPE_CHECKING
 
 import pytest
 
 from oms.runtime import logs
 from oms.threads import start_thread
 from tests.conftest import DATA
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
+from tests.sandbox.client import wait_for
 
 DIRTY = DATA / "sample-dirty.jsonl.gz"
 OMS = (sys.executable, "-m", "oms.cli")
@@ -258,13 +254,15 @@ def test_cli_shows_a_store_fault_by_default_while_it_retries(tmp_path):
     try:
         proc.stdin.write(b"\n".join(lines[:500]) + b"\n")
         proc.stdin.flush()
-        _wait(lambda: _journaled(db) >= 400, "the first groups committed")
+        wait_for(lambda: _journaled(db) >= 400, TIMEOUT, "the first groups committed")
         holder = sqlite3.connect(db, isolation_level=None, timeout=30)
         holder.execute("BEGIN EXCLUSIVE")
         try:
             # From a thread: the replay stops reading while it cannot write.
             writer = start_thread(lambda: _write_rest(proc, lines[500:]), name="stdin")
-            _wait(lambda: any("store: cannot write" in line for line in stderr), "the fault")
+            # The first failing write waits out SQLite's busy timeout (10 s) first.
+            said = "store: cannot write"
+            wait_for(lambda: any(said in line for line in stderr), TIMEOUT, "the fault")
         finally:
             holder.execute("COMMIT")
             holder.close()
@@ -296,10 +294,3 @@ def _journaled(db: object) -> int:
             return int(c.execute("SELECT count(*) FROM frames").fetchone()[0])
     except sqlite3.Error:  # not created yet, or the schema not yet migrated
         return 0
-
-
-def _wait(predicate: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
