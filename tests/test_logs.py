@@ -6,7 +6,6 @@ line) is in ``tests/e2e/test_observability.py``.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import io
 import json
@@ -22,6 +21,7 @@ import pytest
 from oms.runtime import logs
 from oms.threads import start_thread
 from tests.conftest import DATA
+from tests.journal import journaled
 from tests.sandbox.client import wait_for
 
 DIRTY = DATA / "sample-dirty.jsonl.gz"
@@ -254,7 +254,7 @@ def test_cli_shows_a_store_fault_by_default_while_it_retries(tmp_path):
     try:
         proc.stdin.write(b"\n".join(lines[:500]) + b"\n")
         proc.stdin.flush()
-        wait_for(lambda: _journaled(db) >= 400, TIMEOUT, "the first groups committed")
+        wait_for(lambda: journaled(db) >= 400, TIMEOUT, "the first groups committed")
         holder = sqlite3.connect(db, isolation_level=None, timeout=30)
         holder.execute("BEGIN EXCLUSIVE")
         try:
@@ -279,18 +279,10 @@ def test_cli_shows_a_store_fault_by_default_while_it_retries(tmp_path):
     assert "retrying for up to 60 s" in fault
     assert any(" WARNING " in line and "store: writing again" in line for line in stderr)
     assert not any(" ERROR " in line for line in stderr), "".join(stderr)
-    assert _journaled(db) == len(lines)  # nothing lost
+    assert journaled(db) == len(lines)  # nothing lost
 
 
 def _write_rest(proc: subprocess.Popen[bytes], lines: list[bytes]) -> None:
     assert proc.stdin is not None
     proc.stdin.write(b"\n".join(lines) + b"\n")
     proc.stdin.close()
-
-
-def _journaled(db: object) -> int:
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as c:
-            return int(c.execute("SELECT count(*) FROM frames").fetchone()[0])
-    except sqlite3.Error:  # not created yet, or the schema not yet migrated
-        return 0

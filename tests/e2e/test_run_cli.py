@@ -31,6 +31,7 @@ from tests.e2e.conftest import (
     wait_converged,
     wait_for,
 )
+from tests.journal import journaled
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -152,13 +153,6 @@ def journal(db: str) -> list[tuple[str, str]]:
     finally:
         engine.dispose()
     return [(str(raw), str(outcome)) for raw, outcome in rows]
-
-
-def journaled(db: str) -> int:
-    try:
-        return len(journal(db))
-    except Exception:  # noqa: BLE001 - not created yet
-        return 0
 
 
 def is_corrupted_copy(line: str, previous: str | None) -> bool:

@@ -40,6 +40,7 @@ from oms.sandbox import Sandbox
 from oms.store.db import open_engine
 from oms.store.lease import read_leases
 from tests.e2e.conftest import KEY, SECRET, SEED, history_in_the_past, wait_converged, wait_for
+from tests.journal import journaled
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -141,17 +142,6 @@ def repeated_events(db: str) -> list[tuple[str, str]]:
         if row[0] in ("FillBooked", "OrderStatusChanged", "PositionChanged")
     )
     return [row for row, n in counts.items() if n > 1]
-
-
-def journaled(db: str) -> int:
-    engine = open_engine(db)
-    try:
-        with engine.connect() as conn:
-            return int(conn.exec_driver_sql("SELECT count(*) FROM frames").scalar_one())
-    except Exception:  # noqa: BLE001 - not created yet
-        return 0
-    finally:
-        engine.dispose()
 
 
 def run_args(sandbox: Sandbox, db: str, *extra: str) -> list[str]:
