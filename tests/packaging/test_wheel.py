@@ -3,10 +3,8 @@ environment outside the repository, its ``oms`` console script upgrades a databa
 the migrations it ships, replays a capture to the exchange's truth (as JSON and into the
 database) and runs against the embedded sandbox.
 
-The wheel is built from a copy of the files git would see (tracked and untracked, not
-ignored), so the build leaves nothing (``build/``, ``*.egg-info``) in the repository.
-The new environment has no pip of its own: the test's pip installs into it with
-``--python``, resolving the dependencies from the package registry. Every command runs
+How the wheel and its environment are made (in the background, while the rest of the
+suite runs): ``tests.packaging.wheelhouse``. Every command runs
 from an empty directory with no ``PYTHONPATH``, so only the installed package can be
 imported; the test checks that it was.
 """
@@ -14,14 +12,10 @@ imported; the test checks that it was.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sqlite3
-import subprocess
 import sys
 import zipfile
 from contextlib import closing
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -32,16 +26,15 @@ from alembic.script import ScriptDirectory
 import tests.test_replay_truth as replay_truth
 from oms import native
 from tests.conftest import DATA
+from tests.packaging.wheelhouse import COMMAND_TIMEOUT_S, REPO, Installed, check, inside
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    import subprocess
+
+    from tests.packaging.wheelhouse import Build
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
-#: Building and installing may download from the registry; the rest is local.
-BUILD_TIMEOUT_S = 600
-COMMAND_TIMEOUT_S = 120
 #: The wheel's Python tag (cp311 here): the hot path is compiled for this interpreter.
 TAG = f"cp{sys.version_info.major}{sys.version_info.minor}"
 SANDBOX_SECONDS = 8
@@ -55,106 +48,10 @@ TABLES = {
     "positions",
     "replays",
 }
-#: Left out of the copy when the checkout is not a git work tree.
-NOT_SOURCES = shutil.ignore_patterns(
-    ".git",
-    ".venv",
-    "build",
-    "dist",
-    "*.egg-info",
-    "__pycache__",
-    ".*_cache",
-    ".hypothesis",
-    ".coverage",
-    "oms.db*",
-)
-
-
-@dataclass(frozen=True)
-class Installed:
-    """A virtual environment with only the wheel (and its dependencies) installed."""
-
-    venv: Path
-    cwd: Path  # empty: nothing importable from it
-    environ: dict[str, str]
-
-    @property
-    def python(self) -> Path:
-        return self.venv / "bin" / "python"
-
-    @property
-    def oms(self) -> Path:
-        return self.venv / "bin" / "oms"
-
-
-def _inside(path: str | Path, folder: Path) -> bool:
-    return Path(path).resolve().is_relative_to(folder.resolve())
-
-
-def _copy_sources(target: Path) -> Path:
-    """The files git sees in the working tree (uncommitted edits and new files included)."""
-    try:
-        listed = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=REPO,
-            capture_output=True,
-            check=True,
-            timeout=COMMAND_TIMEOUT_S,
-        )
-    except (OSError, subprocess.CalledProcessError):  # no git, or not a work tree
-        shutil.copytree(REPO, target, ignore=NOT_SOURCES)
-        return target
-    for name in listed.stdout.decode("utf-8").split("\0"):
-        source = REPO / name
-        if name and source.is_file():  # a tracked file deleted in the work tree is gone
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
-    return target
-
-
-def _environ(venv: Path | None = None) -> dict[str, str]:
-    """This process's environment less anything that points Python at other code."""
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PYTHON", "VIRTUAL_ENV", "COV_CORE", "CONDA"))
-    }
-    if venv is not None:
-        paths = [p for p in environ.get("PATH", "").split(os.pathsep) if p and not _inside(p, REPO)]
-        environ |= {
-            "PATH": os.pathsep.join([str(venv / "bin"), *paths]),
-            "VIRTUAL_ENV": str(venv),
-            "PYTHONNOUSERSITE": "1",
-            "PYTHONIOENCODING": "utf-8",
-            "COLUMNS": "200",
-        }
-    return environ
-
-
-def _check(
-    args: Sequence[str | Path], cwd: Path, environ: dict[str, str], timeout: float
-) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [str(a) for a in args],
-        cwd=cwd,
-        env=environ,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        timeout=timeout,
-        check=False,
-    )
-    command = " ".join(str(a) for a in args)
-    assert done.returncode == 0, (
-        f"`{command}` exited {done.returncode}:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
-    )
-    assert "Traceback" not in done.stderr, done.stderr
-    return done
 
 
 def _oms(installed: Installed, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return _check([installed.oms, *args], installed.cwd, installed.environ, COMMAND_TIMEOUT_S + 30)
+    return check([installed.oms, *args], installed.cwd, installed.environ, COMMAND_TIMEOUT_S + 30)
 
 
 def _rows(db: Path, sql: str) -> list[sqlite3.Row]:
@@ -184,39 +81,20 @@ def head() -> str:
 
 
 @pytest.fixture(scope="module")
-def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _copy_sources(tmp_path_factory.mktemp("sources") / "oms")
+def sources(build: Build) -> Path:
+    return build.sources()
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory, sources: Path) -> Path:
-    out = tmp_path_factory.mktemp("wheelhouse")
-    assert not _inside(out, REPO)
-    _check(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", out, sources],
-        out,
-        _environ(),
-        BUILD_TIMEOUT_S,
-    )
-    (built,) = out.glob("*.whl")
+def wheel(build: Build) -> Path:
+    built = build.wheel()
+    assert not inside(built, REPO)
     return built
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Installed:
-    base = tmp_path_factory.mktemp("fresh")
-    assert not _inside(base, REPO)
-    venv, cwd = base / "venv", base / "cwd"
-    cwd.mkdir()
-    _check([sys.executable, "-m", "venv", "--without-pip", venv], base, _environ(), 120)
-    environ = _environ(venv)
-    _check(
-        [sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", wheel],
-        base,
-        _environ(),
-        BUILD_TIMEOUT_S,
-    )
-    return Installed(venv, cwd, environ)
+def installed(build: Build) -> Installed:
+    return build.installed()
 
 
 @pytest.fixture
@@ -278,14 +156,14 @@ def test_only_the_installed_wheel_is_imported(installed, wheel):
         "'path': sys.path, 'prefix': sys.prefix,"
         "'direct_url': md.distribution('oms').read_text('direct_url.json')}))"
     )
-    done = _check([installed.python, "-c", probe], installed.cwd, installed.environ, 60)
+    done = check([installed.python, "-c", probe], installed.cwd, installed.environ, 60)
     found: dict[str, Any] = json.loads(done.stdout)
-    assert _inside(found["oms"], installed.venv), found["oms"]
-    assert _inside(found["migrations"], installed.venv), found["migrations"]
-    assert _inside(found["ledger"], installed.venv), found["ledger"]
+    assert inside(found["oms"], installed.venv), found["oms"]
+    assert inside(found["migrations"], installed.venv), found["migrations"]
+    assert inside(found["ledger"], installed.venv), found["ledger"]
     assert found["ledger"].endswith(".so"), found["ledger"]  # the compiled hot path runs
     assert Path(found["prefix"]).resolve() == installed.venv.resolve()
-    assert [p for p in found["path"] if p and _inside(p, REPO)] == []
+    assert [p for p in found["path"] if p and inside(p, REPO)] == []
     origin = json.loads(found["direct_url"])
     assert origin["url"].endswith(wheel.name)  # installed from the wheel, not editable
     assert "dir_info" not in origin
