@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import socket
 import time
 
+from oms.bybit.rest import RestClient
+from oms.bybit.signing import Credentials, Secret
 from oms.runtime.outbox import read_events
 from oms.runtime.pipeline import Pipeline
+from oms.runtime.resync import RestRows
 from oms.runtime.worker import Worker
 from tests.core.frames import (
     execution,
@@ -19,6 +24,9 @@ from tests.core.frames import (
 
 class _NoRest:
     """No resync is triggered in these tests: any REST call is a test failure."""
+
+    def cancel_retries(self):
+        """Called by every stop: there is nothing to cancel."""
 
     def __getattr__(self, name):
         raise AssertionError(f"unexpected REST call {name}")
@@ -78,3 +86,31 @@ def test_a_report_and_its_fill_leave_nothing_to_settle(tmp_path):
         runner.stop()
         service.close()
     assert "PositionMismatch" not in _types(url)
+
+
+def test_stop_ends_a_resync_that_retries_against_a_venue_that_is_down(tmp_path, caplog):
+    with socket.socket() as sock:  # a port with nobody listening: every request refused
+        sock.bind(("127.0.0.1", 0))
+        rest_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    # Its first retry waits 30 s (no jitter), its fifth minutes: stop must not wait them out.
+    rest = RestClient(
+        rest_url, Credentials("k", Secret("s")), backoff_s=30, jitter=lambda: 1.0, timeout_s=2
+    )
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    service = Pipeline(url)
+    runner = Worker(service, rest, RestRows())
+    caplog.set_level(logging.INFO)
+    runner.start()
+    try:
+        runner.on_subscribed("the first subscribe")
+        assert _wait(lambda: "retry 1/5 in 30.00s" in caplog.text), caplog.text
+    finally:
+        stopped = runner.stop(timeout=10)  # far less than the wait it is in
+        service.close()
+    assert stopped
+    assert "resync abandoned, the account is stopping" in caplog.text
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert "retry 2/5" not in caplog.text
+    types = _types(url)
+    assert "ResyncStarted" in types  # the gap it could not repair is on record
+    assert "ResyncCompleted" not in types

@@ -17,6 +17,8 @@ Failures (what pybit gets wrong, done deliberately here):
 * clock skew (10002) is *not* retried blindly: ``ClockSkewError`` says by how much the
   local clock is off; key problems (10003/10004/10005/10010/33004) raise ``AuthError``
   naming the likely cause;
+* ``cancel_retries`` (an account shutting down) ends a retry's wait at once: the failure
+  it was waiting to retry is raised, and so is every later one, untried;
 * a cursor that repeats raises instead of looping forever; redirects are refused (they
   would carry the signed headers to another host); TLS is verified;
 * no secret, signature or full API key ever reaches an exception, a log line or a repr.
@@ -27,6 +29,7 @@ from __future__ import annotations
 import http.client
 import logging
 import random
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -115,6 +118,7 @@ class RestClient:
         "_backoff_max_s",
         "_backoff_s",
         "_base",
+        "_cancelled",
         "_clock",
         "_creds",
         "_host",
@@ -135,7 +139,7 @@ class RestClient:
         timeout_s: float = 10,
         max_retries: int = 5,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         opener: urllib.request.OpenerDirector | None = None,
         backoff_s: float = 0.5,
         backoff_max_s: float = 30.0,
@@ -152,6 +156,8 @@ class RestClient:
         self._timeout_s = timeout_s
         self._max_retries = max_retries
         self._clock = clock
+        self._cancelled = threading.Event()
+        #: how a retry waits (None: on ``_cancelled``, so that ``cancel_retries`` ends it)
         self._sleep = sleep
         self._opener = opener if opener is not None else default_opener()
         self._backoff_s = backoff_s
@@ -173,7 +179,7 @@ class RestClient:
             outcome = self._attempt(path, query)
             if not isinstance(outcome, Retry):
                 return outcome
-            if attempt >= self._max_retries:
+            if attempt >= self._max_retries or self._cancelled.is_set():
                 raise outcome.error
             delay = self._delay(attempt, outcome.reset_ms)
             attempt += 1
@@ -185,7 +191,22 @@ class RestClient:
                 self._max_retries,
                 delay,
             )
-            self._sleep(delay)
+            self._wait(delay)
+            if self._cancelled.is_set():
+                raise outcome.error
+
+    def cancel_retries(self) -> None:
+        """Retry no more: a retry's wait in progress ends now, raising the failure it was
+        waiting to retry, and every later failure is raised at once (for a caller that is
+        shutting down: its stop need not wait out a backoff against a venue that is down).
+        A request in flight still runs to its answer or its timeout."""
+        self._cancelled.set()
+
+    def _wait(self, seconds: float) -> None:
+        if self._sleep is None:
+            self._cancelled.wait(seconds)
+        else:
+            self._sleep(seconds)
 
     def _delay(self, attempt: int, reset_ms: int | None) -> float:
         """Seconds to wait: until the rate-limit reset if Bybit said, else backoff."""

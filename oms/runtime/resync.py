@@ -77,6 +77,10 @@ class SnapshotSource(Protocol):
 
     def wallet_balance(self, account_type: str) -> list[dict[str, Any]]: ...
 
+    def cancel_retries(self) -> None:
+        """Retry no more (the account is stopping): a failure is raised at once."""
+        ...
+
 
 class Converters(Protocol):
     """REST row -> core value converters (``oms.bybit.rest``)."""

@@ -151,6 +151,11 @@ class Worker:
         """Apply what is queued, commit, and stop the worker; False if it was still
         working after ``timeout`` seconds (None: wait as long as it takes)."""
         self._stopping.set()
+        # A resync retrying against a venue that is down would hold the stop for the
+        # whole backoff (tens of seconds): the account is stopping, and its next start
+        # resyncs anyway, so a failed request now ends the resync at once.
+        if self.rest is not None:
+            self.rest.cancel_retries()
         self._queue.put(("stop", None, 0))
         if self._worker is not None:
             self._worker.join(timeout)
@@ -293,7 +298,11 @@ class Worker:
         try:
             fetched = fetch_snapshot(self.rest, self.convert, self.service, self.scope)
         except OmsError as exc:
-            self._resync_failed(exc)
+            if self._stopping.is_set():
+                log.info("resync abandoned, the account is stopping: %s", exc)
+                self.service.flush()
+            else:
+                self._resync_failed(exc)
             return
         self._retry_delay = RESYNC_RETRY_S[0]
         batch = self.service.reconcile(fetched.snapshot, raw=fetched.raw, wallets=fetched.wallets)

@@ -619,18 +619,57 @@ def test_persistent_5xx_raises_rest_error(bybit, sleeps):
     assert len(sleeps) == 1
 
 
-def test_connection_refused_is_retried_then_rest_error(sleeps):
+def _refusing_url() -> str:
     with socket.socket() as sock:  # a port with nobody listening
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    client = RestClient(
-        f"http://127.0.0.1:{port}", CREDS, max_retries=2, sleep=sleeps.append, timeout_s=2
-    )
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_connection_refused_is_retried_then_rest_error(sleeps):
+    client = RestClient(_refusing_url(), CREDS, max_retries=2, sleep=sleeps.append, timeout_s=2)
     with pytest.raises(RestError, match="network error") as info:
         client.get("/v5/x", {})
     assert info.value.code is None
     assert info.value.__cause__ is not None
     assert len(sleeps) == 2
+
+
+def test_cancel_retries_ends_a_retry_wait_at_once_with_its_failure(caplog):
+    # A backoff of 30 s (no jitter): the first retry waits 30 s unless cancelled.
+    client = RestClient(
+        _refusing_url(), CREDS, max_retries=5, backoff_s=30, jitter=lambda: 1.0, timeout_s=2
+    )
+    raised: list[BaseException] = []
+
+    def get() -> None:
+        try:
+            client.get("/v5/x", {})
+        except RestError as exc:
+            raised.append(exc)
+
+    caplog.set_level(logging.WARNING, logger="oms.bybit.rest")
+    getter = threading.Thread(target=get, name="get", daemon=True)
+    getter.start()
+    deadline = time.monotonic() + 10
+    while "retry 1/5 in 30.00s" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "retry 1/5 in 30.00s" in caplog.text
+    client.cancel_retries()
+    getter.join(10)  # far less than the 30 s wait it was in
+    assert not getter.is_alive()
+    (error,) = raised
+    assert "network error" in str(error)
+    assert "retry 2/5" not in caplog.text  # nothing tried after the cancel
+
+
+def test_after_cancel_retries_a_failure_is_raised_untried_and_a_success_returns(bybit, sleeps):
+    client = make_client(bybit, sleeps)
+    client.cancel_retries()
+    bybit.script("/v5/x", Reply(503, b"down"), ok({"up": True}))
+    with pytest.raises(RestError, match="HTTP 503"):
+        client.get("/v5/x", {})
+    assert sleeps == []  # no wait, no retry
+    assert client.get("/v5/x", {}) == {"up": True}  # a request still runs
 
 
 def test_timeout_is_retried(bybit, sleeps):

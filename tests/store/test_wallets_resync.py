@@ -51,6 +51,9 @@ class FakeRest:
         found = copy.deepcopy(self.rows.get(kind, {}).get(key, []))
         return found if kind == "wallets" else [{**r, "category": key} for r in found]
 
+    def cancel_retries(self) -> None:
+        """Nothing is retried here."""
+
     def open_orders(
         self, category: str, *, settle_coin: str | None = None, symbol: str | None = None
     ) -> list[dict[str, Any]]:
