@@ -86,14 +86,22 @@ def _at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+#: The longest duration any option takes (about 115 days): beyond it a deadline or a
+#: lease's expiry overflows a timestamp or a wait (``--lease-ttl 1e20`` killed the lease
+#: renewer's thread), and no setting needs more.
+MAX_SECONDS = 10_000_000
+
+
 def _seconds(text: str) -> float:
-    """An argparse type: a finite number of seconds > 0."""
+    """An argparse type: a finite number of seconds > 0, at most ``MAX_SECONDS``."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    if not (math.isfinite(value) and 0 < value <= MAX_SECONDS):
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds > 0 (at most {MAX_SECONDS}), got {text!r}"
+        )
     return value
 
 
@@ -103,8 +111,10 @@ def _non_negative_seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
+    if not (math.isfinite(value) and 0 <= value <= MAX_SECONDS):
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds >= 0 (at most {MAX_SECONDS}), got {text!r}"
+        )
     return value
 
 
