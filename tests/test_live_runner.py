@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import time
 
 from oms.bybit.rest import RestClient
@@ -20,6 +19,7 @@ from tests.core.frames import (
     position,
     position_frame,
 )
+from tests.sandbox.client import refusing_url
 
 
 class _NoRest:
@@ -89,12 +89,10 @@ def test_a_report_and_its_fill_leave_nothing_to_settle(tmp_path):
 
 
 def test_stop_ends_a_resync_that_retries_against_a_venue_that_is_down(tmp_path, caplog):
-    with socket.socket() as sock:  # a port with nobody listening: every request refused
-        sock.bind(("127.0.0.1", 0))
-        rest_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    # Its first retry waits 30 s (no jitter), its fifth minutes: stop must not wait them out.
+    # Every request refused; its first retry waits 30 s (no jitter), its fifth minutes:
+    # stop must not wait them out.
     rest = RestClient(
-        rest_url, Credentials("k", Secret("s")), backoff_s=30, jitter=lambda: 1.0, timeout_s=2
+        refusing_url(), Credentials("k", Secret("s")), backoff_s=30, jitter=lambda: 1.0, timeout_s=2
     )
     url = f"sqlite:///{tmp_path / 'live.db'}"
     service = Pipeline(url)

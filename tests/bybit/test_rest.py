@@ -12,7 +12,6 @@ import json
 import logging
 import random
 import signal
-import socket
 import ssl
 import sys
 import threading
@@ -46,6 +45,7 @@ from oms.core.fills import FillSource
 from oms.core.orders import Side
 from oms.core.states import OrderStatus
 from oms.errors import LocalError, MalformedFrameError, RemoteError
+from tests.sandbox.client import refusing_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -619,14 +619,8 @@ def test_persistent_5xx_raises_rest_error(bybit, sleeps):
     assert len(sleeps) == 1
 
 
-def _refusing_url() -> str:
-    with socket.socket() as sock:  # a port with nobody listening
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
 def test_connection_refused_is_retried_then_rest_error(sleeps):
-    client = RestClient(_refusing_url(), CREDS, max_retries=2, sleep=sleeps.append, timeout_s=2)
+    client = RestClient(refusing_url(), CREDS, max_retries=2, sleep=sleeps.append, timeout_s=2)
     with pytest.raises(RestError, match="network error") as info:
         client.get("/v5/x", {})
     assert info.value.code is None
@@ -637,7 +631,7 @@ def test_connection_refused_is_retried_then_rest_error(sleeps):
 def test_cancel_retries_ends_a_retry_wait_at_once_with_its_failure(caplog):
     # A backoff of 30 s (no jitter): the first retry waits 30 s unless cancelled.
     client = RestClient(
-        _refusing_url(), CREDS, max_retries=5, backoff_s=30, jitter=lambda: 1.0, timeout_s=2
+        refusing_url(), CREDS, max_retries=5, backoff_s=30, jitter=lambda: 1.0, timeout_s=2
     )
     raised: list[BaseException] = []
 

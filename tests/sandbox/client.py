@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -34,6 +35,13 @@ def now_ms() -> int:
 
 def ws_signature(expires: int | str, secret: str = SECRET) -> str:
     return hmac.new(secret.encode(), f"GET/realtime{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def refusing_url() -> str:
+    """An http URL on 127.0.0.1 where nothing listens: every request to it is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))  # a free port, released again on leaving
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 #: every connection a test opened (the autouse fixture closes them)
