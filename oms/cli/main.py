@@ -23,7 +23,7 @@ import importlib
 import logging
 import math
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from oms.runtime.logs import LEVELS, account_context, bound, configure
 
@@ -92,30 +92,28 @@ def _at_least(minimum: int) -> Callable[[str], int]:
 MAX_SECONDS = 10_000_000
 
 
-def _seconds(text: str) -> float:
-    """An argparse type: a finite number of seconds > 0, at most ``MAX_SECONDS``."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0 < value <= MAX_SECONDS):
-        raise argparse.ArgumentTypeError(
-            f"must be a number of seconds > 0 (at most {MAX_SECONDS}), got {text!r}"
-        )
-    return value
+def _duration(*, zero: bool) -> Callable[[str], float]:
+    """An argparse type: a finite number of seconds > 0 (``zero``: >= 0), at most
+    ``MAX_SECONDS``."""
+    bound = ">= 0" if zero else "> 0"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        low_ok = value >= 0 if zero else value > 0
+        if not (math.isfinite(value) and low_ok and value <= MAX_SECONDS):
+            raise argparse.ArgumentTypeError(
+                f"must be a number of seconds {bound} (at most {MAX_SECONDS}), got {text!r}"
+            )
+        return value
+
+    return parse
 
 
-def _non_negative_seconds(text: str) -> float:
-    """An argparse type: a finite number of seconds >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0 <= value <= MAX_SECONDS):
-        raise argparse.ArgumentTypeError(
-            f"must be a number of seconds >= 0 (at most {MAX_SECONDS}), got {text!r}"
-        )
-    return value
+_seconds: Final = _duration(zero=False)
+_non_negative_seconds: Final = _duration(zero=True)
 
 
 def _port(text: str) -> int:
