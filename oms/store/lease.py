@@ -61,6 +61,7 @@ from oms.store.faults import describe
 from oms.store.lease_records import (
     BOOT_ID,
     DEFAULT_LEASE_TTL_S,
+    MAX_LEASE_TTL_S,
     LeaseRecord,
     died_here,
     held_error,
@@ -127,8 +128,11 @@ class Lease:
         ttl_s: float = DEFAULT_LEASE_TTL_S,
         database_path: str | None = None,
     ) -> None:
-        if not (math.isfinite(ttl_s) and ttl_s > 0):
-            raise LocalError(f"a lease ttl must be a number of seconds > 0, got {ttl_s!r}")
+        if not (math.isfinite(ttl_s) and 0 < ttl_s <= MAX_LEASE_TTL_S):
+            raise LocalError(
+                f"a lease ttl must be a number of seconds > 0 and at most {MAX_LEASE_TTL_S:.0f}, "
+                f"got {ttl_s!r}"
+            )
         self.account = account
         self.ttl_s = ttl_s
         self._engine = engine

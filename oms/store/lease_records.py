@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 #: A lease not renewed for this long (seconds) has expired and may be taken over (on
 #: PostgreSQL; on SQLite a dead owner's OS lock is free at once). Renewed every third.
 DEFAULT_LEASE_TTL_S: Final = 15.0
+#: The longest ttl a lease takes (about 115 days, as ``oms``'s seconds options): beyond it
+#: the renewer's wait (a third of the ttl) overflows the platform's time_t and its thread
+#: dies while the account goes on (``ttl_s=1e20`` did).
+MAX_LEASE_TTL_S: Final = 10_000_000.0
 
 LEASES: Final = cast("Table", LeaseRow.__table__)
 #: Epoch milliseconds on PostgreSQL's clock (``clock_timestamp``: the time the statement
